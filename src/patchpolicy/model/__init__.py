@@ -1,0 +1,1 @@
+"""Typed, frozen models of every document kind (pydantic at the boundary, msgspec at scale)."""
