@@ -1,0 +1,17 @@
+"""patchpolicy: patch SLAs, windows, freezes and exceptions as code, evaluated into evidence.
+
+The public API is small on purpose: load a bundle, evaluate a snapshot, plan remediation.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("patchpolicy")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+from patchpolicy.loader import load_bundle
+
+__all__ = ["__version__", "load_bundle"]

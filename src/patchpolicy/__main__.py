@@ -1,0 +1,6 @@
+"""``python -m patchpolicy``."""
+
+from patchpolicy.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The ``patchpolicy`` command: thin click wrappers that parse options, call the API and map
+errors to exit codes (see ``ExitCode``). Nothing here decides a verdict.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from patchpolicy import __version__
+from patchpolicy.errors import InputError, PatchPolicyError, ValidationError
+from patchpolicy.schema import DocumentKind
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every command (documented in the README)."""
+
+    OK = 0
+    """Nothing fails (or, for validate, every document is valid)."""
+    FAILED = 1
+    """At least one item or host check fails the gate (or a policy test fails)."""
+    INPUT = 2
+    """Bad input or usage: invalid policy, unreadable snapshot, unknown option."""
+    INTERNAL = 3
+    """A bug in patchpolicy: please report it with the traceback."""
+
+
+def _fail(message: str, code: ExitCode = ExitCode.INPUT) -> None:
+    click.echo(message, err=True)
+    sys.exit(int(code))
+
+
+def handle_errors(func: F) -> F:
+    """Map patchpolicy's error tree to exit codes; messages go to stderr."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ValidationError as e:
+            for d in e.diagnostics:
+                click.echo(str(d), err=True)
+            n = sum(1 for d in e.diagnostics if d.severity == "error")
+            _fail(f"{n} error{'s' if n != 1 else ''}")
+        except InputError as e:
+            _fail(f"error: {e}")
+        except PatchPolicyError as e:
+            _fail(f"error: {e}", ExitCode.INTERNAL)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class AsOf(click.ParamType):
+    """An RFC 3339 timestamp with offset, or a date (start of that day UTC)."""
+
+    name = "timestamp"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        from patchpolicy.model.common import parse_start_instant
+
+        try:
+            return parse_start_instant(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+class DurationParam(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from datetime import timedelta
+
+        from patchpolicy.model.common import parse_duration
+
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+AS_OF = AsOf()
+DURATION = DurationParam()
+
+
+# click exits 2 on usage errors already, which matches ExitCode.INPUT.
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="patchpolicy")
+def main() -> None:
+    """Patch SLAs, windows, freezes and exceptions as code: validate policies, evaluate a
+    fleet snapshot into audit evidence, gate CI, and plan remediation.
+
+    Exit codes: 0 ok, 1 something fails the gate, 2 bad input or usage, 3 internal error.
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@handle_errors
+def validate(paths: tuple[Path, ...], strict: bool) -> None:
+    """Validate policy, exception, test and snapshot documents (files or directories).
+
+    Prints one line per valid document; on errors prints every problem as
+    file:line:col: message and exits 2.
+    """
+    from patchpolicy.loader import check_bundle, discover, read_documents
+
+    bundle, diags = check_bundle(paths)
+    errors = [d for d in diags if d.severity == "error" or strict]
+    for d in diags:
+        click.echo(str(d), err=bool(errors))
+    if errors:
+        n = len(errors)
+        _fail(f"{n} error{'s' if n != 1 else ''} in {len({d.location.file for d in errors})} file(s)")
+    assert bundle is not None
+    for f in discover(paths):
+        docs, _ = read_documents(f)
+        for doc in docs:
+            click.echo(f"{doc.where()}: ok {_summary(doc, bundle)}")
+
+
+def _summary(doc: Any, bundle: Any) -> str:
+    kind, name = doc.kind, doc.name
+    if kind == "PatchPolicy":
+        p = bundle.policy(name)
+        spec = p.policy.spec
+        parts = [f"{len(spec.rules)} rule(s)"]
+        for label, items in (("window", spec.windows), ("freeze", spec.freezes), ("ring", spec.rings)):
+            if items:
+                parts.append(f"{len(items)} {label}(s)")
+        if p.policy.metadata.controls:
+            parts.append(f"{len(p.policy.metadata.controls)} control(s)")
+        return f"PatchPolicy {name} {p.version}: " + ", ".join(parts)
+    if kind == "ExceptionSet":
+        n = sum(1 for e in bundle.exceptions if e.exception_set.metadata.name == name)
+        return f"ExceptionSet {name}: {n} exception(s)"
+    if kind == "PolicyTest":
+        for t, _ in bundle.tests:
+            if t.metadata.name == name:
+                return f"PolicyTest {name}: {len(t.spec.cases)} case(s)"
+    if kind == "FleetSnapshot":
+        hosts = doc.data.get("hosts", [])
+        n = sum(len(h.get("findings", [])) for h in hosts)
+        return f"FleetSnapshot: {len(hosts)} host(s), {n} finding(s)"
+    return str(kind)
+
+
+@main.command()
+@click.argument("kind", type=click.Choice([k.value for k in DocumentKind]))
+def schema(kind: str) -> None:
+    """Print the JSON Schema of a document kind."""
+    from patchpolicy.schema import schema_text
+
+    click.echo(schema_text(DocumentKind(kind)), nl=False)
+
+
+# -- further commands are added below this line --

@@ -1,0 +1,744 @@
+"""(bundle, snapshot, as-of) -> verdicts. No I/O beyond reading the snapshot, no printing,
+never the wall clock.
+
+Semantics are FORMATS.md section 3. The hot path is one per (policy, finding): the rule
+outcomes of a policy are memoised on the tuple of finding attributes its rules read
+(plus the host's projection), so a fleet of 10^6 findings costs a few hundred CEL
+evaluations; clock and deadline arithmetic is plain Python on msgspec structs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import operator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from patchpolicy.model.bundle import Bundle, CompiledException, CompiledPolicy
+from patchpolicy.model.fleet import FindingRecord, HostRecord
+from patchpolicy.model.policy import ClockSource
+from patchpolicy.model.results import (
+    BUCKET_OF,
+    SEVERITY_ORDER,
+    VERDICT_ORDER,
+    Bucket,
+    CheckVerdict,
+    ControlReport,
+    ControlStatus,
+    ExceptionReport,
+    ExceptionStatus,
+    HostCheck,
+    Item,
+    PolicyInfo,
+    RuleMatch,
+    Verdict,
+)
+
+DAY = timedelta(days=1)
+
+
+def _day_start(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=UTC)
+
+
+def _kev_added(f: FindingRecord) -> datetime | None:
+    return _day_start(f.kev.date_added) if f.kev is not None else None
+
+
+CLOCK_GETTERS: dict[ClockSource, Callable[[FindingRecord], datetime | None]] = {
+    ClockSource.FIX_RELEASED: operator.attrgetter("fix_released_at"),
+    ClockSource.PUBLISHED: operator.attrgetter("published_at"),
+    ClockSource.FIRST_SEEN: operator.attrgetter("first_seen_at"),
+    ClockSource.KEV_ADDED: _kev_added,
+}
+CLOCK_FIELDS = {
+    ClockSource.FIX_RELEASED: "finding.fix_released_at",
+    ClockSource.PUBLISHED: "finding.published_at",
+    ClockSource.FIRST_SEEN: "finding.first_seen_at",
+    ClockSource.KEV_ADDED: "finding.kev.date_added",
+}
+
+
+def kev_due_instant(due: date) -> datetime:
+    """A KEV due date is met through the end of that day UTC: the exclusive bound."""
+    return _day_start(due) + DAY
+
+
+def days_between(as_of: datetime, deadline: datetime) -> int:
+    """Whole days from as-of to deadline, floored: -1 means overdue by up to a day."""
+    return math.floor((deadline - as_of) / DAY)
+
+
+class _Failure:
+    """A memoised evaluation failure (fail closed: never 'no match')."""
+
+    __slots__ = ("message", "rule_index")
+
+    def __init__(self, message: str, rule_index: int | None = None) -> None:
+        self.message = message
+        self.rule_index = rule_index
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted(value.items()))
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _projector(fields: list[str]) -> Callable[[Any], Any]:
+    """A C-speed key function reading the given top-level attributes."""
+    if not fields:
+        return lambda _obj: ()
+    getter = operator.attrgetter(*fields)
+    needs_fix = any(f in ("labels", "provenance") for f in fields)
+    if len(fields) == 1:
+        if needs_fix:
+            return lambda obj: _hashable(getter(obj))
+        return getter
+    if needs_fix:
+        return lambda obj: tuple(_hashable(v) for v in getter(obj))
+    return getter
+
+
+def _top_fields(paths: Iterable[tuple[str, ...]], root: str) -> list[str]:
+    return sorted({p[1] for p in paths if p and p[0] == root and len(p) > 1} | (
+        # A bare `finding` or `host` reference reads everything.
+        {"__all__"} if any(p == (root,) for p in paths) else set()
+    ))
+
+
+def _expr_paths(expr: Any) -> list[tuple[str, ...]]:
+    return [tuple(p) for p in getattr(expr, "paths", ())]
+
+
+def _record_fields(cls: Any) -> list[str]:
+    return [f for f in cls.__struct_fields__ if f != "findings"]
+
+
+@dataclass
+class _PolicyRunner:
+    """A policy prepared for the hot path."""
+
+    cp: CompiledPolicy
+    as_of: datetime
+    exceptions: list[CompiledException]
+    exception_valid: dict[str, bool]
+    host_key: Callable[[HostRecord], Any] = field(init=False)
+    finding_key: Callable[[FindingRecord], Any] = field(init=False)
+    memo: dict[Any, Any] = field(default_factory=dict)
+    in_effect: bool = True
+    rule_controls: list[tuple[str, ...]] = field(default_factory=list)
+    all_controls: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        spec = self.cp.policy.spec
+        paths: list[tuple[str, ...]] = []
+        for r in self.cp.rules:
+            paths.extend(_expr_paths(r.when))
+        hfields = _top_fields(paths, "host")
+        ffields = _top_fields(paths, "finding")
+        if "__all__" in hfields:
+            hfields = _record_fields(HostRecord)
+        if "__all__" in ffields:
+            ffields = _record_fields(FindingRecord)
+        self.host_key = _projector(hfields)
+        self.finding_key = _projector(ffields)
+        eff = self.cp.policy.metadata.effective_from
+        self.in_effect = eff is None or self.as_of >= eff
+        self.all_controls = tuple(c.id for c in self.cp.policy.metadata.controls)
+        self.rule_controls = [tuple(r.rule.controls) for r in self.cp.rules]
+        self.clocks = [tuple(r.rule.clock or spec.clock) for r in self.cp.rules]
+        self.due_soon_limit = self.as_of + spec.due_soon
+
+    def rule_outcome(self, host: HostRecord, hkey: Any, finding: FindingRecord) -> Any:
+        """Indices of matching rules, or a _Failure; memoised on what the rules read."""
+        key = (hkey, self.finding_key(finding))
+        hit = self.memo.get(key)
+        if hit is not None:
+            return hit
+        from patchpolicy.expr import EvalFailure
+
+        matched: list[int] = []
+        outcome: Any
+        try:
+            for i, r in enumerate(self.cp.rules):
+                if r.when.evaluate(host, finding):
+                    matched.append(i)
+            outcome = tuple(matched)
+        except EvalFailure as e:
+            outcome = _Failure(f'rule "{r.rule.id}": when: {e}', i)
+        self.memo[key] = outcome
+        return outcome
+
+
+@dataclass
+class Tally:
+    """Counts that never drop anything: what was read, what was judged, by verdict."""
+
+    hosts_read: int = 0
+    findings_read: int = 0
+    items: int = 0
+    by_verdict: Counter[str] = field(default_factory=Counter)
+    by_bucket: Counter[str] = field(default_factory=Counter)
+    by_policy: dict[str, Counter[str]] = field(default_factory=dict)
+    hosts_in_scope: Counter[str] = field(default_factory=Counter)
+    checks_by_verdict: Counter[str] = field(default_factory=Counter)
+    checks_by_bucket: Counter[str] = field(default_factory=Counter)
+    control_counts: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
+    control_failing: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    control_failing_total: Counter[tuple[str, str]] = field(default_factory=Counter)
+    exception_hits: Counter[str] = field(default_factory=Counter)
+    exception_matched: set[str] = field(default_factory=set)
+
+
+FAILING_REFS_KEPT = 100
+
+
+@dataclass
+class Evaluation:
+    """The result of one evaluation; `items` is empty when items were not kept."""
+
+    bundle: Bundle
+    as_of: datetime
+    snapshot_taken_at: datetime
+    tally: Tally
+    items: list[Item]
+    checks: list[HostCheck]
+    exceptions: list[ExceptionReport]
+    controls: list[ControlReport]
+    policies: list[PolicyInfo]
+    worst: list[Item]
+
+    def failing(self, fail_on: frozenset[str] = frozenset()) -> int:
+        """Entries that fail the gate: fail buckets, plus the verdicts named in fail_on.
+
+        ``fail_on`` may hold ``due_soon``, ``remediated_late`` and ``expired_exception``.
+        """
+        t = self.tally
+        n = t.by_bucket.get(Bucket.FAIL, 0) + t.checks_by_bucket.get(Bucket.FAIL, 0)
+        for verdict in ("due_soon", "remediated_late"):
+            if verdict in fail_on:
+                n += self._in_effect_count(verdict)
+        if "expired_exception" in fail_on:
+            n += sum(1 for e in self.exceptions if e.status == ExceptionStatus.EXPIRED)
+        return n
+
+    def _in_effect_count(self, verdict: str) -> int:
+        in_effect = {p.name for p in self.policies if p.in_effect}
+        return sum(
+            counts.get(verdict, 0)
+            for policy, counts in self.tally.by_policy.items()
+            if policy in in_effect
+        )
+
+    def exit_code(self, fail_on: frozenset[str] = frozenset()) -> int:
+        """0 when nothing fails the gate, 1 otherwise (2 is for bad input, raised earlier)."""
+        return 1 if self.failing(fail_on) else 0
+
+
+def _worst_key(item: Item) -> tuple[Any, ...]:
+    return (
+        VERDICT_ORDER[item.verdict],
+        item.days_left if item.days_left is not None else -(10**9),
+        0 if item.kev else 1,
+        SEVERITY_ORDER.get(item.severity, 9),
+        item.policy,
+        item.host,
+        item.finding,
+    )
+
+
+class _Worst:
+    """Keeps the N worst non-passing items without holding all of them."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.heap: list[tuple[Any, int, Item]] = []
+        self.seq = 0
+
+    def add(self, item: Item) -> None:
+        key = _worst_key(item)
+        inverted = tuple(-k if isinstance(k, int) else _Inverted(k) for k in key)
+        self.seq += 1
+        entry = (inverted, self.seq, item)
+        if len(self.heap) < self.n:
+            heapq.heappush(self.heap, entry)
+        elif entry[0] > self.heap[0][0]:
+            heapq.heapreplace(self.heap, entry)
+
+    def result(self) -> list[Item]:
+        return sorted((e[2] for e in self.heap), key=_worst_key)
+
+
+class _Inverted:
+    __slots__ = ("v",)
+
+    def __init__(self, v: Any) -> None:
+        self.v = v
+
+    def __lt__(self, other: _Inverted) -> bool:
+        return bool(self.v > other.v)
+
+    def __gt__(self, other: _Inverted) -> bool:
+        return bool(self.v < other.v)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Inverted) and bool(self.v == other.v)
+
+    def __hash__(self) -> int:
+        return hash(self.v)
+
+
+def exception_status(exc: CompiledException, bundle: Bundle, as_of: datetime) -> ExceptionStatus:
+    e = exc.exception
+    names = e.policies if e.policies is not None else [p.name for p in bundle.policies]
+    lifetime = e.expires - e.approved_at
+    due_soon = timedelta(0)
+    for name in names:
+        try:
+            spec = bundle.policy(name).policy.spec
+        except KeyError:
+            continue
+        due_soon = max(due_soon, spec.due_soon)
+        limit = spec.exceptions.max_lifetime if spec.exceptions else None
+        if limit is not None and lifetime > limit:
+            return ExceptionStatus.OVER_LIFETIME
+    if as_of < e.approved_at:
+        return ExceptionStatus.NOT_YET_VALID
+    if as_of >= e.expires:
+        return ExceptionStatus.EXPIRED
+    if e.expires - as_of <= due_soon:
+        return ExceptionStatus.EXPIRING_SOON
+    return ExceptionStatus.VALID
+
+
+class Evaluator:
+    """Judges hosts one at a time; feed it a stream, then call ``finish``."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        as_of: datetime,
+        *,
+        keep_items: bool = True,
+        keep_worst: int = 20,
+    ) -> None:
+        self.bundle = bundle
+        self.as_of = as_of
+        self.keep_items = keep_items
+        self.items: list[Item] = []
+        self.checks: list[HostCheck] = []
+        self.tally = Tally()
+        self.worst = _Worst(keep_worst)
+        self.seen_hosts: set[str] = set()
+        self.exc_status = {e.id: exception_status(e, bundle, as_of) for e in bundle.exceptions}
+        valid = {
+            eid: st in (ExceptionStatus.VALID, ExceptionStatus.EXPIRING_SOON)
+            for eid, st in self.exc_status.items()
+        }
+        self.runners = []
+        for cp in bundle.policies:
+            excs = [
+                e for e in bundle.exceptions
+                if e.exception.policies is None or cp.name in e.exception.policies
+            ]
+            self.runners.append(_PolicyRunner(cp, as_of, excs, valid))
+            self.tally.by_policy[cp.name] = Counter()
+
+    # ------------------------------------------------------------ recording
+
+    def _record(self, item: Item, controls: tuple[str, ...]) -> None:
+        t = self.tally
+        t.items += 1
+        t.by_verdict[item.verdict] += 1
+        t.by_bucket[item.bucket] += 1
+        t.by_policy[item.policy][item.verdict] += 1
+        for c in controls:
+            key = (item.policy, c)
+            counts = t.control_counts.get(key)
+            if counts is None:
+                counts = t.control_counts[key] = Counter()
+            counts[item.verdict] += 1
+            if item.bucket == Bucket.FAIL:
+                t.control_failing_total[key] += 1
+                refs = t.control_failing.setdefault(key, [])
+                if len(refs) < FAILING_REFS_KEPT:
+                    refs.append(f"{item.policy}/{item.host}/{item.finding}")
+        if self.keep_items:
+            self.items.append(item)
+        if item.bucket != Bucket.PASS:
+            self.worst.add(item)
+
+    def _record_check(self, check: HostCheck) -> None:
+        t = self.tally
+        t.checks_by_verdict[check.verdict] += 1
+        t.checks_by_bucket[check.bucket] += 1
+        for c in check.controls:
+            key = (check.policy, c)
+            t.control_counts.setdefault(key, Counter())[check.verdict] += 1
+            if check.bucket == Bucket.FAIL:
+                t.control_failing_total[key] += 1
+                refs = t.control_failing.setdefault(key, [])
+                if len(refs) < FAILING_REFS_KEPT:
+                    refs.append(f"{check.policy}/{check.host}#{check.check}")
+        self.checks.append(check)
+
+    # ------------------------------------------------------------ judging
+
+    def add_hosts(self, hosts: Iterable[HostRecord]) -> None:
+        for host in hosts:
+            self.add_host(host)
+
+    def add_host(self, host: HostRecord) -> None:
+        from patchpolicy.errors import SnapshotError
+        from patchpolicy.expr import EvalFailure
+
+        if host.id in self.seen_hosts:
+            raise SnapshotError(f"duplicate host id {host.id!r} in the snapshot")
+        self.seen_hosts.add(host.id)
+        t = self.tally
+        t.hosts_read += 1
+        t.findings_read += len(host.findings)
+        seen: set[str] = set()
+        duplicates: set[int] = set()
+        for i, f in enumerate(host.findings):
+            if f.id in seen:
+                duplicates.add(i)
+            seen.add(f.id)
+        for runner in self.runners:
+            cp = runner.cp
+            scope_error: str | None = None
+            if cp.scope is not None:
+                try:
+                    if not cp.scope.evaluate_host(host):
+                        continue
+                except EvalFailure as e:
+                    scope_error = f"scope: {e}"
+            t.hosts_in_scope[cp.name] += 1
+            if scope_error is not None:
+                self._record_check(self._check(runner, host, "scope", CheckVerdict.ERROR, scope_error, runner.all_controls))
+            else:
+                self._hygiene(runner, host)
+            hkey = runner.host_key(host)
+            for i, f in enumerate(host.findings):
+                if scope_error is not None:
+                    msg: str | None = scope_error
+                elif i in duplicates:
+                    msg = f"duplicate finding id {f.id!r} on host {host.id!r}"
+                else:
+                    msg = None
+                if msg is not None:
+                    self._record(self._error(runner, host, f, msg), runner.all_controls)
+                    continue
+                self._judge(runner, host, hkey, f)
+
+    def _check(
+        self, runner: _PolicyRunner, host: HostRecord, check: str, verdict: CheckVerdict,
+        detail: str, controls: tuple[str, ...],
+    ) -> HostCheck:
+        bucket = BUCKET_OF[verdict]
+        before = not runner.in_effect and bucket == Bucket.FAIL
+        if before:
+            bucket = Bucket.WARN
+        return HostCheck(runner.cp.name, host.id, check, verdict, bucket, detail, controls, before)
+
+    def _hygiene(self, runner: _PolicyRunner, host: HostRecord) -> None:
+        hyg = runner.cp.policy.spec.hygiene
+        if hyg is None:
+            return
+        controls = tuple(hyg.controls)
+        as_of = self.as_of
+        if hyg.max_scan_age is not None:
+            limit = hyg.max_scan_age
+            if host.last_scan is None:
+                v, d = CheckVerdict.NEVER_SCANNED, "host has no last_scan"
+            else:
+                age = as_of - host.last_scan
+                if age > limit:
+                    v, d = CheckVerdict.SCAN_STALE, (
+                        f"last scan {_fmt(host.last_scan)} is {_age(age)} old, limit {_age(limit)}"
+                    )
+                else:
+                    v, d = CheckVerdict.OK, f"last scan {_fmt(host.last_scan)} ({_age(age)} old, limit {_age(limit)})"
+            self._record_check(self._check(runner, host, "scan_freshness", v, d, controls))
+        if hyg.max_reboot_pending is not None:
+            limit = hyg.max_reboot_pending
+            since = host.reboot_pending_since
+            if since is None:
+                v, d = CheckVerdict.OK, "no reboot pending"
+            elif as_of - since > limit:
+                v, d = CheckVerdict.REBOOT_OVERDUE, (
+                    f"reboot pending since {_fmt(since)} ({_age(as_of - since)}), limit {_age(limit)}"
+                )
+            else:
+                v, d = CheckVerdict.OK, f"reboot pending since {_fmt(since)}, within {_age(limit)}"
+            self._record_check(self._check(runner, host, "reboot", v, d, controls))
+
+    def _base(self, runner: _PolicyRunner, host: HostRecord, f: FindingRecord) -> dict[str, Any]:
+        return {
+            "policy": runner.cp.name,
+            "host": host.id,
+            "finding": f.id,
+            "vuln": f.vuln,
+            "package": f.package.name if f.package is not None else None,
+            "severity": f.severity,
+            "status": f.status,
+            "fixed_at": f.fixed_at,
+            "kev": f.kev is not None,
+            "owner": host.owner,
+            "fixed_version": f.fixed_version,
+            "patch": f.patch,
+        }
+
+    def _error(
+        self, runner: _PolicyRunner, host: HostRecord, f: FindingRecord, message: str,
+        controls: tuple[str, ...] | None = None,
+    ) -> Item:
+        bucket, before = self._bucket(runner, Verdict.ERROR)
+        return Item(
+            **self._base(runner, host, f), verdict=Verdict.ERROR, bucket=bucket, message=message,
+            controls=runner.all_controls if controls is None else controls,
+            before_effective=before,
+        )
+
+    def _bucket(self, runner: _PolicyRunner, verdict: Verdict) -> tuple[Bucket, bool]:
+        bucket = BUCKET_OF[verdict]
+        if bucket == Bucket.FAIL and not runner.in_effect:
+            return Bucket.WARN, True
+        return bucket, False
+
+    def _judge(self, runner: _PolicyRunner, host: HostRecord, hkey: Any, f: FindingRecord) -> None:
+        if f.status == "not_affected":
+            self._record(
+                Item(**self._base(runner, host, f), verdict=Verdict.NOT_AFFECTED,
+                     bucket=Bucket.PASS, message=f.status_reason),
+                (),
+            )
+            return
+        outcome = runner.rule_outcome(host, hkey, f)
+        if isinstance(outcome, _Failure):
+            idx = outcome.rule_index
+            controls = runner.rule_controls[idx] if idx is not None else ()
+            self._record(
+                self._error(runner, host, f, outcome.message, controls or runner.all_controls),
+                controls or runner.all_controls,
+            )
+            return
+        if not outcome:
+            self._record(
+                Item(**self._base(runner, host, f), verdict=Verdict.UNTRACKED, bucket=Bucket.PASS),
+                (),
+            )
+            return
+        # Deadlines: every matching rule gives one; the earliest binds.
+        rules = runner.cp.rules
+        matches: list[RuleMatch] = []
+        best: tuple[datetime, int] | None = None
+        for idx in outcome:
+            rule = rules[idx].rule
+            source = start = None
+            for src in runner.clocks[idx]:
+                value = CLOCK_GETTERS[src](f)
+                if value is not None:
+                    source, start = src, value
+                    break
+            if start is None:
+                fields = ", ".join(CLOCK_FIELDS[s] for s in runner.clocks[idx])
+                ctl = runner.rule_controls[idx] or runner.all_controls
+                msg = f'rule "{rule.id}": no clock start: none of {fields} is set'
+                self._record(self._error(runner, host, f, msg, ctl), ctl)
+                return
+            deadline = start + rule.within
+            capped = False
+            if rule.cap_by_kev_due_date and f.kev is not None and f.kev.due_date is not None:
+                due = kev_due_instant(f.kev.due_date)
+                if due < deadline:
+                    deadline, capped = due, True
+            matches.append(RuleMatch(rule.id, _age(rule.within), source, start, deadline, capped))
+            if best is None or deadline < best[0]:
+                best = (deadline, len(matches) - 1)
+        assert best is not None
+        deadline, bi = best
+        binding = matches[bi]
+        controls = runner.rule_controls[outcome[bi]]
+        as_of = self.as_of
+        exception_id: str | None = None
+        expired: list[str] = []
+        message: str | None = None
+        if f.status == "fixed":
+            if f.fixed_at is None:
+                ctl = controls or runner.all_controls
+                self._record(self._error(runner, host, f, "status is fixed but fixed_at is not set", ctl), ctl)
+                return
+            verdict = Verdict.REMEDIATED if f.fixed_at <= deadline else Verdict.REMEDIATED_LATE
+        else:
+            verdict = (
+                Verdict.OVERDUE if deadline < as_of
+                else Verdict.DUE_SOON if deadline <= runner.due_soon_limit
+                else Verdict.OPEN
+            )
+            if runner.exceptions:
+                exc_result = self._exceptions(runner, host, f)
+                if isinstance(exc_result, _Failure):
+                    ctl = controls or runner.all_controls
+                    self._record(self._error(runner, host, f, exc_result.message, ctl), ctl)
+                    return
+                exception_id, expired = exc_result
+                if exception_id is not None:
+                    verdict = Verdict.EXCEPTED
+                elif expired:
+                    message = "exception " + ", ".join(expired) + " no longer covers this finding"
+            if f.status in ("pending_reboot", "failed") and message is None:
+                message = {
+                    "pending_reboot": "fix installed but awaiting reboot: not remediated",
+                    "failed": "fix installation failed: not remediated",
+                }[f.status] + (f" ({f.status_reason})" if f.status_reason else "")
+        bucket, before = self._bucket(runner, verdict)
+        self._record(
+            Item(
+                **self._base(runner, host, f),
+                verdict=verdict,
+                bucket=bucket,
+                binding_rule=binding.rule,
+                matches=tuple(matches),
+                clock_source=binding.clock_source,
+                clock_start=binding.clock_start,
+                deadline=deadline,
+                days_left=days_between(as_of, deadline),
+                exception=exception_id,
+                expired_exceptions=tuple(expired),
+                controls=controls,
+                before_effective=before,
+                message=message,
+            ),
+            controls,
+        )
+
+    def _exceptions(
+        self, runner: _PolicyRunner, host: HostRecord, f: FindingRecord
+    ) -> tuple[str | None, list[str]] | _Failure:
+        from patchpolicy.expr import EvalFailure
+
+        covering: str | None = None
+        expired: list[str] = []
+        for exc in runner.exceptions:
+            try:
+                hit = exc.match.evaluate(host, f)
+            except EvalFailure as e:
+                return _Failure(f'exception "{exc.id}": match: {e}')
+            if not hit:
+                continue
+            self.tally.exception_matched.add(exc.id)
+            status = self.exc_status[exc.id]
+            if covering is None and status in (ExceptionStatus.VALID, ExceptionStatus.EXPIRING_SOON):
+                covering = exc.id
+                self.tally.exception_hits[exc.id] += 1
+            elif status == ExceptionStatus.EXPIRED:
+                expired.append(exc.id)
+                self.tally.exception_hits[exc.id] += 1
+        return covering, expired
+
+    # ------------------------------------------------------------ finishing
+
+    def finish(self, snapshot_taken_at: datetime) -> Evaluation:
+        self.items.sort(key=lambda i: (i.policy, i.host, i.finding))
+        self.checks.sort(key=lambda c: (c.policy, c.host, c.check))
+        t = self.tally
+        exceptions = []
+        for exc in self.bundle.exceptions:
+            e = exc.exception
+            exceptions.append(
+                ExceptionReport(
+                    id=e.id,
+                    exception_set=exc.exception_set.metadata.name,
+                    policies=tuple(e.policies) if e.policies is not None else tuple(p.name for p in self.bundle.policies),
+                    status=self.exc_status[e.id],
+                    approved_by=e.approved_by,
+                    approved_at=e.approved_at,
+                    expires=e.expires,
+                    ticket=e.ticket,
+                    justification=e.justification,
+                    compensating_controls=tuple(e.compensating_controls),
+                    items_covered=t.exception_hits.get(e.id, 0),
+                    orphaned=e.id not in t.exception_matched,
+                )
+            )
+        controls = []
+        policies = []
+        for runner in self.runners:
+            meta = runner.cp.policy.metadata
+            policies.append(
+                PolicyInfo(meta.name, meta.version, meta.title, runner.cp.where.file,
+                           meta.effective_from, runner.in_effect)
+            )
+            for c in meta.controls:
+                key = (meta.name, c.id)
+                failing_total = t.control_failing_total.get(key, 0)
+                controls.append(
+                    ControlReport(
+                        policy=meta.name,
+                        framework=c.framework,
+                        framework_version=c.version,
+                        control=c.id,
+                        title=c.title,
+                        status=ControlStatus.NOT_SATISFIED if failing_total else ControlStatus.SATISFIED,
+                        counts=dict(sorted(t.control_counts.get(key, Counter()).items())),
+                        failing=tuple(t.control_failing.get(key, [])),
+                        failing_total=failing_total,
+                        requirement=c.requirement,
+                    )
+                )
+        return Evaluation(
+            bundle=self.bundle,
+            as_of=self.as_of,
+            snapshot_taken_at=snapshot_taken_at,
+            tally=t,
+            items=self.items,
+            checks=self.checks,
+            exceptions=exceptions,
+            controls=controls,
+            policies=policies,
+            worst=self.worst.result(),
+        )
+
+
+def evaluate(
+    bundle: Bundle,
+    hosts: Iterable[HostRecord],
+    *,
+    as_of: datetime,
+    taken_at: datetime,
+    keep_items: bool = True,
+    keep_worst: int = 20,
+) -> Evaluation:
+    """Judge every host and finding against every policy at ``as_of``."""
+    ev = Evaluator(bundle, as_of, keep_items=keep_items, keep_worst=keep_worst)
+    ev.add_hosts(hosts)
+    return ev.finish(taken_at)
+
+
+def iter_failing(items: Iterable[Item]) -> Iterator[Item]:
+    return (i for i in items if i.bucket == Bucket.FAIL)
+
+
+def _fmt(dt: datetime) -> str:
+    from patchpolicy.model.common import format_timestamp
+
+    return format_timestamp(dt)
+
+
+def _age(td: timedelta) -> str:
+    """A human duration: ``19d2h``, ``6h50m``, ``30d``; minutes dropped beyond a day."""
+    secs = max(0, int(td.total_seconds()))
+    days, rest = divmod(secs, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = [(days, "d"), (hours, "h")] + ([] if days else [(minutes, "m")])
+    text = "".join(f"{n}{unit}" for n, unit in parts if n)
+    return text or "0m"

@@ -1,0 +1,723 @@
+"""Load policy files into typed, compiled bundles; every problem points at file:line:col.
+
+Layers, each collecting every problem it finds before stopping:
+
+1. structure: YAML/JSON syntax (ruamel.yaml round-trip), duplicate keys, one mapping per
+   document with a known ``apiVersion``/``kind``;
+2. schema: the pydantic model of the kind; each error's ``loc`` is mapped back to the
+   YAML node it came from;
+3. expressions: every CEL expression compiled once, fields checked against the snapshot
+   model, the column inside the expression mapped into the file;
+4. semantics across the bundle: unique ids, time order, exception lifetimes, references.
+
+A directory is a bundle of every ``*.yaml``, ``*.yml`` and ``*.json`` under it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarstring import (
+    DoubleQuotedScalarString,
+    FoldedScalarString,
+    LiteralScalarString,
+    SingleQuotedScalarString,
+)
+
+from patchpolicy.errors import Diagnostic, ExprError, Location, ValidationError
+from patchpolicy.model.bundle import (
+    Bundle,
+    CompiledException,
+    CompiledFreeze,
+    CompiledPolicy,
+    CompiledRing,
+    CompiledRule,
+    CompiledWindow,
+    SourceFile,
+)
+from patchpolicy.model.exceptions import ExceptionSet
+from patchpolicy.model.fleet import API_VERSION, FleetSnapshot
+from patchpolicy.model.policy import PatchPolicy
+from patchpolicy.model.policytest import PolicyTest
+
+KINDS: dict[str, type[pydantic.BaseModel]] = {
+    "PatchPolicy": PatchPolicy,
+    "ExceptionSet": ExceptionSet,
+    "PolicyTest": PolicyTest,
+    "FleetSnapshot": FleetSnapshot,
+}
+SUFFIXES = (".yaml", ".yml", ".json")
+
+HOST = frozenset({"host"})
+HOST_FINDING = frozenset({"host", "finding"})
+
+
+class _Constructor(RoundTripConstructor):
+    """Round-trip constructor that keeps timestamps as their text.
+
+    The models parse them, so YAML and JSON files follow one set of rules (an offset is
+    required) and messages quote what the user wrote.
+    """
+
+
+_Constructor.add_constructor(
+    "tag:yaml.org,2002:timestamp", RoundTripConstructor.construct_yaml_str
+)
+
+
+def _yaml() -> YAML:
+    y = YAML(typ="rt")
+    y.Constructor = _Constructor
+    y.preserve_quotes = True
+    y.allow_duplicate_keys = False
+    return y
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """One YAML/JSON document of a file, with the text it came from for positions."""
+
+    path: str
+    index: int
+    data: Any
+    text_lines: tuple[str, ...]
+    kind: str | None
+
+    def where(self, loc: Sequence[str | int] = ()) -> Location:
+        line, col = _position(self.data, loc)
+        return Location(self.path, line, col)
+
+    @property
+    def name(self) -> str | None:
+        if isinstance(self.data, dict):
+            meta = self.data.get("metadata")
+            if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+                return str(meta["name"])
+        return None
+
+
+def _position(node: Any, loc: Sequence[str | int]) -> tuple[int, int]:
+    """1-based (line, col) of the node at ``loc``; the deepest existing ancestor otherwise.
+
+    Elements of ``loc`` that are not in the tree (pydantic's union and validator tags,
+    or a missing key) are skipped; a missing key points at its parent mapping.
+    """
+    line, col = _node_pos(node)
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, CommentedMap) and part in node:
+            # A bad key (extra field) is reported at the key; a bad value at the value.
+            kline, kcol = node.lc.key(part)
+            vline, vcol = node.lc.value(part)
+            child = node[part]
+            if isinstance(child, CommentedMap | CommentedSeq) and not last:
+                line, col = _node_pos(child)
+            elif last:
+                line, col = vline + 1, vcol + 1
+                if isinstance(child, CommentedMap | CommentedSeq):
+                    line, col = kline + 1, kcol + 1
+            else:
+                line, col = vline + 1, vcol + 1
+            node = child
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            iline, icol = node.lc.item(part)
+            node = node[part]
+            line, col = iline + 1, icol + 1
+            if isinstance(node, CommentedMap | CommentedSeq):
+                line, col = _node_pos(node)
+    return line, col
+
+
+def _node_pos(node: Any) -> tuple[int, int]:
+    lc = getattr(node, "lc", None)
+    if lc is None or lc.line is None:
+        return 1, 1
+    return int(lc.line) + 1, int(lc.col) + 1
+
+
+def _key_pos(node: Any, loc: Sequence[str | int], key: str) -> tuple[int, int] | None:
+    """Position of ``key`` itself inside the mapping at ``loc`` (for unknown keys)."""
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+    if isinstance(node, CommentedMap) and key in node:
+        kline, kcol = node.lc.key(key)
+        return kline + 1, kcol + 1
+    return None
+
+
+# ---------------------------------------------------------------- files -> documents
+
+
+def discover(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand directories to their policy files (sorted); files are taken as given."""
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found.extend(
+                sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
+            )
+        else:
+            found.append(p)
+    seen: set[Path] = set()
+    unique = []
+    for f in found:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique
+
+
+def _mark_location(path: str, e: MarkedYAMLError) -> Location:
+    mark = e.problem_mark or e.context_mark
+    if mark is None:
+        return Location(path)
+    return Location(path, mark.line + 1, mark.column + 1)
+
+
+def _yaml_message(e: MarkedYAMLError) -> str:
+    from ruamel.yaml.constructor import DuplicateKeyError
+
+    if isinstance(e, DuplicateKeyError):
+        problem = (e.problem or "").split(" with value")[0]
+        original = e.context_mark
+        where = f" (first defined at line {original.line + 1})" if original else ""
+        return f"{problem}{where}: keys must be unique"
+    parts = [p for p in (e.context, e.problem) if p]
+    return "yaml syntax error: " + "; ".join(parts) if parts else "yaml syntax error"
+
+
+def read_documents(path: Path) -> tuple[list[SourceDocument], list[Diagnostic]]:
+    """Parse every document of one file; syntax errors become diagnostics."""
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        return [], [Diagnostic(Location(name), f"cannot read file: {e.strerror or e}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return [], [Diagnostic(Location(name), f"not UTF-8 text: {e.reason} at byte {e.start}")]
+    lines = tuple(text.splitlines())
+    docs: list[SourceDocument] = []
+    try:
+        for i, data in enumerate(_yaml().load_all(text)):
+            if data is None:
+                continue
+            kind = data.get("kind") if isinstance(data, dict) else None
+            docs.append(
+                SourceDocument(name, i, data, lines, kind if isinstance(kind, str) else None)
+            )
+    except MarkedYAMLError as e:
+        return docs, [Diagnostic(_mark_location(name, e), _yaml_message(e))]
+    except YAMLError as e:
+        return docs, [Diagnostic(Location(name), f"yaml error: {e}")]
+    if not docs:
+        return [], [Diagnostic(Location(name, 1, 1), "file holds no document")]
+    return docs, []
+
+
+# ---------------------------------------------------------------- schema layer
+
+
+def _context(doc: SourceDocument, loc: Sequence[str | int]) -> str:
+    """``policy "pci": rule "kev": `` for messages that lead with the document and id."""
+    kind_label = {
+        "PatchPolicy": "policy",
+        "ExceptionSet": "exception set",
+        "PolicyTest": "test",
+        "FleetSnapshot": "snapshot",
+    }.get(doc.kind or "", "document")
+    parts = []
+    if doc.name:
+        parts.append(f'{kind_label} "{doc.name}"')
+    node: Any = doc.data
+    labels = {"rules": "rule", "windows": "window", "freezes": "freeze", "rings": "ring",
+              "exceptions": "exception", "cases": "case", "hosts": "host"}
+    prev: str | int | None = None
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            if isinstance(node, dict) and isinstance(prev, str) and prev in labels:
+                ident = node.get("id", node.get("name"))
+                if isinstance(ident, str):
+                    parts.append(f'{labels[prev]} "{ident}"')
+        else:
+            break
+        prev = part
+    return ": ".join(parts) + ": " if parts else ""
+
+
+def _allowed_fields(model: type[pydantic.BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """Field names (by alias) of the sub-model that ``loc`` points into, best effort."""
+    import typing
+
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, pydantic.BaseModel)):
+            return []
+        field = None
+        for fname, info in current.model_fields.items():
+            if (info.alias or fname) == part:
+                field = info
+                break
+        if field is None:
+            return []
+        ann = field.annotation
+        current = _unwrap_model(ann, typing)
+    if isinstance(current, type) and issubclass(current, pydantic.BaseModel):
+        return [info.alias or name for name, info in current.model_fields.items()]
+    return []
+
+
+def _unwrap_model(ann: Any, typing: Any) -> Any:
+    for _ in range(5):
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        if isinstance(ann, type) and issubclass(ann, pydantic.BaseModel):
+            return ann
+        if not args:
+            return ann
+        models = [a for a in args if isinstance(a, type) and issubclass(a, pydantic.BaseModel)]
+        ann = models[0] if models else args[0]
+    return ann
+
+
+def _schema_diagnostics(
+    doc: SourceDocument, model: type[pydantic.BaseModel], err: pydantic.ValidationError
+) -> list[Diagnostic]:
+    out = []
+    for item in err.errors(include_url=False):
+        loc = tuple(item["loc"])
+        typ = item["type"]
+        msg = str(item["msg"])
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        elif msg.startswith("Assertion failed, "):
+            msg = msg[len("Assertion failed, ") :]
+        path = ".".join(str(p) for p in loc)
+        line, col = _position(doc.data, loc)
+        if typ == "missing":
+            field = loc[-1] if loc else "?"
+            parent = ".".join(str(p) for p in loc[:-1]) or "document"
+            text = f"missing required key '{field}' in {parent}"
+        elif typ == "extra_forbidden":
+            key = str(loc[-1])
+            allowed = _allowed_fields(model, loc[:-1])
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else (
+                f" (allowed: {', '.join(allowed)})" if allowed else ""
+            )
+            kp = _key_pos(doc.data, loc[:-1], key)
+            if kp:
+                line, col = kp
+            text = f"unknown key '{key}'{hint}"
+        else:
+            value = item.get("input")
+            shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+            text = f"{path}: {msg[0].lower()}{msg[1:]}"
+            if shown and repr(value) not in text:
+                text += shown
+        out.append(Diagnostic(Location(doc.path, line, col), _context(doc, loc) + text))
+    return out
+
+
+def _to_plain(node: Any) -> Any:
+    """ruamel containers -> plain dict/list/str so pydantic sees ordinary types."""
+    if isinstance(node, dict):
+        return {str(k) if not isinstance(k, str) else str(k): _to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_to_plain(v) for v in node]
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def validate_document(doc: SourceDocument) -> tuple[pydantic.BaseModel | None, list[Diagnostic]]:
+    """Check apiVersion/kind, then the kind's model; every error mapped to a place."""
+    data = doc.data
+    if not isinstance(data, dict):
+        return None, [Diagnostic(doc.where(), "a document must be a mapping with apiVersion and kind")]
+    diags = []
+    api = data.get("apiVersion")
+    if api != API_VERSION:
+        what = "missing apiVersion" if api is None else f"unsupported apiVersion {api!r}"
+        diags.append(Diagnostic(doc.where(["apiVersion"]), f"{what}: expected '{API_VERSION}'"))
+    kind = data.get("kind")
+    model = KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        close = difflib.get_close_matches(str(kind), sorted(KINDS), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        what = "missing kind" if kind is None else f"unknown kind {kind!r}{hint}"
+        diags.append(
+            Diagnostic(doc.where(["kind"]), f"{what}: expected one of {', '.join(sorted(KINDS))}")
+        )
+    if diags or model is None:
+        return None, diags
+    try:
+        return model.model_validate(_to_plain(data)), []
+    except pydantic.ValidationError as e:
+        return None, _schema_diagnostics(doc, model, e)
+
+
+# ---------------------------------------------------------------- expressions
+
+
+def expression_location(doc: SourceDocument, loc: Sequence[str | int], offset: int) -> Location:
+    """Map a character offset inside the CEL text at ``loc`` to a place in the file."""
+    node: Any = doc.data
+    for part in loc[:-1]:
+        node = node[part]
+    key = loc[-1]
+    value = node[key]
+    vline, vcol = node.lc.value(key) if isinstance(node, CommentedMap) else node.lc.item(key)
+    text = str(value)
+    offset = max(0, min(offset, len(text)))
+    if isinstance(value, LiteralScalarString | FoldedScalarString):
+        # Block scalar: content starts on the next line at the block's indentation.
+        before = text[:offset]
+        line_idx = before.count("\n")
+        col_in = len(before) - (before.rfind("\n") + 1)
+        first = vline + 1
+        indent = 0
+        for raw in doc.text_lines[first:]:
+            if raw.strip():
+                indent = len(raw) - len(raw.lstrip(" "))
+                break
+        if isinstance(value, FoldedScalarString):
+            # Folded lines were joined by spaces; find the offset by walking raw lines.
+            remaining = offset
+            for i, raw in enumerate(doc.text_lines[first:]):
+                content = raw[indent:]
+                if remaining <= len(content):
+                    return Location(doc.path, first + i + 1, indent + remaining + 1)
+                remaining -= len(content) + 1
+        return Location(doc.path, first + line_idx + 1, indent + col_in + 1)
+    quote = 1 if isinstance(value, SingleQuotedScalarString | DoubleQuotedScalarString) else 0
+    if "\n" not in text:
+        return Location(doc.path, vline + 1, vcol + quote + offset + 1)
+    before = text[:offset]
+    return Location(doc.path, vline + 1 + before.count("\n"), 1)
+
+
+def _compile(
+    doc: SourceDocument,
+    loc: tuple[str | int, ...],
+    source: str,
+    roots: frozenset[str],
+    what: str,
+    diags: list[Diagnostic],
+) -> Any:
+    from patchpolicy.expr import compile_expression
+
+    try:
+        compiled = compile_expression(source, roots=roots, expect_bool=True)
+    except ExprError as e:
+        diags.append(
+            Diagnostic(
+                expression_location(doc, loc, e.offset),
+                f"{_context(doc, loc)}{what}: {e.message}",
+            )
+        )
+        return None
+    for warning in getattr(compiled, "warnings", ()):
+        diags.append(
+            Diagnostic(
+                expression_location(doc, loc, 0),
+                f"{_context(doc, loc)}{what}: {warning}",
+                severity="warning",
+            )
+        )
+    return compiled
+
+
+# ---------------------------------------------------------------- the bundle
+
+
+@dataclass
+class _Loaded:
+    doc: SourceDocument
+    model: pydantic.BaseModel
+
+
+def load_bundle(paths: Iterable[str | Path]) -> Bundle:
+    """Load, validate and compile a bundle; raise ValidationError with EVERY problem found.
+
+    Warnings (e.g. high-cardinality expressions) do not fail the load; they are on
+    ``Bundle.warnings``.
+    """
+    bundle, diags = check_bundle(paths)
+    errors = [d for d in diags if d.severity == "error"]
+    if errors or bundle is None:
+        raise ValidationError(errors or diags)
+    return bundle
+
+
+def check_bundle(paths: Iterable[str | Path]) -> tuple[Bundle | None, list[Diagnostic]]:
+    """Like load_bundle, but return (bundle or None, every diagnostic) without raising."""
+    files = discover(paths)
+    diags: list[Diagnostic] = []
+    if not files:
+        return None, [Diagnostic(Location(".".join(str(p) for p in paths) or "."), "no policy files found")]
+    loaded: list[_Loaded] = []
+    sources: list[SourceFile] = []
+    for f in files:
+        if not f.exists():
+            diags.append(Diagnostic(Location(str(f)), "no such file or directory"))
+            continue
+        docs, errs = read_documents(f)
+        diags.extend(errs)
+        data = f.read_bytes()
+        sources.append(SourceFile(str(f), hashlib.sha256(data).hexdigest(), len(data)))
+        for doc in docs:
+            model, errs = validate_document(doc)
+            diags.extend(errs)
+            if model is not None:
+                loaded.append(_Loaded(doc, model))
+    policies, exceptions, tests = _compile_all(loaded, diags)
+    diags.extend(_semantics(loaded))
+    errors = [d for d in diags if d.severity == "error"]
+    if errors:
+        return None, sorted(set(diags))
+    bundle = Bundle(
+        policies=tuple(sorted(policies, key=lambda p: p.name)),
+        exceptions=tuple(sorted(exceptions, key=lambda e: e.id)),
+        tests=tuple(tests),
+        files=tuple(sorted(sources, key=lambda s: s.path)),
+        warnings=tuple(sorted(set(diags))),
+    )
+    return bundle, sorted(set(diags))
+
+
+def _compile_all(
+    loaded: list[_Loaded], diags: list[Diagnostic]
+) -> tuple[list[CompiledPolicy], list[CompiledException], list[tuple[PolicyTest, Location]]]:
+    policies: list[CompiledPolicy] = []
+    exceptions: list[CompiledException] = []
+    tests: list[tuple[PolicyTest, Location]] = []
+    for item in loaded:
+        doc, model = item.doc, item.model
+        if isinstance(model, PatchPolicy):
+            policies.append(_compile_policy(doc, model, diags))
+        elif isinstance(model, ExceptionSet):
+            for i, exc in enumerate(model.exceptions):
+                loc: tuple[str | int, ...] = ("exceptions", i, "match")
+                match = _compile(doc, loc, exc.match, HOST_FINDING, "match", diags)
+                if match is not None:
+                    exceptions.append(
+                        CompiledException(exc, model, match, doc.where(("exceptions", i)))
+                    )
+        elif isinstance(model, PolicyTest):
+            tests.append((model, doc.where()))
+    return policies, exceptions, tests
+
+
+def _compile_policy(doc: SourceDocument, policy: PatchPolicy, diags: list[Diagnostic]) -> CompiledPolicy:
+    spec = policy.spec
+    scope = None
+    if spec.scope is not None:
+        scope = _compile(doc, ("spec", "scope"), spec.scope, HOST, "scope", diags)
+    rules = []
+    for i, rule in enumerate(spec.rules):
+        loc: tuple[str | int, ...] = ("spec", "rules", i, "when")
+        when = _compile(doc, loc, rule.when, HOST_FINDING, "when", diags)
+        rules.append(CompiledRule(rule, when, doc.where(("spec", "rules", i))))
+    windows = []
+    for i, w in enumerate(spec.windows):
+        hosts = None
+        if w.hosts is not None:
+            hosts = _compile(doc, ("spec", "windows", i, "hosts"), w.hosts, HOST, "hosts", diags)
+        windows.append(CompiledWindow(w, hosts, doc.where(("spec", "windows", i))))
+    freezes = []
+    for i, fz in enumerate(spec.freezes):
+        fhosts = allow = None
+        if fz.hosts is not None:
+            fhosts = _compile(doc, ("spec", "freezes", i, "hosts"), fz.hosts, HOST, "hosts", diags)
+        if fz.allow is not None:
+            allow = _compile(
+                doc, ("spec", "freezes", i, "allow"), fz.allow, HOST_FINDING, "allow", diags
+            )
+        freezes.append(CompiledFreeze(fz, fhosts, allow, doc.where(("spec", "freezes", i))))
+    rings = []
+    for i, ring in enumerate(spec.rings):
+        rhosts = _compile(doc, ("spec", "rings", i, "hosts"), ring.hosts, HOST, "hosts", diags)
+        rings.append(CompiledRing(ring, rhosts, doc.where(("spec", "rings", i))))
+    return CompiledPolicy(
+        policy, doc.where(), scope, tuple(rules), tuple(windows), tuple(freezes), tuple(rings)
+    )
+
+
+def _duplicates(
+    items: Iterable[tuple[str, Location]], what: str
+) -> Iterator[Diagnostic]:
+    first: dict[str, Location] = {}
+    for ident, where in items:
+        if ident in first:
+            yield Diagnostic(where, f'duplicate {what} id "{ident}" (first defined at {first[ident]})')
+        else:
+            first[ident] = where
+
+
+def _semantics(loaded: list[_Loaded]) -> list[Diagnostic]:
+    """Cross-document checks: ids, references, time order, lifetimes, control ids."""
+    diags: list[Diagnostic] = []
+    policies = [(x.doc, x.model) for x in loaded if isinstance(x.model, PatchPolicy)]
+    sets = [(x.doc, x.model) for x in loaded if isinstance(x.model, ExceptionSet)]
+    tests = [(x.doc, x.model) for x in loaded if isinstance(x.model, PolicyTest)]
+    diags.extend(
+        _duplicates(((p.metadata.name, d.where(("metadata", "name"))) for d, p in policies), "policy")
+    )
+    diags.extend(
+        _duplicates(((s.metadata.name, d.where(("metadata", "name"))) for d, s in sets), "exception set")
+    )
+    diags.extend(
+        _duplicates(((t.metadata.name, d.where(("metadata", "name"))) for d, t in tests), "test")
+    )
+    diags.extend(
+        _duplicates(
+            (
+                (e.id, d.where(("exceptions", i, "id")))
+                for d, s in sets
+                for i, e in enumerate(s.exceptions)
+            ),
+            "exception",
+        )
+    )
+    by_name = {p.metadata.name: p for _, p in policies}
+    for doc, p in policies:
+        spec = p.spec
+        ctx = f'policy "{p.metadata.name}": '
+        for what, key, items in (
+            ("rule", "rules", spec.rules),
+            ("window", "windows", spec.windows),
+            ("freeze", "freezes", spec.freezes),
+            ("ring", "rings", spec.rings),
+        ):
+            diags.extend(
+                Diagnostic(d.location, ctx + d.message)
+                for d in _duplicates(
+                    ((it.id, doc.where(("spec", key, i, "id"))) for i, it in enumerate(items)),
+                    what,
+                )
+            )
+        control_ids = [c.id for c in p.metadata.controls]
+        diags.extend(
+            Diagnostic(d.location, ctx + d.message)
+            for d in _duplicates(
+                ((c.id, doc.where(("metadata", "controls", i, "id")))
+                 for i, c in enumerate(p.metadata.controls)),
+                "control",
+            )
+        )
+        refs: list[tuple[tuple[str | int, ...], str, list[str]]] = [
+            (("spec", "rules", i, "controls"), f'rule "{r.id}"', r.controls)
+            for i, r in enumerate(spec.rules)
+        ]
+        if spec.hygiene is not None:
+            refs.append((("spec", "hygiene", "controls"), "hygiene", spec.hygiene.controls))
+        for loc, label, ids in refs:
+            for j, cid in enumerate(ids):
+                if cid not in control_ids:
+                    close = difflib.get_close_matches(cid, control_ids, n=1)
+                    hint = f" (did you mean '{close[0]}'?)" if close else (
+                        f" (declared: {', '.join(control_ids)})" if control_ids
+                        else " (metadata.controls declares none)"
+                    )
+                    diags.append(
+                        Diagnostic(doc.where((*loc, j)), f"{ctx}{label}: unknown control '{cid}'{hint}")
+                    )
+        for i, fz in enumerate(spec.freezes):
+            if fz.from_ is not None and fz.until is not None and fz.from_ >= fz.until:
+                diags.append(
+                    Diagnostic(
+                        doc.where(("spec", "freezes", i, "from")),
+                        f'{ctx}freeze "{fz.id}": from ({_ts(fz.from_)}) is not before until ({_ts(fz.until)})',
+                    )
+                )
+        for i, w in enumerate(spec.windows):
+            if w.not_before is not None and w.not_after is not None and w.not_before >= w.not_after:
+                diags.append(
+                    Diagnostic(
+                        doc.where(("spec", "windows", i, "not_before")),
+                        f'{ctx}window "{w.id}": not_before is not before not_after',
+                    )
+                )
+        diags.extend(_window_checks(doc, p))
+        if not spec.rules:
+            diags.append(Diagnostic(doc.where(("spec", "rules")), f"{ctx}rules must not be empty"))
+    for doc, s in sets:
+        for i, e in enumerate(s.exceptions):
+            ctx = f'exception set "{s.metadata.name}": exception "{e.id}": '
+            names = e.policies if e.policies is not None else sorted(by_name)
+            for j, name in enumerate(e.policies or []):
+                if name not in by_name:
+                    close = difflib.get_close_matches(name, sorted(by_name), n=1)
+                    hint = f" (did you mean '{close[0]}'?)" if close else ""
+                    diags.append(
+                        Diagnostic(
+                            doc.where(("exceptions", i, "policies", j)),
+                            f"{ctx}names unknown policy '{name}'{hint}",
+                        )
+                    )
+            lifetime = e.expires - e.approved_at
+            for name in names:
+                pol = by_name.get(name)
+                limit = pol.spec.exceptions.max_lifetime if pol and pol.spec.exceptions else None
+                if limit is not None and lifetime > limit:
+                    diags.append(
+                        Diagnostic(
+                            doc.where(("exceptions", i, "expires")),
+                            f"{ctx}lasts {lifetime.days}d, longer than policy '{name}' "
+                            f"allows (max_lifetime {limit.days}d)",
+                        )
+                    )
+    return diags
+
+
+def _window_checks(doc: SourceDocument, policy: PatchPolicy) -> list[Diagnostic]:
+    """Window sanity from windows.py, when that module provides its checks."""
+    try:
+        from patchpolicy import windows as windows_mod
+    except ImportError:
+        return []
+    check = getattr(windows_mod, "check_policy_windows", None)
+    if check is None:
+        return []
+    out = []
+    index = {w.id: i for i, w in enumerate(policy.spec.windows)}
+    findex = {f.id: i for i, f in enumerate(policy.spec.freezes)}
+    for ident, message, severity in check(policy):
+        if ident in index:
+            where = doc.where(("spec", "windows", index[ident]))
+        elif ident in findex:
+            where = doc.where(("spec", "freezes", findex[ident]))
+        else:
+            where = doc.where(("spec",))
+        out.append(
+            Diagnostic(where, f'policy "{policy.metadata.name}": {message}', severity=severity)
+        )
+    return out
+
+
+def _ts(dt: datetime) -> str:
+    from patchpolicy.model.common import format_timestamp
+
+    return format_timestamp(dt)
