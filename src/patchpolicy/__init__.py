@@ -12,6 +12,8 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-from patchpolicy.loader import load_bundle
+from patchpolicy.api import evaluate_files  # noqa: E402
+from patchpolicy.evaluator import evaluate  # noqa: E402
+from patchpolicy.loader import load_bundle  # noqa: E402
 
-__all__ = ["__version__", "load_bundle"]
+__all__ = ["__version__", "evaluate", "evaluate_files", "load_bundle"]

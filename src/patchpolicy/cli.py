@@ -168,3 +168,108 @@ def schema(kind: str) -> None:
 
 
 # -- further commands are added below this line --
+
+FAIL_ON = ("due_soon", "remediated_late", "expired_exception")
+
+policies_option = click.option(
+    "-p", "--policies", "policies", multiple=True, required=True,
+    type=click.Path(path_type=Path), help="Policy bundle: a directory or files (repeatable).",
+)
+snapshot_option = click.option(
+    "-s", "--snapshot", required=True, type=click.Path(path_type=Path),
+    help="Fleet snapshot: .json, or .jsonl for large fleets (streamed).",
+)
+as_of_option = click.option(
+    "--as-of", type=AS_OF, default=None,
+    help="Evaluate at this instant (RFC 3339, or a date). Default: the snapshot's taken_at.",
+)
+
+
+@main.command()
+@policies_option
+@snapshot_option
+@as_of_option
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Evidence bundle directory (replaced atomically).")
+@handle_errors
+def evaluate(policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path) -> None:
+    """Evaluate a snapshot and write the evidence bundle (evidence.json, reports, SHA256SUMS).
+
+    Exits 0 when nothing fails, 1 when something fails, 2 on bad input.
+    """
+    from patchpolicy.api import evaluate_files
+    from patchpolicy.render import bundle_renderers
+    from patchpolicy.render.bundle import render_all, write_bundle
+    from patchpolicy.render.interface import RenderContext
+
+    ev, inputs = evaluate_files(policies, snapshot, as_of=as_of)
+    files = render_all(RenderContext(ev, inputs), bundle_renderers())
+    write_bundle(out_dir, files)
+    failing = ev.failing()
+    click.echo(
+        f"wrote {len(files)} files to {out_dir}: {ev.tally.hosts_read} hosts, "
+        f"{ev.tally.findings_read} findings, {ev.tally.items} items; "
+        f"{'FAIL' if failing else 'PASS'} ({failing} failing)"
+    )
+    sys.exit(ev.exit_code())
+
+
+@main.command()
+@policies_option
+@snapshot_option
+@as_of_option
+@click.option("--fail-on", "fail_on", multiple=True, type=click.Choice(FAIL_ON),
+              help="Also fail on these (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output on stdout.")
+@click.option("--limit", default=10, show_default=True, help="Worst items to list.")
+@handle_errors
+def check(
+    policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
+    fail_on: tuple[str, ...], fmt: str, limit: int,
+) -> None:
+    """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input."""
+    from patchpolicy.api import evaluate_files
+    from patchpolicy.render.text import check_summary
+
+    ev, inputs = evaluate_files(
+        policies, snapshot, as_of=as_of, keep_items=fmt != "text", keep_worst=limit
+    )
+    gate = frozenset(fail_on)
+    failing = ev.failing(gate)
+    if fmt == "json":
+        from patchpolicy.render.evidence import encode_json, evidence_document
+        from patchpolicy.render.interface import RenderContext
+
+        sys.stdout.buffer.write(encode_json(evidence_document(RenderContext(ev, inputs))))
+    else:
+        click.echo(check_summary(ev, failing, limit), nl=False)
+    sys.exit(ev.exit_code(gate))
+
+
+@main.command()
+@policies_option
+@snapshot_option
+@as_of_option
+@click.option("--host", required=True, help="Host id.")
+@click.option("--finding", default=None, help="Finding id or vulnerability id.")
+@handle_errors
+def explain(
+    policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, host: str, finding: str | None
+) -> None:
+    """Say in words why each verdict for a host (or one finding) is what it is."""
+    from patchpolicy.evaluator import evaluate as run
+    from patchpolicy.loader import load_bundle
+    from patchpolicy.render.text import explain as explain_text
+    from patchpolicy.snapshot import open_snapshot
+
+    bundle = load_bundle(policies)
+    snap = open_snapshot(snapshot)
+    hosts = [h for h in snap.hosts() if h.id == host]
+    if not hosts:
+        _fail(f"error: {snapshot}: no host with id {host!r}")
+    when = as_of if as_of is not None else snap.header.taken_at
+    ev = run(bundle, hosts, as_of=when, taken_at=snap.header.taken_at)
+    if finding is not None and not any(i.finding == finding or i.vuln == finding for i in ev.items):
+        _fail(f"error: host {host!r} has no finding {finding!r} in any policy's scope")
+    click.echo(explain_text(ev, host, finding), nl=False)

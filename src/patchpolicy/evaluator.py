@@ -689,7 +689,7 @@ class Evaluator:
                         title=c.title,
                         status=ControlStatus.NOT_SATISFIED if failing_total else ControlStatus.SATISFIED,
                         counts=dict(sorted(t.control_counts.get(key, Counter()).items())),
-                        failing=tuple(t.control_failing.get(key, [])),
+                        failing=tuple(sorted(t.control_failing.get(key, []))),
                         failing_total=failing_total,
                         requirement=c.requirement,
                     )

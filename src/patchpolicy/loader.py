@@ -19,7 +19,7 @@ import difflib
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -644,14 +644,6 @@ def _semantics(loaded: list[_Loaded]) -> list[Diagnostic]:
                     diags.append(
                         Diagnostic(doc.where((*loc, j)), f"{ctx}{label}: unknown control '{cid}'{hint}")
                     )
-        for i, fz in enumerate(spec.freezes):
-            if fz.from_ is not None and fz.until is not None and fz.from_ >= fz.until:
-                diags.append(
-                    Diagnostic(
-                        doc.where(("spec", "freezes", i, "from")),
-                        f'{ctx}freeze "{fz.id}": from ({_ts(fz.from_)}) is not before until ({_ts(fz.until)})',
-                    )
-                )
         for i, w in enumerate(spec.windows):
             if w.not_before is not None and w.not_after is not None and w.not_before >= w.not_after:
                 diags.append(
@@ -693,26 +685,35 @@ def _semantics(loaded: list[_Loaded]) -> list[Diagnostic]:
 
 
 def _window_checks(doc: SourceDocument, policy: PatchPolicy) -> list[Diagnostic]:
-    """Window sanity from windows.py, when that module provides its checks."""
-    try:
-        from patchpolicy import windows as windows_mod
-    except ImportError:
-        return []
-    check = getattr(windows_mod, "check_policy_windows", None)
-    if check is None:
-        return []
+    """Window and freeze sanity (windows.py), pinned to the window or freeze in the file.
+
+    Recurrences are checked for the year after the policy's effective_from, or after
+    windows.ANCHOR_DATE: never the wall clock, so validation is reproducible.
+    """
+    from patchpolicy import windows as windows_mod
+
+    spec = policy.spec
+    eff = policy.metadata.effective_from
+    reference = eff if eff is not None else datetime.combine(
+        windows_mod.ANCHOR_DATE, datetime.min.time(), tzinfo=UTC
+    )
+    issues = windows_mod.check_windows(spec.windows, reference) + windows_mod.check_freezes(
+        spec.freezes
+    )
+    index = {
+        "window": {w.id: i for i, w in enumerate(spec.windows)},
+        "freeze": {f.id: i for i, f in enumerate(spec.freezes)},
+    }
     out = []
-    index = {w.id: i for i, w in enumerate(policy.spec.windows)}
-    findex = {f.id: i for i, f in enumerate(policy.spec.freezes)}
-    for ident, message, severity in check(policy):
-        if ident in index:
-            where = doc.where(("spec", "windows", index[ident]))
-        elif ident in findex:
-            where = doc.where(("spec", "freezes", findex[ident]))
-        else:
-            where = doc.where(("spec",))
+    for issue in issues:
+        key = "windows" if issue.kind == "window" else "freezes"
+        where = doc.where(("spec", key, index[issue.kind][issue.id]))
         out.append(
-            Diagnostic(where, f'policy "{policy.metadata.name}": {message}', severity=severity)
+            Diagnostic(
+                where,
+                f'policy "{policy.metadata.name}": {issue.kind} "{issue.id}": {issue.message}',
+                severity=issue.severity,
+            )
         )
     return out
 

@@ -180,3 +180,26 @@ class PolicyInfo(msgspec.Struct, frozen=True):
     file: str
     effective_from: datetime | None
     in_effect: bool
+
+
+class InputFile(msgspec.Struct, frozen=True):
+    path: str
+    sha256: str
+    size: int
+
+
+class SnapshotInput(msgspec.Struct, frozen=True):
+    path: str
+    sha256: str
+    size: int
+    taken_at: datetime
+    source_tool: str | None
+    source_version: str | None
+
+
+class RunInputs(msgspec.Struct, frozen=True):
+    """What an evaluation read, with digests, so an auditor can re-check the evidence."""
+
+    policies: tuple[InputFile, ...]
+    snapshot: SnapshotInput
+    tool_version: str

@@ -1,0 +1,54 @@
+"""The public API: load a bundle, evaluate a snapshot file, write an evidence bundle."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from patchpolicy.evaluator import Evaluation, evaluate
+from patchpolicy.loader import load_bundle
+from patchpolicy.model.bundle import Bundle
+from patchpolicy.model.results import InputFile, RunInputs, SnapshotInput
+from patchpolicy.snapshot import SnapshotSource, open_snapshot
+
+
+def run_inputs(bundle: Bundle, snapshot: SnapshotSource) -> RunInputs:
+    from patchpolicy import __version__
+
+    h = snapshot.header
+    return RunInputs(
+        policies=tuple(InputFile(f.path, f.sha256, f.size) for f in bundle.files),
+        snapshot=SnapshotInput(
+            path=str(snapshot.path),
+            sha256=snapshot.sha256,
+            size=snapshot.size,
+            taken_at=h.taken_at,
+            source_tool=h.source.tool if h.source else None,
+            source_version=h.source.version if h.source else None,
+        ),
+        tool_version=__version__,
+    )
+
+
+def evaluate_files(
+    policy_paths: Sequence[str | Path],
+    snapshot_path: str | Path,
+    *,
+    as_of: datetime | None = None,
+    keep_items: bool = True,
+    keep_worst: int = 20,
+) -> tuple[Evaluation, RunInputs]:
+    """Load, evaluate at ``as_of`` (default: the snapshot's taken_at), and describe inputs."""
+    bundle = load_bundle(policy_paths)
+    snapshot = open_snapshot(snapshot_path)
+    when = as_of if as_of is not None else snapshot.header.taken_at
+    result = evaluate(
+        bundle,
+        snapshot.hosts(),
+        as_of=when,
+        taken_at=snapshot.header.taken_at,
+        keep_items=keep_items,
+        keep_worst=keep_worst,
+    )
+    return result, run_inputs(bundle, snapshot)

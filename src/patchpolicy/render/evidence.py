@@ -1,0 +1,64 @@
+"""evidence.json: the complete, machine-readable record of one evaluation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import msgspec
+
+from patchpolicy.render.interface import RenderContext, Renderer
+
+EVIDENCE_KIND = "Evidence"
+
+
+def _counts(counter: Counter[str] | dict[str, int]) -> dict[str, int]:
+    return {str(k): int(v) for k, v in sorted(counter.items(), key=lambda kv: str(kv[0])) if v}
+
+
+def evidence_document(ctx: RenderContext) -> dict[str, Any]:
+    """The evidence as plain data (also used by ``check --format json``)."""
+    ev = ctx.evaluation
+    t = ev.tally
+    failing = ev.failing()
+    return {
+        "apiVersion": "patchpolicy/v1",
+        "kind": EVIDENCE_KIND,
+        "tool": {"name": "patchpolicy", "version": ctx.inputs.tool_version},
+        "as_of": ev.as_of,
+        "inputs": {"policies": ctx.inputs.policies, "snapshot": ctx.inputs.snapshot},
+        "policies": ev.policies,
+        "summary": {
+            "hosts_read": t.hosts_read,
+            "findings_read": t.findings_read,
+            "items_judged": t.items,
+            "hosts_in_scope": _counts(t.hosts_in_scope),
+            "by_verdict": _counts(t.by_verdict),
+            "by_bucket": _counts(t.by_bucket),
+            "by_policy": {p: _counts(c) for p, c in sorted(t.by_policy.items())},
+            "host_checks": {
+                "by_verdict": _counts(t.checks_by_verdict),
+                "by_bucket": _counts(t.checks_by_bucket),
+            },
+            "gate": {"failing": failing, "result": "fail" if failing else "pass"},
+        },
+        "controls": ev.controls,
+        "exceptions": ev.exceptions,
+        "host_checks": ev.checks,
+        "items": ev.items,
+    }
+
+
+_ENCODER = msgspec.json.Encoder(order="deterministic")
+
+
+def encode_json(data: Any) -> bytes:
+    """Canonical JSON: deterministic key order of dicts, 2-space indent, newline at end."""
+    return msgspec.json.format(_ENCODER.encode(data), indent=2) + b"\n"
+
+
+class EvidenceJson(Renderer):
+    filename = "evidence.json"
+
+    def render(self, ctx: RenderContext) -> bytes:
+        return encode_json(evidence_document(ctx))

@@ -1,0 +1,28 @@
+"""The renderer extension point: one module per output, all behind ``Renderer``."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from patchpolicy.evaluator import Evaluation
+from patchpolicy.model.results import RunInputs
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """Everything a renderer may read: the evaluation and what it was computed from."""
+
+    evaluation: Evaluation
+    inputs: RunInputs
+
+
+class Renderer(ABC):
+    """Turns one evaluation into one output file (bytes, deterministic)."""
+
+    #: Path of the output inside the evidence bundle, e.g. ``evidence.json``.
+    filename: str
+
+    @abstractmethod
+    def render(self, ctx: RenderContext) -> bytes:
+        """The file's bytes: the same context always gives the same bytes."""

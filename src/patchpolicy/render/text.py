@@ -1,0 +1,193 @@
+"""Terminal text: the one-screen `check` summary and `explain`'s reasons in plain words."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from patchpolicy.evaluator import Evaluation
+from patchpolicy.model.common import format_timestamp
+from patchpolicy.model.results import Bucket, HostCheck, Item, Verdict
+
+BUCKETS = (Bucket.FAIL, Bucket.WARN, Bucket.WAIVED, Bucket.PASS)
+
+
+def _ts(dt: datetime | None) -> str:
+    return format_timestamp(dt) if dt is not None else "-"
+
+
+def _day(dt: datetime | None) -> str:
+    return format_timestamp(dt)[:10] if dt is not None else "-"
+
+
+def _when(item: Item) -> str:
+    if item.days_left is None:
+        return ""
+    if item.verdict in (Verdict.REMEDIATED, Verdict.REMEDIATED_LATE) and item.fixed_at and item.deadline:
+        late = (item.fixed_at - item.deadline).days
+        return f"fixed {_day(item.fixed_at)}" + (f", {late}d late" if item.verdict == Verdict.REMEDIATED_LATE else "")
+    if item.days_left < 0:
+        return f"{-item.days_left}d overdue"
+    return f"{item.days_left}d left"
+
+
+def item_line(item: Item) -> str:
+    tags = [item.severity]
+    if item.kev:
+        tags.append("KEV")
+    parts = [
+        f"{item.verdict.upper():<15}",
+        f"{item.policy}",
+        f"{item.host}",
+        f"{item.finding}",
+        f"({', '.join(tags)})",
+    ]
+    if item.deadline is not None:
+        parts.append(f"deadline {_day(item.deadline)} [{_when(item)}]")
+    if item.binding_rule:
+        parts.append(f"rule {item.binding_rule}")
+    if item.exception:
+        parts.append(f"exception {item.exception}")
+    if item.before_effective:
+        parts.append("(policy not yet in effect)")
+    text = "  ".join(parts)
+    if item.verdict == Verdict.ERROR and item.message:
+        text += f"\n{'':17}{item.message}"
+    return text
+
+
+def check_summary(ev: Evaluation, failing: int, limit: int = 10) -> str:
+    t = ev.tally
+    lines = [
+        f"patchpolicy check at {_ts(ev.as_of)}: {t.hosts_read} hosts, {t.findings_read} findings, "
+        f"{len(ev.policies)} policies, {t.items} items judged",
+    ]
+    for b in BUCKETS:
+        n = t.by_bucket.get(b, 0)
+        verdicts = sorted(
+            (v, c) for v, c in t.by_verdict.items() if c and _bucket_of_verdict(ev, v) == b
+        )
+        detail = ", ".join(f"{v} {c}" for v, c in verdicts)
+        checks = t.checks_by_bucket.get(b, 0)
+        line = f"  {b.value:<7}{n:>8} items"
+        if detail:
+            line += f"  ({detail})"
+        if checks:
+            cv = ", ".join(
+                f"{v} {c}" for v, c in sorted(t.checks_by_verdict.items())
+                if c and _check_bucket(ev, v) == b
+            )
+            line += f"; host checks {checks} ({cv})"
+        lines.append(line)
+    if ev.controls:
+        lines.append("controls:")
+        for c in ev.controls:
+            state = "satisfied" if c.failing_total == 0 else f"NOT satisfied, {c.failing_total} failing"
+            lines.append(f"  {c.framework} {c.framework_version} {c.control} [{c.policy}]: {state}")
+    expired = [e for e in ev.exceptions if e.status in ("expired", "expiring_soon") or e.orphaned]
+    if expired:
+        lines.append("exceptions:")
+        for e in expired:
+            notes = [e.status.value] + (["orphaned: matches no open finding"] if e.orphaned else [])
+            lines.append(f"  {e.id} (expires {_day(e.expires)}): {', '.join(notes)}")
+    failing_checks = [c for c in ev.checks if c.bucket == Bucket.FAIL][:limit]
+    if failing_checks:
+        lines.append("failing host checks:")
+        lines.extend(f"  {check_line(c)}" for c in failing_checks)
+    worst = ev.worst[:limit]
+    if worst:
+        lines.append(f"worst items (of {t.by_bucket.get(Bucket.FAIL, 0) + t.by_bucket.get(Bucket.WARN, 0) + t.by_bucket.get(Bucket.WAIVED, 0)} not passing):")
+        lines.extend(f"  {item_line(i)}" for i in worst)
+    lines.append(f"result: {'FAIL' if failing else 'PASS'} ({failing} failing)")
+    return "\n".join(lines) + "\n"
+
+
+def _bucket_of_verdict(ev: Evaluation, verdict: str) -> Bucket:
+    from patchpolicy.model.results import BUCKET_OF
+
+    b = BUCKET_OF[verdict]
+    return b
+
+
+def _check_bucket(ev: Evaluation, verdict: str) -> Bucket:
+    from patchpolicy.model.results import BUCKET_OF
+
+    return BUCKET_OF[verdict]
+
+
+def check_line(c: HostCheck) -> str:
+    note = " (policy not yet in effect)" if c.before_effective else ""
+    return f"{c.verdict.upper():<15}{c.policy}  {c.host}  {c.check}: {c.detail}{note}"
+
+
+def explain(ev: Evaluation, host: str, finding: str | None = None) -> str:
+    """Why each verdict for ``host`` (and optionally one finding) is what it is."""
+    lines: list[str] = [f"as of {_ts(ev.as_of)}"]
+    for p in ev.policies:
+        items = [i for i in ev.items if i.policy == p.name and i.host == host]
+        checks = [c for c in ev.checks if c.policy == p.name and c.host == host]
+        if finding is not None:
+            items = [i for i in items if i.finding == finding or i.vuln == finding]
+        lines.append(f"\npolicy {p.name} {p.version} ({p.file})")
+        if not p.in_effect:
+            lines.append(f"  not in effect until {_ts(p.effective_from)}: failures are reported as warnings")
+        if not items and not checks:
+            cp = ev.bundle.policy(p.name)
+            scope = cp.policy.spec.scope
+            lines.append(
+                f"  host {host} is not in scope ({scope})" if scope else f"  host {host} has no findings here"
+            )
+            continue
+        scope = ev.bundle.policy(p.name).policy.spec.scope
+        lines.append(f"  host {host} is in scope" + (f" ({scope})" if scope else " (the policy covers every host)"))
+        for c in checks:
+            lines.append(f"  {c.check}: {c.verdict.value} - {c.detail}")
+        for i in items:
+            lines.extend(explain_item(ev, i))
+    return "\n".join(lines) + "\n"
+
+
+def explain_item(ev: Evaluation, i: Item) -> Iterable[str]:
+    tags = [i.severity] + (["KEV"] if i.kev else [])
+    yield f"  {i.finding} ({', '.join(tags)}, status {i.status}): {i.verdict.upper()} [{i.bucket.value}]"
+    if i.verdict == Verdict.NOT_AFFECTED:
+        yield "    the scanner or a VEX statement says the host is not affected" + (
+            f": {i.message}" if i.message else ""
+        )
+        return
+    if i.verdict == Verdict.UNTRACKED:
+        yield "    no rule of the policy matches this finding, so it has no deadline (counted for coverage)"
+        return
+    if i.verdict == Verdict.ERROR:
+        yield f"    it cannot be judged: {i.message}"
+        yield "    an expression or clock that cannot be evaluated fails closed: this counts as failing"
+        return
+    for m in i.matches:
+        cap = " (capped by the KEV due date)" if m.capped_by_kev else ""
+        yield (
+            f"    rule {m.rule} matches: {m.within} from {m.clock_source} {_ts(m.clock_start)}"
+            f" -> deadline {_ts(m.deadline)}{cap}"
+        )
+    if len(i.matches) > 1:
+        yield f"    the earliest deadline binds: rule {i.binding_rule}, {_ts(i.deadline)}"
+    if i.verdict == Verdict.REMEDIATED:
+        yield f"    fixed at {_ts(i.fixed_at)}, on or before the deadline"
+    elif i.verdict == Verdict.REMEDIATED_LATE:
+        yield f"    fixed at {_ts(i.fixed_at)}, after the deadline: a past breach kept as evidence"
+    elif i.verdict == Verdict.EXCEPTED:
+        yield f"    exception {i.exception} is valid at as-of and covers it (waived, not failing)"
+    else:
+        if i.status in ("pending_reboot", "failed"):
+            yield f"    status {i.status} counts as not remediated"
+        if i.verdict == Verdict.OVERDUE:
+            yield f"    not remediated and the deadline passed: {-(i.days_left or 0)} day(s) overdue"
+        elif i.verdict == Verdict.DUE_SOON:
+            yield f"    not remediated; the deadline is within the due_soon horizon: {i.days_left} day(s) left"
+        else:
+            yield f"    not remediated; {i.days_left} day(s) left before the deadline"
+    for e in i.expired_exceptions:
+        yield f"    exception {e} matches but has expired: the original deadline applies"
+    if i.message and i.verdict != Verdict.ERROR:
+        yield f"    note: {i.message}"
+    if i.before_effective:
+        yield "    the policy is not yet in effect: reported as a warning, not a failure"
