@@ -414,41 +414,44 @@ def _hosts_key(hosts: str | None) -> str:
 def check_windows(windows: Sequence[Window], reference: datetime) -> list[WindowIssue]:
     """Semantic checks of windows, for the loader to pin to file places. Sorted.
 
+    Each window is checked over the year after ``reference``, or after its own
+    ``not_before`` when that is later (a window that starts in the future is not "never
+    occurring"):
+
     * error: the rule cannot be expanded, or never matches a day;
-    * error: no occurrence within a year after ``reference`` (names the next one when
-      there is one within ten years);
+    * error: no occurrence within that year (names the next one when there is one
+      within ten years);
     * error: the duration is longer than the shortest local wall-clock gap between two
       consecutive starts (occurrences would overlap each other); the wall-clock gap is
       used so that DST days (23h or 25h) do not make a daily 24h window invalid;
     * warning: the rule depends on its start date (COUNT, INTERVAL, missing BY* parts)
       and no ``not_before`` anchors it;
     * warning: two windows with the same ``hosts`` text (whitespace-normalised) overlap
-      within a year after ``reference``.
+      within the year after the later of their two references.
     """
     reference = _as_utc(reference, "reference")
-    horizon = reference + _YEAR
     issues: list[WindowIssue] = []
-    samples: dict[str, list[Occurrence]] = {}
+    checked: list[Window] = []
     for window in windows:
         why = _impossible(window.rrule)
         if why is not None:
             issues.append(WindowIssue("window", window.id, f"rrule never occurs: {why}"))
             continue
+        since = _since(window, reference)
         try:
-            walls = list(itertools.islice(_iter_with_wall(window, reference, horizon), _SAMPLE))
+            walls = list(itertools.islice(_iter_with_wall(window, since, since + _YEAR), _SAMPLE))
         except WindowError as e:
             issues.append(WindowIssue("window", window.id, _lower(str(e))))
             continue
-        occurrences = [o for _, o in walls]
-        samples[window.id] = occurrences
-        if not occurrences:
-            later = next_windows(window, horizon, 1, before=reference + timedelta(days=3653))
+        checked.append(window)
+        if not walls:
+            later = next_windows(window, since + _YEAR, 1, before=since + timedelta(days=3653))
             hint = f" (next occurrence {format_timestamp(later[0].start)})" if later else ""
             issues.append(
                 WindowIssue(
                     "window",
                     window.id,
-                    f"rrule has no occurrence within a year after {format_timestamp(reference)}{hint}",
+                    f"rrule has no occurrence within a year after {format_timestamp(since)}{hint}",
                 )
             )
         gap = _shortest_wall_gap(walls)
@@ -474,23 +477,32 @@ def check_windows(windows: Sequence[Window], reference: datetime) -> list[Window
                 )
             )
     by_hosts: dict[str, list[Window]] = {}
-    for window in windows:
-        if window.id in samples:
-            by_hosts.setdefault(_hosts_key(window.hosts), []).append(window)
+    for window in checked:
+        by_hosts.setdefault(_hosts_key(window.hosts), []).append(window)
     for group in by_hosts.values():
         for a, b in itertools.combinations(group, 2):
-            clash = _first_overlap(samples[a.id], samples[b.id])
+            since = max(_since(a, reference), _since(b, reference))
+            clash = _first_overlap(
+                list(itertools.islice(iter_occurrences(a, since, since + _YEAR), _SAMPLE)),
+                list(itertools.islice(iter_occurrences(b, since, since + _YEAR), _SAMPLE)),
+            )
             if clash is not None:
                 issues.append(
                     WindowIssue(
                         "window",
                         b.id,
-                        f"overlaps window {a.id!r} for the same hosts "
+                        f'overlaps window "{a.id}" for the same hosts '
                         f"(at {format_timestamp(clash)})",
                         "warning",
                     )
                 )
     return sorted(issues)
+
+
+def _since(window: Window, reference: datetime) -> datetime:
+    if window.not_before is not None and window.not_before > reference:
+        return window.not_before
+    return reference
 
 
 def check_freezes(freezes: Sequence[Freeze]) -> list[WindowIssue]:

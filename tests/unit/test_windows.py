@@ -421,7 +421,7 @@ def test_overlapping_windows_for_the_same_hosts_warn() -> None:
         window(id="c", rrule="FREQ=WEEKLY;BYDAY=SU", duration="4h", hosts='host.env == "dev"'),
     ]
     assert check_windows(ws, REF) == [
-        WindowIssue("window", "b", "overlaps window 'a' for the same hosts (at 2026-01-04T05:00:00Z)",
+        WindowIssue("window", "b", 'overlaps window "a" for the same hosts (at 2026-01-04T05:00:00Z)',
                     "warning"),
     ]
 
@@ -435,6 +435,15 @@ def test_start_date_dependent_rule_without_anchor_warns() -> None:
     got = check_windows(ws, REF)
     assert [(i.id, i.severity) for i in got] == [("bi", "warning"), ("wk", "warning")]
     assert "set not_before" in got[0].message
+
+
+def test_future_window_is_checked_from_its_not_before() -> None:
+    ws = [window(id="later", rrule="FREQ=WEEKLY;BYDAY=SU", not_before="2030-01-01")]
+    assert check_windows(ws, REF) == []
+    expired = [window(id="gone", rrule="FREQ=WEEKLY;BYDAY=SU", not_after="2020-01-01")]
+    assert [i.message for i in check_windows(expired, REF)] == [
+        "rrule has no occurrence within a year after 2026-01-01T00:00:00Z"
+    ]
 
 
 def test_bad_rule_text_is_an_error_issue() -> None:
