@@ -1,0 +1,543 @@
+"""Static analysis of a CEL expression over its lark AST (cel-python's parser).
+
+One walk answers everything the bridge needs before any snapshot is read: which
+``host.*``/``finding.*`` paths the expression reads (the memo key), whether every
+identifier and field exists (with a "did you mean" hint and the offset of the bad
+token), whether the result can be a bool, and which duration literals use units that
+only cel-python accepts. The rules it enforces, and why:
+
+* Unknown roots and fields are errors; so is selecting into a scalar
+  (``finding.severity.foo``).
+* A whole message (``host``, ``finding``, ``finding.kev``, ``finding.package``,
+  ``host.os``) may only be compared with ``null`` or tested with ``has()``: policies
+  select fields, and keeping messages opaque lets the memo key be "present or not"
+  and keeps the two engines' value conversions identical (cel-expr-python cannot carry
+  timestamps inside a dynamic map, see :mod:`patchpolicy.expr.celexpr_engine`).
+* Comprehension variables may not shadow a root (``host.tags.exists(host, ...)``).
+* ``duration()`` literals must use standard CEL units (h, m, s, ms, us, ns): cel-python
+  also accepts ``d``, other CEL engines do not.
+* With ``expect_bool``, a result that is statically known not to be a bool (a literal,
+  arithmetic, a string/number/timestamp field read, ``size()``, ...) is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import lark
+from celpy.celparser import CELParseError, CELParser
+from celpy.evaluation import TranspilerTree
+
+from patchpolicy.errors import ExprError
+from patchpolicy.model.fleet import FIELDS, FieldTree
+
+__all__ = [
+    "HIGH_CARDINALITY",
+    "Analysis",
+    "Read",
+    "analyse",
+    "parse",
+    "timestamp_read_spans",
+]
+
+HIGH_CARDINALITY: frozenset[tuple[str, ...]] = frozenset(
+    {
+        ("host", "id"),
+        ("host", "name"),
+        ("finding", "id"),
+        ("finding", "vuln"),
+        ("finding", "aliases"),
+        ("finding", "package", "purl"),
+    }
+)
+"""Fields whose values are (nearly) unique per item: reading them defeats the memo."""
+
+# Identifiers that name CEL types, usable as values (``type(x) == int``).
+_TYPE_NAMES = frozenset(
+    {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type",
+     "type", "timestamp", "duration", "dyn"}
+)
+_MACROS = frozenset({"exists", "all", "exists_one", "map", "filter"})
+# Uses of a list that do not depend on its order (the memo key may sort it).
+_ORDER_FREE_METHODS = frozenset({"exists", "all", "exists_one", "size"})
+_METHOD_TYPES = {
+    "startsWith": "bool", "endsWith": "bool", "contains": "bool", "matches": "bool",
+    "exists": "bool", "all": "bool", "exists_one": "bool",
+    "size": "int", "map": "list", "filter": "list",
+    "getFullYear": "int", "getMonth": "int", "getDate": "int", "getDayOfMonth": "int",
+    "getDayOfWeek": "int", "getDayOfYear": "int", "getHours": "int", "getMinutes": "int",
+    "getSeconds": "int", "getMilliseconds": "int",
+}
+_FUNCTION_TYPES = {
+    "has": "bool", "size": "int", "int": "int", "uint": "uint", "double": "double",
+    "string": "string", "bytes": "bytes", "bool": "bool", "timestamp": "timestamp",
+    "duration": "duration", "type": "type", "matches": "bool",
+}
+_LITERAL_TYPES = {
+    "INT_LIT": "int", "UINT_LIT": "uint", "FLOAT_LIT": "double", "STRING_LIT": "string",
+    "MLSTRING_LIT": "string", "BYTES_LIT": "bytes", "BOOL_LIT": "bool", "NULL_LIT": "null",
+}
+# "any": nothing known (may be a bool); every other name is a definite CEL type.
+_ANY = "any"
+# A CEL duration string: decimal numbers with standard units, e.g. "72h", "1h30m", "1.5s".
+_DURATION = re.compile(r"-?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:h|ms|us|µs|ns|m|s))+|-?0")
+_DAYS = re.compile(r"(\d+)d")
+
+
+@dataclass(frozen=True)
+class Read:
+    """One static field-selection chain: the path it reads and how it is used."""
+
+    path: tuple[str, ...]
+    cel_type: str
+    """FIELDS type name at the end of the path, or ``message``."""
+    order_free: bool
+    """For lists: the use does not depend on element order (``in``, exists, size...)."""
+    start: int
+    end: int
+    in_has: bool
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What one expression reads and returns, found without evaluating it."""
+
+    source: str
+    reads: tuple[Read, ...]
+    result_type: str
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def paths(self) -> tuple[tuple[str, ...], ...]:
+        """Every distinct path read, sorted."""
+        return tuple(sorted({r.path for r in self.reads}))
+
+
+def parse(source: str) -> TranspilerTree:
+    """Parse CEL text with cel-python's lark grammar; raise ExprError with the offset.
+
+    The parser is cel-python's process-wide singleton built for ``CompiledRunner`` trees,
+    so the celpy engine and this analysis share one grammar and one tree class.
+    """
+    parser = CELParser(tree_class=TranspilerTree)
+    try:
+        tree = parser.parse(source)
+    except CELParseError as e:
+        raise ExprError(_syntax_message(e), _error_offset(source, e)) from e
+    except RecursionError as e:  # pathologically nested input
+        raise ExprError("syntax error: expression nested too deeply", 0) from e
+    return cast(TranspilerTree, tree)
+
+
+def _syntax_message(e: CELParseError) -> str:
+    cause = e.__context__
+    if isinstance(cause, lark.exceptions.UnexpectedToken):
+        if cause.token.type == "$END":
+            return "syntax error: unexpected end of expression"
+        return f"syntax error: unexpected {cause.token.value!r}"
+    if isinstance(cause, lark.exceptions.UnexpectedCharacters):
+        return f"syntax error: unexpected character {cause.char!r}"
+    return "syntax error"
+
+
+def _error_offset(source: str, e: CELParseError) -> int:
+    cause = e.__context__
+    pos = getattr(cause, "pos_in_stream", None)
+    if isinstance(cause, lark.exceptions.UnexpectedToken):
+        if cause.token.type == "$END":
+            return len(source.rstrip())
+        pos = getattr(cause.token, "start_pos", None)
+    if isinstance(pos, int) and 0 <= pos <= len(source):
+        return pos
+    if e.line is None or e.column is None:
+        return len(source)
+    lines = source.split("\n")
+    return sum(len(line) + 1 for line in lines[: e.line - 1]) + e.column - 1
+
+
+def analyse(
+    source: str,
+    *,
+    roots: frozenset[str] = frozenset({"host", "finding"}),
+    expect_bool: bool = True,
+    tree: lark.Tree[Any] | None = None,
+) -> Analysis:
+    """Parse and check ``source``; raise ExprError (with offset) on the first problem."""
+    unknown = roots - FIELDS.keys()
+    if unknown:
+        raise ValueError(f"roots {sorted(unknown)} are not in the CEL field tree")
+    if tree is None:
+        tree = parse(source)
+    walker = _Walker(source, roots)
+    result = walker.visit(tree, frozenset())
+    if expect_bool and result not in ("bool", _ANY):
+        raise ExprError(
+            f"expression must return bool, not {result}", len(source) - len(source.lstrip())
+        )
+    warnings = sorted(
+        {
+            f"reads high-cardinality field {'.'.join(r.path)}: "
+            "evaluation cannot be memoised well"
+            for r in walker.reads
+            if r.path in HIGH_CARDINALITY or r.cel_type == "timestamp"
+        }
+    )
+    return Analysis(source, tuple(walker.reads), result, tuple(warnings))
+
+
+def timestamp_read_spans(tree: lark.Tree[Any], source: str) -> list[tuple[int, int]]:
+    """Source spans of every timestamp-field read outside ``has()``, in text order.
+
+    Used by engines that must rewrite those reads (cel-expr-python). Assumes ``tree``
+    passed :func:`analyse` with the default roots.
+    """
+    walker = _Walker(source, frozenset(FIELDS))
+    walker.visit(tree, frozenset())
+    return sorted(
+        (r.start, r.end) for r in walker.reads if r.cel_type == "timestamp" and not r.in_has
+    )
+
+
+def _suggest(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    if not close:
+        # "enviroment" -> "env": a candidate that is a prefix of the typo, or vice versa.
+        prefixed = [c for c in candidates if min(len(c), len(name)) >= 3
+                    and (name.startswith(c) or c.startswith(name))]
+        close = sorted(prefixed, key=len, reverse=True)[:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _unwrap(node: Any) -> Any:
+    """Descend through single-child grammar layers (expr -> ... -> primary)."""
+    while (
+        isinstance(node, lark.Tree)
+        and len(node.children) == 1
+        and isinstance(node.children[0], lark.Tree)
+        and node.data in ("expr", "conditionalor", "conditionaland", "relation", "addition",
+                          "multiplication", "unary", "member", "primary", "paren_expr")
+    ):
+        node = node.children[0]
+    return node
+
+
+def _is_null(node: Any) -> bool:
+    node = _unwrap(node)
+    return (
+        isinstance(node, lark.Tree)
+        and node.data == "literal"
+        and isinstance(node.children[0], lark.Token)
+        and node.children[0].type == "NULL_LIT"
+    )
+
+
+def _string_value(token: lark.Token) -> str:
+    text = str(token.value).lstrip("rR")
+    quote = 3 if text[:3] in ('"""', "'''") else 1
+    return text[quote:-quote]
+
+
+class _Walker:
+    """One recursive pass: collects reads, checks names, infers a coarse result type."""
+
+    def __init__(self, source: str, roots: frozenset[str]) -> None:
+        self.source = source
+        self.roots = roots
+        self.reads: list[Read] = []
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _error(self, message: str, offset: int) -> ExprError:
+        return ExprError(message, offset)
+
+    def _chain(self, node: Any, scope: frozenset[str]) -> list[lark.Token] | None:
+        """The tokens of a static selection chain ``root.a.b``, or None."""
+        if not isinstance(node, lark.Tree):
+            return None
+        if node.data == "member" and len(node.children) == 1:
+            node = node.children[0]
+        if node.data == "member_dot":
+            inner = self._chain(node.children[0], scope)
+            return None if inner is None else [*inner, node.children[1]]
+        if node.data == "primary":
+            node = node.children[0]
+        if node.data == "ident":
+            token = node.children[0]
+            if token.value in self.roots and token.value not in scope:
+                return [token]
+        return None
+
+    def _read(
+        self,
+        chain: list[lark.Token],
+        *,
+        message_ok: bool = False,
+        order_free: bool = False,
+        in_has: bool = False,
+    ) -> str:
+        """Record a chain's read and return its static type."""
+        root = chain[0].value
+        tree: str | FieldTree = FIELDS[root]
+        path = [root]
+        result: str | None = None
+        for token in chain[1:]:
+            name = token.value
+            if result is not None:  # already past a map key: selecting into a string
+                raise self._error(
+                    f"cannot select {name!r} from {'.'.join(path)}[...]: it is a {result}",
+                    _pos(token),
+                )
+            if isinstance(tree, dict):
+                if name not in tree:
+                    hint = _suggest(name, sorted(tree))
+                    raise self._error(
+                        f"unknown field {name!r} in {'.'.join(path)}{hint}", _pos(token)
+                    )
+                path.append(name)
+                tree = tree[name]
+            elif tree.startswith("map("):
+                result = tree[len("map("):-1].split(",", 1)[1]  # key selection -> value
+            else:
+                raise self._error(
+                    f"cannot select {name!r} from {'.'.join(path)}: it is a {tree}, "
+                    "not a message",
+                    _pos(token),
+                )
+        start = _pos(chain[0])
+        end = int(chain[-1].end_pos or 0)
+        cel_type = "message" if isinstance(tree, dict) else tree
+        if cel_type == "message" and not message_ok:
+            raise self._error(
+                f"{'.'.join(path)} is a message: select one of its fields, or compare it "
+                "with null",
+                start,
+            )
+        self.reads.append(Read(tuple(path), cel_type, order_free, start, end, in_has))
+        if result is not None:
+            return result
+        if cel_type.startswith("list("):
+            return "list"
+        if cel_type.startswith("map(") or cel_type == "message":
+            return "map"
+        return cel_type
+
+    def _chain_or_visit(
+        self, node: Any, scope: frozenset[str], *, message_ok: bool = False,
+        order_free: bool = False,
+    ) -> str:
+        chain = self._chain(_unwrap(node), scope)
+        if chain is not None:
+            return self._read(chain, message_ok=message_ok, order_free=order_free)
+        return self.visit(node, scope)
+
+    # -- the walk ------------------------------------------------------------------------
+
+    def visit(self, node: Any, scope: frozenset[str]) -> str:
+        if isinstance(node, lark.Token):
+            return _ANY
+        kids = node.children
+        data = node.data
+        if data == "expr":
+            if len(kids) == 1:
+                return self.visit(kids[0], scope)
+            self.visit(kids[0], scope)
+            return _combine(self.visit(kids[1], scope), self.visit(kids[2], scope))
+        if data in ("conditionalor", "conditionaland"):
+            if len(kids) == 1:
+                return self.visit(kids[0], scope)
+            self.visit(kids[0], scope)
+            self.visit(kids[1], scope)
+            return "bool"
+        if data == "relation":
+            if len(kids) == 1:
+                return self.visit(kids[0], scope)
+            op_node, right = kids
+            left = op_node.children[0]
+            op = op_node.data
+            if op in ("relation_eq", "relation_ne") and (_is_null(left) or _is_null(right)):
+                self._chain_or_visit(left, scope, message_ok=True)
+                self._chain_or_visit(right, scope, message_ok=True)
+            elif op == "relation_in":
+                self.visit(left, scope)
+                self._chain_or_visit(right, scope, order_free=True)
+            else:
+                self.visit(left, scope)
+                self.visit(right, scope)
+            return "bool"
+        if data in ("addition", "multiplication"):
+            if len(kids) == 1:
+                return self.visit(kids[0], scope)
+            op_node, right = kids
+            lt = self.visit(op_node.children[0], scope)
+            rt = self.visit(right, scope)
+            return _arithmetic(op_node.data, lt, rt)
+        if data == "unary":
+            if len(kids) == 1:
+                return self.visit(kids[0], scope)
+            operand = self.visit(kids[1], scope)
+            if kids[0].data == "unary_not":
+                return "bool"
+            return operand if operand in ("int", "double") else "number"
+        if data == "member":
+            return self.visit(kids[0], scope)
+        if data == "member_dot":
+            chain = self._chain(node, scope)
+            if chain is not None:
+                return self._read(chain)
+            self.visit(kids[0], scope)
+            return _ANY
+        if data == "member_dot_arg":
+            return self._method(node, scope)
+        if data == "member_index":
+            chain = self._chain(_unwrap(kids[0]), scope)
+            element = _ANY
+            if chain is not None:
+                self._read(chain)
+                if self.reads[-1].cel_type in ("list(string)", "map(string,string)"):
+                    element = "string"
+            else:
+                self.visit(kids[0], scope)
+            self.visit(kids[1], scope)
+            return element
+        if data == "member_object":
+            for kid in kids[1:]:
+                self.visit(kid, scope)
+            return _ANY
+        if data == "primary":
+            return self.visit(kids[0], scope)
+        if data == "literal":
+            return _LITERAL_TYPES.get(kids[0].type, _ANY)
+        if data in ("ident", "dot_ident"):
+            return self._ident(kids[0], scope)
+        if data in ("ident_arg", "dot_ident_arg"):
+            return self._function(node, scope)
+        if data == "paren_expr":
+            return self.visit(kids[0], scope)
+        if data in ("list_lit", "map_lit"):
+            for kid in kids:
+                self.visit(kid, scope)
+            return "list" if data == "list_lit" else "map"
+        if data in ("exprlist", "mapinits"):
+            for kid in kids:
+                self.visit(kid, scope)
+            return _ANY
+        if data == "fieldinits":
+            for kid in kids[1::2]:
+                self.visit(kid, scope)
+            return _ANY
+        raise self._error(f"unsupported construct {data!r}", _start(node))
+
+    def _ident(self, token: lark.Token, scope: frozenset[str]) -> str:
+        name = token.value
+        if name in scope:
+            return _ANY
+        if name in self.roots:
+            return self._read([token])  # a bare root outside a null test: an error
+        if name in _TYPE_NAMES:
+            return "type"
+        hint = _suggest(name, sorted(self.roots | scope))
+        raise self._error(f"unknown identifier {name!r}{hint}", _pos(token))
+
+    def _method(self, node: Any, scope: frozenset[str]) -> str:
+        receiver, name_token, *rest = node.children
+        method = name_token.value
+        args = rest[0].children if rest else []
+        if method in _MACROS and args:
+            var = _unwrap(args[0])
+            if not (isinstance(var, lark.Tree) and var.data == "ident"):
+                raise self._error(
+                    f"{method}() needs a variable name as its first argument",
+                    _start(args[0]),
+                )
+            var_token: Any = var.children[0]
+            var_name = str(var_token.value)
+            if var_name in self.roots:
+                raise self._error(
+                    f"comprehension variable {var_name!r} shadows the root {var_name!r}",
+                    _pos(var_token),
+                )
+            self._chain_or_visit(receiver, scope, order_free=method in _ORDER_FREE_METHODS)
+            inner = scope | {var_name}
+            for arg in args[1:]:
+                self.visit(arg, inner)
+            return _METHOD_TYPES[method]
+        self._chain_or_visit(receiver, scope, order_free=method in _ORDER_FREE_METHODS)
+        for arg in args:
+            self.visit(arg, scope)
+        return _METHOD_TYPES.get(method, _ANY)
+
+    def _function(self, node: Any, scope: frozenset[str]) -> str:
+        name_token, *rest = node.children
+        name = name_token.value
+        args = rest[0].children if rest else []
+        if name == "has":
+            chain = self._chain(_unwrap(args[0]), scope) if len(args) == 1 else None
+            if chain is None or len(chain) < 2:
+                raise self._error(
+                    "has() needs a field selection such as has(finding.kev)", _pos(name_token)
+                )
+            self._read(chain, message_ok=True, in_has=True)
+            return "bool"
+        if name == "duration" and len(args) == 1:
+            literal = _unwrap(args[0])
+            if isinstance(literal, lark.Tree) and literal.data == "literal":
+                token: Any = literal.children[0]
+                if token.type in ("STRING_LIT", "MLSTRING_LIT"):
+                    _check_duration(_string_value(token), _pos(token))
+        if name == "size" and len(args) == 1:
+            self._chain_or_visit(args[0], scope, order_free=True)
+            return "int"
+        for arg in args:
+            self.visit(arg, scope)
+        return _FUNCTION_TYPES.get(name, _ANY)
+
+
+def _check_duration(text: str, offset: int) -> None:
+    if _DURATION.fullmatch(text):
+        return
+    hint = ""
+    days = _DAYS.fullmatch(text)
+    if days:
+        hint = f": write '{int(days.group(1)) * 24}h'"
+    raise ExprError(
+        f"duration {text!r} is not a CEL duration (units h, m, s, ms, us, ns only){hint}",
+        offset,
+    )
+
+
+def _pos(token: Any) -> int:
+    return int(token.start_pos or 0)
+
+
+def _start(node: Any) -> int:
+    if isinstance(node, lark.Token):
+        return _pos(node)
+    meta = getattr(node, "meta", None)
+    return int(getattr(meta, "start_pos", 0) or 0) if meta is not None else 0
+
+
+def _combine(a: str, b: str) -> str:
+    """Static type of ``c ? a : b``: known only when both branches agree."""
+    if a == b:
+        return a
+    if _ANY in (a, b):
+        other = b if a == _ANY else a
+        return _ANY if other == "bool" else other
+    return a if a != "bool" else b
+
+
+def _arithmetic(op: str, left: str, right: str) -> str:
+    """Static type of an arithmetic result; never ``bool`` (no CEL overload returns it)."""
+    if {left, right} == {"timestamp"} and op == "addition_sub":
+        return "duration"
+    if "timestamp" in (left, right):
+        return "timestamp"
+    if left == right and left not in (_ANY, "null", "bool"):
+        return left
+    for side in (left, right):
+        if side not in (_ANY, "null", "bool", "type"):
+            return side
+    return "number"
