@@ -13,6 +13,8 @@ only cel-python accepts. The rules it enforces, and why:
   select fields, and keeping messages opaque lets the memo key be "present or not"
   and keeps the two engines' value conversions identical (cel-expr-python cannot carry
   timestamps inside a dynamic map, see :mod:`patchpolicy.expr.celexpr_engine`).
+* ``has()`` only tests map keys (``has(host.labels.ring)``): every field is present,
+  null when unknown, so ``has(finding.kev)`` would always be true; write ``!= null``.
 * Comprehension variables may not shadow a root (``host.tags.exists(host, ...)``).
 * ``duration()`` literals must use standard CEL units (h, m, s, ms, us, ns): cel-python
   also accepts ``d``, other CEL engines do not.
@@ -191,10 +193,10 @@ def analyse(
 def timestamp_read_spans(tree: lark.Tree[Any], source: str) -> list[tuple[int, int]]:
     """Source spans of every timestamp-field read outside ``has()``, in text order.
 
-    Used by engines that must rewrite those reads (cel-expr-python). Assumes ``tree``
-    passed :func:`analyse` with the default roots.
+    Used by engines that must rewrite those reads (cel-expr-python). Lenient: names
+    outside FIELDS are skipped, not errors (the Engine API takes any activation).
     """
-    walker = _Walker(source, frozenset(FIELDS))
+    walker = _Walker(source, frozenset(FIELDS), lenient=True)
     walker.visit(tree, frozenset())
     return sorted(
         (r.start, r.end) for r in walker.reads if r.cel_type == "timestamp" and not r.in_has
@@ -243,9 +245,11 @@ def _string_value(token: lark.Token) -> str:
 class _Walker:
     """One recursive pass: collects reads, checks names, infers a coarse result type."""
 
-    def __init__(self, source: str, roots: frozenset[str]) -> None:
+    def __init__(self, source: str, roots: frozenset[str], *, lenient: bool = False) -> None:
         self.source = source
         self.roots = roots
+        self.lenient = lenient
+        """Lenient: record the known timestamp reads, skip every check (engines only)."""
         self.reads: list[Read] = []
 
     # -- helpers -------------------------------------------------------------------------
@@ -286,12 +290,16 @@ class _Walker:
         for token in chain[1:]:
             name = token.value
             if result is not None:  # already past a map key: selecting into a string
+                if self.lenient:
+                    return _ANY
                 raise self._error(
                     f"cannot select {name!r} from {'.'.join(path)}[...]: it is a {result}",
                     _pos(token),
                 )
             if isinstance(tree, dict):
                 if name not in tree:
+                    if self.lenient:
+                        return _ANY
                     hint = _suggest(name, sorted(tree))
                     raise self._error(
                         f"unknown field {name!r} in {'.'.join(path)}{hint}", _pos(token)
@@ -301,6 +309,8 @@ class _Walker:
             elif tree.startswith("map("):
                 result = tree[len("map("):-1].split(",", 1)[1]  # key selection -> value
             else:
+                if self.lenient:
+                    return _ANY
                 raise self._error(
                     f"cannot select {name!r} from {'.'.join(path)}: it is a {tree}, "
                     "not a message",
@@ -309,7 +319,7 @@ class _Walker:
         start = _pos(chain[0])
         end = int(chain[-1].end_pos or 0)
         cel_type = "message" if isinstance(tree, dict) else tree
-        if cel_type == "message" and not message_ok:
+        if cel_type == "message" and not message_ok and not self.lenient:
             raise self._error(
                 f"{'.'.join(path)} is a message: select one of its fields, or compare it "
                 "with null",
@@ -438,6 +448,8 @@ class _Walker:
             return self._read([token])  # a bare root outside a null test: an error
         if name in _TYPE_NAMES:
             return "type"
+        if self.lenient:
+            return _ANY
         hint = _suggest(name, sorted(self.roots | scope))
         raise self._error(f"unknown identifier {name!r}{hint}", _pos(token))
 
@@ -454,7 +466,7 @@ class _Walker:
                 )
             var_token: Any = var.children[0]
             var_name = str(var_token.value)
-            if var_name in self.roots:
+            if var_name in self.roots and not self.lenient:
                 raise self._error(
                     f"comprehension variable {var_name!r} shadows the root {var_name!r}",
                     _pos(var_token),
@@ -476,12 +488,24 @@ class _Walker:
         if name == "has":
             chain = self._chain(_unwrap(args[0]), scope) if len(args) == 1 else None
             if chain is None or len(chain) < 2:
+                if self.lenient:
+                    return "bool"
                 raise self._error(
-                    "has() needs a field selection such as has(finding.kev)", _pos(name_token)
+                    "has() needs a map key selection such as has(host.labels.ring)",
+                    _pos(name_token),
                 )
             self._read(chain, message_ok=True, in_has=True)
+            if not self.reads[-1].cel_type.startswith("map(") and not self.lenient:
+                # Every field is present (null when unknown): has() would always be true,
+                # or an error under a null message. Say what the author surely meant.
+                text = ".".join(t.value for t in chain)
+                raise self._error(
+                    f"has({text}) is always true: every field is present, null when "
+                    f"unknown; write '{text} != null'",
+                    _pos(name_token),
+                )
             return "bool"
-        if name == "duration" and len(args) == 1:
+        if name == "duration" and len(args) == 1 and not self.lenient:
             literal = _unwrap(args[0])
             if isinstance(literal, lark.Tree) and literal.data == "literal":
                 token: Any = literal.children[0]

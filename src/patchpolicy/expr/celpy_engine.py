@@ -23,6 +23,8 @@ cel-python's transpiled code names operator functions by ``module.qualname`` ins
 ``celpy.evaluation`` namespace, so this module binds the top-level ``patchpolicy``
 package there once; and it quietens the ``celpy.Transpiler`` logger, which logs every
 ordinary evaluation error at ERROR level (the bridge reports them as EvalFailure).
+Nulls in activation data become a private null whose attributes raise TypeError (see
+``_CelNull``), so selecting through null is a CEL error that ``&&``/``||`` can absorb.
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ from patchpolicy.expr.interface import Engine, EvalFailure, Program
 
 __all__ = ["CelPyEngine", "CelPyProgram"]
 
-_NUMBERS = (celtypes.IntType, celtypes.UintType, celtypes.DoubleType)
 _DURATION = re.compile(r"-?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:h|ms|us|µs|ns|m|s))+|-?0")
 
 # RFC 3339, as the CEL spec requires of timestamp(string); cel-python also takes "2024-01-01".
@@ -66,35 +67,56 @@ def _env() -> celpy.Environment:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, _NUMBERS) and not isinstance(value, celtypes.BoolType)
+    return isinstance(value, int | float) and not isinstance(value, bool | celtypes.BoolType)
 
 
 def _plain_number(value: Any) -> int | float:
     return float(value) if isinstance(value, float) else int(value)
 
 
-_KINDS: dict[type, str] = {
-    celtypes.StringType: "string",
-    celtypes.BytesType: "bytes",
-    celtypes.ListType: "list",
-    celtypes.MapType: "map",
-    celtypes.TimestampType: "timestamp",
-    celtypes.DurationType: "duration",
-}
+class _CelNull:
+    """The null of activation data inside celpy.
+
+    cel-python selects fields with ``.get()``; on Python's None that raises
+    AttributeError, which escapes its error-absorbing ``&&``/``||`` and breaks
+    ``finding.kev != null && finding.kev.ransomware``. Any attribute of this null raises
+    TypeError instead, which celpy turns into an ordinary CEL error value.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        raise TypeError(f"no such overload: {name} on null")
+
+    def __repr__(self) -> str:
+        return "null"
+
+
+_NULL = _CelNull()
 
 
 def _kind(value: Any) -> str:
-    """The CEL type name of a celpy value, with int/uint/double as one "number" kind."""
-    if value is None:
+    """The CEL type name of a celpy (or plain Python) value; numbers are one kind."""
+    if value is None or value is _NULL:
         return "null"
-    if isinstance(value, celtypes.BoolType):
+    if isinstance(value, bool | celtypes.BoolType):
         return "bool"
-    if _is_number(value):
+    if isinstance(value, int | float):
         return "number"
-    for cls, name in _KINDS.items():
+    for cls, name in _KINDS:
         if isinstance(value, cls):
             return name
     return type(value).__name__
+
+
+_KINDS: tuple[tuple[type, str], ...] = (
+    (str, "string"),
+    (bytes, "bytes"),
+    (datetime, "timestamp"),
+    (timedelta, "duration"),
+    (list, "list"),
+    (dict, "map"),
+)
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -148,7 +170,7 @@ def _ordering(op: str, compare: Callable[[Any, Any], bool]) -> Callable[[Any, An
             return b
         if _is_number(a) and _is_number(b):
             return celtypes.BoolType(compare(_plain_number(a), _plain_number(b)))
-        if _kind(a) != _kind(b) or a is None or isinstance(a, celtypes.ListType | celtypes.MapType):
+        if _kind(a) != _kind(b) or _kind(a) in ("null", "list", "map"):
             return _no_overload(op, a, b)
         try:
             return celtypes.BoolType(compare(a, b))
@@ -186,7 +208,7 @@ def _cel_in(item: Any, container: Any) -> Any:
         return item
     if isinstance(container, CELEvalError):
         return container
-    if isinstance(container, celtypes.ListType | celtypes.MapType):
+    if isinstance(container, list | dict):
         return celtypes.BoolType(any(_equal(item, x) for x in container))
     return _no_overload("in", item, container)
 
@@ -236,7 +258,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
 def _to_cel(value: Any) -> Any:
     """Plain Python (activation) -> celpy values."""
     if value is None:
-        return None
+        return _NULL
     if isinstance(value, bool):
         return celtypes.BoolType(value)
     if isinstance(value, int):
@@ -263,18 +285,18 @@ def _to_cel(value: Any) -> Any:
 
 
 def _from_cel(value: Any) -> Any:
-    """celpy values -> plain Python."""
-    if value is None:
+    """celpy values (subclasses of Python builtins, or builtins) -> plain Python."""
+    if value is None or value is _NULL:
         return None
-    if isinstance(value, celtypes.BoolType):
+    if isinstance(value, bool | celtypes.BoolType):
         return bool(value)
-    if isinstance(value, celtypes.IntType | celtypes.UintType):
+    if isinstance(value, int):
         return int(value)
-    if isinstance(value, celtypes.DoubleType):
+    if isinstance(value, float):
         return float(value)
-    if isinstance(value, celtypes.StringType):
+    if isinstance(value, str):
         return str(value)
-    if isinstance(value, celtypes.BytesType):
+    if isinstance(value, bytes):
         return bytes(value)
     if isinstance(value, datetime):
         v = value.astimezone(UTC)
