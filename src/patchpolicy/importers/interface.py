@@ -1,0 +1,144 @@
+"""The importer extension point: one scanner format in, one ``ParsedReport`` out.
+
+Each format is a module with an ``Importer`` subclass; ``ImporterFormat`` is the closed set
+of built-in formats and ``get_importer`` its exhaustive factory. An importer only maps
+one report's vocabulary onto patchpolicy's (``Entry``); merging, ids, enrichment and
+history are the job of ``patchpolicy.importers.assemble``, identical for every format.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import ClassVar, assert_never
+
+from patchpolicy.importers._json import Node, load_json
+from patchpolicy.model.fleet import OsRecord, PackageRecord, SeverityName, StatusName
+
+
+class ImporterFormat(StrEnum):
+    """Scanner report formats ``patchpolicy import`` reads."""
+
+    TRIVY = "trivy"
+    GRYPE = "grype"
+    OSV_SCANNER = "osv-scanner"
+    CYCLONEDX = "cyclonedx"
+
+
+@dataclass
+class Entry:
+    """One vulnerability entry of a report (one vuln on one package), already normalised.
+
+    ``where`` is the entry's JSON path, used in merge explanations; ``location`` is where
+    the package was found (lock file, package database, BOM ref) and only disambiguates
+    finding ids. Fields a format lacks stay None.
+    """
+
+    vuln: str
+    where: str
+    aliases: tuple[str, ...] = ()
+    package: PackageRecord | None = None
+    location: str | None = None
+    fixed_version: str | None = None
+    patch: str | None = None
+    severity: SeverityName = "unknown"
+    cvss: float | None = None
+    cvss_source: str | None = None
+    epss: float | None = None
+    epss_percentile: float | None = None
+    published_at: datetime | None = None
+    status: StatusName = "open"
+    status_reason: str | None = None
+    fixed_at: datetime | None = None
+    provenance: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ParsedReport:
+    """What one report says: the scanned artifact, when, by which tool, and its entries.
+
+    ``host_keys`` are every name the report gives its artifact (artifact name, image
+    reference, digests, source path), most specific first; ``host_keys[0]`` is the
+    default host id, and an inventory may map any of them to a host.
+    """
+
+    file: str
+    format: ImporterFormat
+    host_keys: tuple[str, ...]
+    entries: list[Entry]
+    scan_time: datetime | None = None
+    tool: str | None = None
+    tool_version: str | None = None
+    host_name: str | None = None
+    os: OsRecord | None = None
+
+    @property
+    def host_id(self) -> str:
+        return self.host_keys[0]
+
+
+class Importer(ABC):
+    """Reads one scanner format. Subclasses implement ``parse``; they never write files."""
+
+    format: ClassVar[ImporterFormat]
+
+    def load(self, path: Path, label: str | None = None) -> ParsedReport:
+        """Parse the report at ``path``; every problem is an ``ImporterError`` naming
+        ``label`` (default: the path as given) and the JSON path."""
+        name = label if label is not None else str(path)
+        return self.parse(load_json(path, name))
+
+    @abstractmethod
+    def parse(self, root: Node) -> ParsedReport:
+        """Map a parsed document onto a ``ParsedReport``.
+
+        Raises ``ImporterError`` when the document is not this format (naming the format
+        it looks like, if any) or when a value cannot be mapped exactly (an unknown
+        severity is an error, never "unknown").
+        """
+
+
+def get_importer(fmt: ImporterFormat) -> Importer:
+    """The importer for ``fmt``; adding a member without a branch fails type checking."""
+    # Imported here: the format modules import this module.
+    from patchpolicy.importers import cyclonedx, grype, osv, trivy
+
+    if fmt is ImporterFormat.TRIVY:
+        return trivy.TrivyImporter()
+    if fmt is ImporterFormat.GRYPE:
+        return grype.GrypeImporter()
+    if fmt is ImporterFormat.OSV_SCANNER:
+        return osv.OsvScannerImporter()
+    if fmt is ImporterFormat.CYCLONEDX:
+        return cyclonedx.CycloneDxImporter()
+    assert_never(fmt)
+
+
+def sniff(root: Node) -> ImporterFormat | None:
+    """Guess a document's format from its top-level keys (for error hints only)."""
+    value = root.value
+    if not isinstance(value, dict):
+        return None
+    if value.get("bomFormat") == "CycloneDX":
+        return ImporterFormat.CYCLONEDX
+    if "SchemaVersion" in value and ("Results" in value or "ArtifactName" in value):
+        return ImporterFormat.TRIVY
+    if "matches" in value and ("descriptor" in value or "source" in value):
+        return ImporterFormat.GRYPE
+    if isinstance(value.get("results"), list) and (
+        not value["results"] or isinstance(value["results"][0], dict) and "packages" in value["results"][0]
+    ):
+        return ImporterFormat.OSV_SCANNER
+    return None
+
+
+def wrong_format(root: Node, expected: ImporterFormat, missing: str) -> Exception:
+    """The error for a document that is not ``expected``: says what it looks like."""
+    guess = sniff(root)
+    hint = ""
+    if guess is not None and guess is not expected:
+        hint = f"; it looks like a {guess.value} report (use: import {guess.value} ...)"
+    return root.error(f"not a {expected.value} report: {missing}{hint}")

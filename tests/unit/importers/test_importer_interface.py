@@ -1,0 +1,77 @@
+"""The importer extension point: every format has an importer, and formats are sniffed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from patchpolicy.errors import ImporterError, InputError, PatchPolicyError
+from patchpolicy.importers import Importer, ImporterFormat, get_importer
+from patchpolicy.importers._json import load_json
+from patchpolicy.importers.interface import sniff
+
+
+@pytest.mark.parametrize("fmt", list(ImporterFormat))
+def test_every_format_has_an_importer(fmt: ImporterFormat) -> None:
+    importer = get_importer(fmt)
+    assert isinstance(importer, Importer)
+    assert importer.format is fmt
+
+
+SAMPLES = {
+    ImporterFormat.TRIVY: "scanners/trivy/trivy-debian-buster.json",
+    ImporterFormat.GRYPE: "scanners/grype/grype-keycloak-21.0.2.json",
+    ImporterFormat.OSV_SCANNER: "scanners/osv-scanner/osv-scanner-results-go-cargo.json",
+    ImporterFormat.CYCLONEDX: "scanners/trivy/trivy-pom-cyclonedx-1.6.json",
+}
+
+
+@pytest.mark.parametrize("fmt", list(ImporterFormat))
+def test_sniff_recognises_each_format(realdata: Path, fmt: ImporterFormat) -> None:
+    assert sniff(load_json(realdata / SAMPLES[fmt], "x")) is fmt
+
+
+@pytest.mark.parametrize("right", list(ImporterFormat))
+@pytest.mark.parametrize("wrong", list(ImporterFormat))
+def test_a_file_of_another_format_is_rejected_with_a_hint(
+    realdata: Path, right: ImporterFormat, wrong: ImporterFormat
+) -> None:
+    if right is wrong:
+        return
+    with pytest.raises(ImporterError) as e:
+        get_importer(wrong).load(realdata / SAMPLES[right], "in.json")
+    msg = str(e.value)
+    assert msg.startswith("in.json: $")
+    assert f"not a {wrong.value} report" in msg
+    assert f"it looks like a {right.value} report (use: import {right.value} ...)" in msg
+
+
+def test_importer_errors_are_input_errors_under_the_one_root() -> None:
+    assert issubclass(ImporterError, InputError)
+    assert issubclass(ImporterError, PatchPolicyError)
+
+
+def test_truncated_json_names_file_line_and_column(tmp_path: Path, realdata: Path) -> None:
+    text = (realdata / SAMPLES[ImporterFormat.TRIVY]).read_text()
+    p = tmp_path / "trivy.json"
+    p.write_text(text[: len(text) // 2])
+    with pytest.raises(ImporterError, match=r"^trivy\.json:\d+:\d+: invalid JSON"):
+        get_importer(ImporterFormat.TRIVY).load(p, "trivy.json")
+
+
+def test_empty_and_missing_files(tmp_path: Path) -> None:
+    empty = tmp_path / "e.json"
+    empty.write_text("  \n")
+    with pytest.raises(ImporterError, match="empty file"):
+        get_importer(ImporterFormat.GRYPE).load(empty)
+    with pytest.raises(ImporterError, match="cannot read"):
+        get_importer(ImporterFormat.GRYPE).load(tmp_path / "missing.json")
+
+
+def test_a_non_object_document_is_rejected(tmp_path: Path) -> None:
+    p = tmp_path / "list.json"
+    p.write_text("[1, 2]")
+    for fmt in ImporterFormat:
+        with pytest.raises(ImporterError, match=r"\$: expected an object, got an array"):
+            get_importer(fmt).load(p)
