@@ -9,7 +9,6 @@ evaluations; clock and deadline arithmetic is plain Python on msgspec structs.
 
 from __future__ import annotations
 
-import heapq
 import math
 import operator
 from collections import Counter
@@ -18,6 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from patchpolicy.errors import SnapshotError
+from patchpolicy.expr import EvalFailure
+from patchpolicy.expr.guards import equality_guards
 from patchpolicy.model.bundle import Bundle, CompiledException, CompiledPolicy
 from patchpolicy.model.fleet import FindingRecord, HostRecord
 from patchpolicy.model.policy import ClockSource
@@ -121,6 +123,9 @@ def _record_fields(cls: Any) -> list[str]:
     return [f for f in cls.__struct_fields__ if f != "findings"]
 
 
+_Guards = tuple[tuple[Callable[[Any], Any], frozenset[str]], ...]
+
+
 @dataclass
 class _PolicyRunner:
     """A policy prepared for the hot path."""
@@ -137,6 +142,14 @@ class _PolicyRunner:
     all_controls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        self.exception_plan: list[tuple[CompiledException, _Guards, _Guards]] = []
+        for exc in self.exceptions:
+            guards = equality_guards(exc.match.source)
+            self.exception_plan.append((
+                exc,
+                tuple((operator.attrgetter(g.field), g.values) for g in guards if g.root == "host"),
+                tuple((operator.attrgetter(g.field), g.values) for g in guards if g.root == "finding"),
+            ))
         spec = self.cp.policy.spec
         paths: list[tuple[str, ...]] = []
         for r in self.cp.rules:
@@ -154,6 +167,7 @@ class _PolicyRunner:
         self.all_controls = tuple(c.id for c in self.cp.policy.metadata.controls)
         self.rule_controls = [tuple(r.rule.controls) for r in self.cp.rules]
         self.clocks = [tuple(r.rule.clock or spec.clock) for r in self.cp.rules]
+        self.within_text = [_age(r.rule.within) for r in self.cp.rules]
         self.due_soon_limit = self.as_of + spec.due_soon
 
     def rule_outcome(self, host: HostRecord, hkey: Any, finding: FindingRecord) -> Any:
@@ -162,8 +176,6 @@ class _PolicyRunner:
         hit = self.memo.get(key)
         if hit is not None:
             return hit
-        from patchpolicy.expr import EvalFailure
-
         matched: list[int] = []
         outcome: Any
         try:
@@ -255,44 +267,30 @@ def _worst_key(item: Item) -> tuple[Any, ...]:
 
 
 class _Worst:
-    """Keeps the N worst non-passing items without holding all of them."""
+    """Keeps the N worst non-passing items without holding all of them.
+
+    Candidates are appended and pruned to N by sorting whenever 4N accumulate: amortised
+    O(log N) per item with no per-item heap objects.
+    """
 
     def __init__(self, n: int) -> None:
-        self.n = n
-        self.heap: list[tuple[Any, int, Item]] = []
-        self.seq = 0
+        self.n = max(0, n)
+        self.entries: list[tuple[tuple[Any, ...], Item]] = []
 
     def add(self, item: Item) -> None:
-        key = _worst_key(item)
-        inverted = tuple(-k if isinstance(k, int) else _Inverted(k) for k in key)
-        self.seq += 1
-        entry = (inverted, self.seq, item)
-        if len(self.heap) < self.n:
-            heapq.heappush(self.heap, entry)
-        elif entry[0] > self.heap[0][0]:
-            heapq.heapreplace(self.heap, entry)
+        if self.n == 0:
+            return
+        self.entries.append((_worst_key(item), item))
+        if len(self.entries) >= 4 * self.n + 64:
+            self._prune()
+
+    def _prune(self) -> None:
+        self.entries.sort(key=lambda e: e[0])
+        del self.entries[self.n :]
 
     def result(self) -> list[Item]:
-        return sorted((e[2] for e in self.heap), key=_worst_key)
-
-
-class _Inverted:
-    __slots__ = ("v",)
-
-    def __init__(self, v: Any) -> None:
-        self.v = v
-
-    def __lt__(self, other: _Inverted) -> bool:
-        return bool(self.v > other.v)
-
-    def __gt__(self, other: _Inverted) -> bool:
-        return bool(self.v < other.v)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Inverted) and bool(self.v == other.v)
-
-    def __hash__(self) -> int:
-        return hash(self.v)
+        self._prune()
+        return [item for _, item in self.entries]
 
 
 def exception_status(exc: CompiledException, bundle: Bundle, as_of: datetime) -> ExceptionStatus:
@@ -396,9 +394,6 @@ class Evaluator:
             self.add_host(host)
 
     def add_host(self, host: HostRecord) -> None:
-        from patchpolicy.errors import SnapshotError
-        from patchpolicy.expr import EvalFailure
-
         if host.id in self.seen_hosts:
             raise SnapshotError(f"duplicate host id {host.id!r} in the snapshot")
         self.seen_hosts.add(host.id)
@@ -560,7 +555,9 @@ class Evaluator:
                 due = kev_due_instant(f.kev.due_date)
                 if due < deadline:
                     deadline, capped = due, True
-            matches.append(RuleMatch(rule.id, _age(rule.within), source, start, deadline, capped))
+            matches.append(
+                RuleMatch(rule.id, runner.within_text[idx], source, start, deadline, capped)
+            )
             if best is None or deadline < best[0]:
                 best = (deadline, len(matches) - 1)
         assert best is not None
@@ -623,11 +620,14 @@ class Evaluator:
     def _exceptions(
         self, runner: _PolicyRunner, host: HostRecord, f: FindingRecord
     ) -> tuple[str | None, list[str]] | _Failure:
-        from patchpolicy.expr import EvalFailure
-
         covering: str | None = None
         expired: list[str] = []
-        for exc in runner.exceptions:
+        for exc, host_guards, finding_guards in runner.exception_plan:
+            # Equality guards are necessary conditions: skip the engine when one fails.
+            if any(get(f) not in values for get, values in finding_guards) or any(
+                get(host) not in values for get, values in host_guards
+            ):
+                continue
             try:
                 hit = exc.match.evaluate(host, f)
             except EvalFailure as e:
