@@ -49,9 +49,12 @@ def rewrite_timestamps(source: str) -> str:
     return out
 
 
+_SCALARS = frozenset({str, bool, int, float, bytes, type(None)})
+
+
 def _to_cel(value: Any) -> Any:
     """Activation data -> what cel-expr-python accepts inside a dyn map."""
-    if value is None or isinstance(value, str | bool | int | float | bytes):
+    if type(value) in _SCALARS:
         return value
     if isinstance(value, datetime):
         if value.tzinfo is None:
@@ -62,7 +65,9 @@ def _to_cel(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_to_cel(v) for v in value]
     if isinstance(value, dict):
-        return {k: _to_cel(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALARS else _to_cel(v) for k, v in value.items()}
+    if isinstance(value, str | bool | int | float | bytes):  # subclasses, e.g. StrEnum
+        return value
     raise TypeError(f"unsupported activation value {type(value).__name__}")
 
 
@@ -79,8 +84,11 @@ class CelExprProgram(Program):
             result = self._expression.eval(data=data)
         except (RuntimeError, ValueError, TypeError) as e:
             raise EvalFailure(str(e)) from e
+        value = result.value()
+        if value.__class__ is bool:  # the common case, without the slower type() call
+            return value
         if result.type() == cel.Type.ERROR:
-            raise EvalFailure(_message(str(result.value())))
+            raise EvalFailure(_message(str(value)))
         return result.plain_value()
 
 

@@ -23,7 +23,7 @@ import msgspec
 from patchpolicy.expr.analysis import Analysis, Read, analyse
 from patchpolicy.expr.engines import get_engine
 from patchpolicy.expr.interface import Engine, EvalFailure, Program
-from patchpolicy.model.fleet import FIELDS, FieldTree, FindingRecord, HostRecord
+from patchpolicy.model.fleet import FindingRecord, HostRecord
 
 __all__ = ["CacheInfo", "CompiledExpression", "compile_expression"]
 
@@ -77,7 +77,7 @@ class CompiledExpression:
     """
 
     __slots__ = ("_analysis", "_engine_name", "_hits", "_key", "_memo", "_misses",
-                 "_program", "_reads_finding", "_templates")
+                 "_plan", "_program", "_reads_finding")
 
     def __init__(self, analysis: Analysis, program: Program, engine_name: str) -> None:
         self._analysis = analysis
@@ -88,6 +88,8 @@ class CompiledExpression:
         self._misses = 0
         self._key = _key_function(analysis)
         self._reads_finding = any(p[0] == "finding" for p in analysis.paths)
+        # Shorter paths first: a whole message is filled before its fields are.
+        self._plan = [(p[0], p[1:]) for p in sorted(analysis.paths, key=len)]
 
     @property
     def source(self) -> str:
@@ -155,36 +157,41 @@ class CompiledExpression:
         return outcome
 
     def activation(self, host: HostRecord, finding: FindingRecord | None) -> dict[str, Any]:
-        """The minimal activation: every read path, with every field along it present."""
-        records: dict[str, Any] = {"host": host, "finding": finding}
+        """The minimal activation: exactly the paths read, nested as dicts.
+
+        Every field on a read path is present (null where the record has null), so
+        ``finding.kev != null`` and selections through a null message behave as in CEL;
+        a whole message read (only ever null-tested) carries all its fields.
+        """
         activation: dict[str, Any] = {}
-        for path in sorted(self.paths, key=len):
-            root = path[0]
-            tree: FieldTree = FIELDS[root]  # type: ignore[assignment]
+        for root, names in self._plan:
+            record = host if root == "host" else finding
             target = activation.get(root)
             if target is None:
-                target = activation[root] = dict.fromkeys(tree)
-            obj = records[root]
-            for name in path[1:-1]:
-                obj = getattr(obj, name)
-                tree = tree[name]  # type: ignore[assignment]
-                if obj is None:
+                target = activation[root] = {}
+            if not names:
+                continue
+            for name in names[:-1]:
+                record = getattr(record, name)
+                if record is None:
                     target[name] = None
                     break
                 sub = target.get(name)
                 if sub is None:
-                    sub = target[name] = dict.fromkeys(tree)
+                    sub = target[name] = {}
                 target = sub
             else:
-                if len(path) > 1:
-                    target[path[-1]] = _plain(getattr(obj, path[-1]))
+                target[names[-1]] = _plain(getattr(record, names[-1]))
         return activation
+
+
+_SCALARS = frozenset({str, bool, int, float, type(None)})
 
 
 def _plain(value: Any) -> Any:
     """A record value as activation data: structs -> dicts, tuples -> lists, dates ->
     aware datetimes at the start of the day UTC."""
-    if value is None or isinstance(value, str | bool | int | float):
+    if type(value) in _SCALARS:
         return value
     if isinstance(value, datetime):
         return value.astimezone(UTC)

@@ -141,18 +141,29 @@ def test_message_null_test_keys_on_presence_only() -> None:
 
 
 def test_activation_is_minimal_with_every_field_along_the_path() -> None:
-    compiled, engine = counting('finding.kev != null && finding.kev.ransomware == false')
+    compiled, engine = counting(
+        'finding.kev != null && finding.kev.ransomware == false && finding.package.name == "x"'
+    )
     kev = KevRecord(date_added=date(2024, 1, 10), due_date=date(2024, 1, 31))
-    compiled.evaluate(HOST, finding(kev=kev))
+    with pytest.raises(EvalFailure):  # finding.package.name through a null package
+        compiled.evaluate(HOST, finding(kev=kev, package=None))
     (activation,) = engine.activations
-    assert set(activation) == {"finding"}
-    assert set(activation["finding"]) == set(FindingRecord.__struct_fields__)
-    assert activation["finding"]["severity"] is None  # not read: not projected
-    assert activation["finding"]["kev"] == {
-        "date_added": datetime(2024, 1, 10, tzinfo=UTC),
-        "due_date": datetime(2024, 1, 31, tzinfo=UTC),
-        "ransomware": False,
+    assert activation == {
+        "finding": {
+            "kev": {  # a whole message read carries all its fields
+                "date_added": datetime(2024, 1, 10, tzinfo=UTC),
+                "due_date": datetime(2024, 1, 31, tzinfo=UTC),
+                "ransomware": False,
+            },
+            "package": None,  # null on the way: present, so selecting through it errors
+        }
     }
+
+
+def test_activation_null_leaf_is_present() -> None:
+    compiled, engine = counting("finding.cvss == null")
+    assert compiled.evaluate(HOST, finding(cvss=None)) is True
+    assert engine.activations == [{"finding": {"cvss": None}}]
 
 
 def test_guarded_null_message_is_false_not_error() -> None:
