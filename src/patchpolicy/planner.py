@@ -41,6 +41,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -70,16 +71,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PLANNED_VERDICTS",
+    "FreezeNote",
     "Plan",
     "PlannedFinding",
     "PolicyRef",
     "Priority",
     "Task",
     "UnscheduledReason",
+    "UpcomingWindow",
+    "format_upcoming",
     "plan",
     "plan_summary",
     "tasks_csv",
     "tasks_json",
+    "upcoming_windows",
     "write_plan",
 ]
 
@@ -605,7 +610,7 @@ _ENCODER = msgspec.json.Encoder()
 CSV_COLUMNS = (
     "id", "host", "owner", "ring", "priority", "deadline", "window", "window_policy",
     "timezone", "start", "end", "start_local", "end_local", "at_risk", "soak_delayed",
-    "unscheduled", "reason", "freezes_allowed", "patches", "findings", "vulns",
+    "soak_until", "unscheduled", "reason", "freezes_allowed", "patches", "findings", "vulns",
 )
 
 
@@ -640,7 +645,7 @@ def tasks_csv(p: Plan) -> bytes:
                 for v in (
                     t.id, t.host, t.owner, t.ring, t.priority.value, t.deadline, t.window,
                     t.window_policy, t.timezone, t.start, t.end, t.start_local, t.end_local,
-                    t.at_risk, t.soak_delayed, t.unscheduled,
+                    t.at_risk, t.soak_delayed, t.soak_until, t.unscheduled,
                     t.reason.value if t.reason else None,
                     ";".join(t.freezes_allowed), ";".join(t.patches),
                     ";".join(f.id for f in t.findings),
@@ -698,3 +703,79 @@ def plan_summary(p: Plan, limit: int = 10) -> str:
     if p.problems:
         lines.append(f"  problems: {len(p.problems)} (see tasks.json)")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- upcoming windows
+
+
+class FreezeNote(msgspec.Struct, frozen=True):
+    """A freeze overlapping a window occurrence."""
+
+    freeze: str
+    policy: str
+    allow: str | None
+    """The ``allow`` text: what may still be changed."""
+    binds: bool | None
+    """Whether it selects the host asked about; None when no host was given."""
+
+
+class UpcomingWindow(msgspec.Struct, frozen=True):
+    """One occurrence of one window, with the freezes overlapping it."""
+
+    policy: str
+    window: str
+    hosts: str | None
+    occurrence: Occurrence
+    freezes: tuple[FreezeNote, ...]
+
+
+def upcoming_windows(
+    bundle: Bundle, after: datetime, count: int, host: HostRecord | None = None
+) -> tuple[list[UpcomingWindow], list[str]]:
+    """The next ``count`` occurrences of each window (at or after ``after``), sorted.
+
+    With ``host``, only windows that select it, and each freeze says whether it binds the
+    host (fail closed as in ``plan``). Returns the occurrences and the CEL problems met.
+    """
+    if after.tzinfo is None:
+        raise ValueError("after must be an aware datetime")
+    planner = _Planner(bundle, after, timedelta(days=1))
+    out: list[UpcomingWindow] = []
+    for p, w in planner.windows:
+        what = f'window "{w.window.id}" (policy "{p.name}")'
+        if host is not None and not planner._host_expr(what, w.hosts, host, False):
+            continue
+        for occ in itertools.islice(iter_occurrences(w.window, after), count):
+            notes = []
+            for fp, fz in planner.freezes:
+                if not freeze_intervals(fz.freeze, occ.start, occ.end):
+                    continue
+                binds = None
+                if host is not None:
+                    binds = planner._host_expr(
+                        f'freeze "{fz.freeze.id}" (policy "{fp.name}")', fz.hosts, host, True
+                    )
+                notes.append(FreezeNote(fz.freeze.id, fp.name, fz.freeze.allow, binds))
+            out.append(UpcomingWindow(p.name, w.window.id, w.window.hosts, occ, tuple(notes)))
+    out.sort(key=lambda u: (u.occurrence.start, u.policy, u.window))
+    return out, sorted(planner.problems)
+
+
+def format_upcoming(upcoming: Sequence[UpcomingWindow]) -> str:
+    """Terminal text: one line per occurrence, UTC and local, with its freezes."""
+    lines = []
+    for u in upcoming:
+        occ = u.occurrence
+        local = f"{occ.local_start:%Y-%m-%d %H:%M %Z} .. {occ.local_end:%Y-%m-%d %H:%M %Z}"
+        line = (
+            f"{format_timestamp(occ.start)} .. {format_timestamp(occ.end)}  "
+            f"{u.policy}/{u.window}  ({local}, {occ.timezone})"
+        )
+        for f in u.freezes:
+            if f.binds is False:
+                line += f"  [freeze {f.freeze}: not this host]"
+            else:
+                allowed = f"allowed: {f.allow}" if f.allow else "nothing allowed"
+                line += f"  [FROZEN {f.freeze}: {allowed}]"
+        lines.append(line)
+    return "\n".join(lines) + ("\n" if lines else "")

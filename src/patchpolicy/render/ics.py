@@ -1,0 +1,178 @@
+"""iCalendar (RFC 5545) export of maintenance-window occurrences and planned tasks.
+
+Deterministic: events sorted by start then UID, ``DTSTAMP`` is the as-of instant (never
+the wall clock), UIDs are derived from what the event is, so a calendar that imports the
+file again updates events instead of duplicating them. Times are UTC (``...Z``): the
+window's zone is named in the description, and every client shows local time anyway.
+Lines end in CRLF and are folded at 75 octets without splitting a UTF-8 character.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from patchpolicy.model.common import format_timestamp
+from patchpolicy.planner import Plan, UpcomingWindow
+
+__all__ = ["CalendarEvent", "plan_events", "render_ics", "window_events"]
+
+PRODID = "-//patchpolicy//maintenance windows//EN"
+_LIMIT = 75
+
+
+@dataclass(frozen=True, order=True)
+class CalendarEvent:
+    """One VEVENT: ``[start, end)`` as aware instants, plain-text summary/description."""
+
+    start: datetime
+    uid: str
+    end: datetime
+    summary: str
+    description: str = ""
+    categories: tuple[str, ...] = ()
+
+
+def _stamp(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        raise ValueError(f"calendar times must be aware, got {dt!r}")
+    return dt.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+_CONTROLS = {c: None for c in [*range(0x20), 0x7F] if c not in (0x09, 0x0A, 0x0D)}
+
+
+def _text(value: str) -> str:
+    """Escape a TEXT value (RFC 5545 3.3.11); control characters, which TEXT may not
+    carry, are dropped (a host name from a snapshot could hold anything)."""
+    return (
+        value.translate(_CONTROLS)
+        .replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+        .replace("\r", "\\n")
+    )
+
+
+def _fold(line: str) -> bytes:
+    """One content line, folded so no physical line exceeds 75 octets (RFC 5545 3.1).
+
+    Folds fall between characters, never inside a UTF-8 sequence, and never inside a
+    TEXT escape such as ``\\n`` (legal, but some clients mis-read it).
+    """
+    units: list[bytes] = []
+    i = 0
+    while i < len(line):
+        step = 2 if line[i] == "\\" and i + 1 < len(line) else 1
+        units.append(line[i : i + step].encode())
+        i += step
+    out = bytearray()
+    width = 0
+    for unit in units:
+        if width + len(unit) > _LIMIT:
+            out += b"\r\n "
+            width = 1
+        out += unit
+        width += len(unit)
+    return bytes(out) + b"\r\n"
+
+
+def render_ics(
+    events: Iterable[CalendarEvent], *, stamp: datetime, name: str = "patchpolicy"
+) -> bytes:
+    """A VCALENDAR with one VEVENT per event; ``stamp`` is every event's DTSTAMP."""
+    dtstamp = _stamp(stamp)
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        f"PRODID:{PRODID}",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        f"X-WR-CALNAME:{_text(name)}",
+    ]
+    for e in sorted(events):
+        if e.end <= e.start:
+            raise ValueError(f"event {e.uid!r} ends before it starts")
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:{e.uid}",
+            f"DTSTAMP:{dtstamp}",
+            f"DTSTART:{_stamp(e.start)}",
+            f"DTEND:{_stamp(e.end)}",
+            f"SUMMARY:{_text(e.summary)}",
+        ]
+        if e.description:
+            lines.append(f"DESCRIPTION:{_text(e.description)}")
+        if e.categories:
+            lines.append("CATEGORIES:" + ",".join(_text(c) for c in e.categories))
+        lines += ["TRANSP:OPAQUE", "END:VEVENT"]
+    lines.append("END:VCALENDAR")
+    return b"".join(_fold(line) for line in lines)
+
+
+def _uid(*parts: str) -> str:
+    # Characters outside [A-Za-z0-9.-] are replaced so UIDs stay plain ASCII tokens.
+    safe = "-".join("".join(c if c.isascii() and (c.isalnum() or c in ".-") else "_" for c in p)
+                    for p in parts)
+    return f"{safe}@patchpolicy"
+
+
+def window_events(upcoming: Sequence[UpcomingWindow]) -> list[CalendarEvent]:
+    """Events for window occurrences; the UID is (policy, window, start)."""
+    events = []
+    for u in upcoming:
+        occ = u.occurrence
+        frozen = [f.freeze for f in u.freezes if f.binds is not False]
+        summary = f"maintenance window {u.policy}/{u.window}"
+        if frozen:
+            summary += " (frozen: " + ", ".join(frozen) + ")"
+        lines = [
+            f"window {u.window} of policy {u.policy}",
+            f"local time: {occ.local_start.isoformat()} to {occ.local_end.isoformat()} ({occ.timezone})",
+            f"hosts: {u.hosts or 'every host'}",
+        ]
+        for f in u.freezes:
+            allow = f"; allowed: {f.allow}" if f.allow else "; nothing allowed"
+            lines.append(f"freeze {f.freeze} (policy {f.policy}){allow}")
+        events.append(
+            CalendarEvent(
+                start=occ.start,
+                uid=_uid(u.policy, u.window, _stamp(occ.start)),
+                end=occ.end,
+                summary=summary,
+                description="\n".join(lines),
+                categories=("maintenance-window",),
+            )
+        )
+    return events
+
+
+def plan_events(plan: Plan) -> list[CalendarEvent]:
+    """Events for scheduled tasks; the UID is the task id, so a moved task moves."""
+    events = []
+    for t in plan.tasks:
+        if t.start is None or t.end is None:
+            continue
+        n = len(t.findings)
+        lines = [
+            f"task {t.id} ({t.priority.value}) on {t.host}, owner {t.owner or 'unknown'}",
+            f"window {t.window_policy}/{t.window}: {t.start_local} to {t.end_local} ({t.timezone})",
+            f"deadline {format_timestamp(t.deadline)}" + (" - AT RISK" if t.at_risk else ""),
+            "patches: " + ", ".join(t.patches),
+            "findings: " + ", ".join(f.id for f in t.findings),
+        ]
+        events.append(
+            CalendarEvent(
+                start=t.start,
+                uid=_uid("task", t.id),
+                end=t.end,
+                summary=f"{t.priority.value} patch {t.host}: {n} finding{'s' if n != 1 else ''}"
+                + (" (at risk)" if t.at_risk else ""),
+                description="\n".join(lines),
+                categories=("patch-task", t.priority.value),
+            )
+        )
+    return events

@@ -1,0 +1,125 @@
+"""`patchpolicy plan` and `patchpolicy windows` on the example bundle and fleet."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from syrupy.assertion import SnapshotAssertion
+
+from patchpolicy.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICIES = ROOT / "examples" / "policies"
+FLEET = ROOT / "examples" / "fleet.json"
+
+pytestmark = pytest.mark.skipif(
+    not (POLICIES.is_dir() and FLEET.is_file()), reason="the example bundle is not present"
+)
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def plan_dir(tmp_path: Path, *extra: str) -> tuple[Path, str]:
+    out = tmp_path / "plan"
+    code, stdout, stderr = invoke("plan", "-p", str(POLICIES), "-s", str(FLEET), "-o", str(out), *extra)
+    assert code == 0, stderr
+    return out, stdout.replace(str(tmp_path), "<tmp>")
+
+
+def test_plan_example_fleet(tmp_path: Path, snapshot: SnapshotAssertion) -> None:
+    out, stdout = plan_dir(tmp_path)
+    assert sorted(p.name for p in out.iterdir()) == ["tasks.csv", "tasks.json"]
+    assert stdout == snapshot(name="summary")
+    assert (out / "tasks.json").read_text() == snapshot(name="tasks.json")
+    assert (out / "tasks.csv").read_text() == snapshot(name="tasks.csv")
+
+
+def test_plan_example_fleet_in_the_year_end_freeze(tmp_path: Path, snapshot: SnapshotAssertion) -> None:
+    out, _ = plan_dir(tmp_path, "--as-of", "2026-12-14", "--horizon", "60d")
+    doc = json.loads((out / "tasks.json").read_text())
+    # KEV and critical fixes go into the frozen windows; the rest waits for 10 January.
+    for task in doc["tasks"]:
+        if task["start"] < "2027-01-04":
+            assert task["freezes_allowed"] == ["year-end"]
+            assert all(f["kev"] or f["severity"] == "critical" for f in task["findings"])
+    assert (out / "tasks.json").read_text() == snapshot(name="tasks.json")
+
+
+def test_plan_is_byte_identical_across_runs(tmp_path: Path) -> None:
+    first, _ = plan_dir(tmp_path / "a")
+    second, _ = plan_dir(tmp_path / "b")
+    for name in ("tasks.json", "tasks.csv"):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+
+
+def test_plan_json_and_csv_agree(tmp_path: Path) -> None:
+    out, _ = plan_dir(tmp_path)
+    doc = json.loads((out / "tasks.json").read_text())
+    rows = list(csv.DictReader(io.StringIO((out / "tasks.csv").read_text())))
+    assert [r["id"] for r in rows] == [t["id"] for t in doc["tasks"]]
+    assert doc["counts"]["tasks"] == len(rows)
+    planned = {f["id"] for t in doc["tasks"] for f in t["findings"]}
+    # Excepted, not_affected, error, untracked and remediated items are not planned.
+    assert "CVE-2024-6387/openssh-server" not in planned
+    assert "CVE-2020-25649/jackson-databind" not in planned
+    assert "CVE-2026-10220/postgresql-15" not in planned
+    for task in doc["tasks"]:
+        assert task["start"] is None or task["start"] >= doc["as_of"]
+
+
+def test_plan_writes_an_ics_of_scheduled_tasks(tmp_path: Path) -> None:
+    ics = tmp_path / "tasks.ics"
+    out, _ = plan_dir(tmp_path, "--ics", str(ics))
+    data = ics.read_bytes()
+    assert data.startswith(b"BEGIN:VCALENDAR\r\n") and data.endswith(b"END:VCALENDAR\r\n")
+    doc = json.loads((out / "tasks.json").read_text())
+    uids = [line for line in data.replace(b"\r\n ", b"").split(b"\r\n") if line.startswith(b"UID:")]
+    assert sorted(uids) == sorted(f"UID:task-{t['id']}@patchpolicy".encode() for t in doc["tasks"])
+    assert b"DTSTAMP:20261120T060000Z\r\n" in data
+
+
+def test_plan_bad_input_exits_2(tmp_path: Path) -> None:
+    code, _, stderr = invoke("plan", "-p", str(POLICIES), "-s", str(tmp_path / "missing.json"),
+                             "-o", str(tmp_path / "o"))
+    assert code == 2 and "cannot read snapshot" in stderr
+    code, _, stderr = invoke("plan", "-p", str(POLICIES), "-s", str(FLEET), "--horizon", "3mo",
+                             "-o", str(tmp_path / "o"))
+    assert code == 2 and "invalid duration" in stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_windows_lists_occurrences_with_freezes(snapshot: SnapshotAssertion) -> None:
+    code, stdout, _ = invoke("windows", "-p", str(POLICIES), "--from", "2026-12-14", "--count", "4")
+    assert code == 0
+    assert stdout == snapshot
+
+
+def test_windows_for_one_host(tmp_path: Path, snapshot: SnapshotAssertion) -> None:
+    ics = tmp_path / "w.ics"
+    code, stdout, _ = invoke("windows", "-p", str(POLICIES), "-s", str(FLEET), "--host", "build-01",
+                             "--count", "2", "--ics", str(ics))
+    assert code == 0
+    assert stdout.replace(str(tmp_path), "<tmp>") == snapshot(name="stdout")
+    assert ics.read_bytes().decode() == snapshot(name="ics")
+    assert "prod-sunday" not in stdout  # build-01 is staging
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", "web-01"], "--host needs --snapshot"),
+        ([], "give --from or --snapshot"),
+        (["-s", str(FLEET), "--host", "nope"], "no host with id 'nope'"),
+    ],
+)
+def test_windows_usage_errors_exit_2(args: list[str], message: str) -> None:
+    code, _, stderr = invoke("windows", "-p", str(POLICIES), *args)
+    assert code == 2 and message in stderr
