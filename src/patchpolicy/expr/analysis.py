@@ -27,10 +27,12 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
+import celpy
 import lark
-from celpy.celparser import CELParseError, CELParser
+from celpy.celparser import CELParser
 from celpy.evaluation import TranspilerTree
 
 from patchpolicy.errors import ExprError
@@ -118,46 +120,67 @@ class Analysis:
         return tuple(sorted({r.path for r in self.reads}))
 
 
-def parse(source: str) -> TranspilerTree:
-    """Parse CEL text with cel-python's lark grammar; raise ExprError with the offset.
+_parser: lark.Lark | None = None
 
-    The parser is cel-python's process-wide singleton built for ``CompiledRunner`` trees,
-    so the celpy engine and this analysis share one grammar and one tree class.
+
+def _lark() -> lark.Lark:
+    """cel-python's grammar, built once, for ``CompiledRunner`` (TranspilerTree) trees.
+
+    Our own instance rather than cel-python's class-level singleton, whose tree class is
+    whatever the first ``celpy.Environment`` in the process asked for.
     """
-    parser = CELParser(tree_class=TranspilerTree)
+    global _parser
+    if _parser is None:
+        grammar = (Path(celpy.__file__).parent / "cel.lark").read_text(encoding="utf-8")
+        _parser = lark.Lark(
+            grammar,
+            parser="lalr",
+            start="expr",
+            g_regex_flags=re.M,
+            lexer_callbacks={"IDENT": CELParser.ambiguous_literals},
+            propagate_positions=True,
+            maybe_placeholders=False,
+            priority="invert",
+            tree_class=TranspilerTree,
+        )
+    return _parser
+
+
+def parse(source: str) -> TranspilerTree:
+    """Parse CEL text with cel-python's lark grammar; raise ExprError with the 0-based
+    offset of the offending token (the end of the text for a truncated expression)."""
     try:
-        tree = parser.parse(source)
-    except CELParseError as e:
-        raise ExprError(_syntax_message(e), _error_offset(source, e)) from e
+        tree = _lark().parse(source)
+    except lark.exceptions.UnexpectedToken as e:
+        if e.token.type == "$END":
+            raise ExprError(
+                "syntax error: unexpected end of expression", len(source.rstrip())
+            ) from e
+        raise ExprError(
+            f"syntax error: unexpected {e.token.value!r}", _offset(source, e)
+        ) from e
+    except lark.exceptions.UnexpectedCharacters as e:
+        raise ExprError(
+            f"syntax error: unexpected character {e.char!r}", _offset(source, e)
+        ) from e
+    except lark.exceptions.UnexpectedEOF as e:
+        raise ExprError("syntax error: unexpected end of expression", len(source.rstrip())) from e
+    except lark.exceptions.LarkError as e:
+        raise ExprError(f"syntax error: {str(e).splitlines()[0]}", 0) from e
     except RecursionError as e:  # pathologically nested input
         raise ExprError("syntax error: expression nested too deeply", 0) from e
     return cast(TranspilerTree, tree)
 
 
-def _syntax_message(e: CELParseError) -> str:
-    cause = e.__context__
-    if isinstance(cause, lark.exceptions.UnexpectedToken):
-        if cause.token.type == "$END":
-            return "syntax error: unexpected end of expression"
-        return f"syntax error: unexpected {cause.token.value!r}"
-    if isinstance(cause, lark.exceptions.UnexpectedCharacters):
-        return f"syntax error: unexpected character {cause.char!r}"
-    return "syntax error"
-
-
-def _error_offset(source: str, e: CELParseError) -> int:
-    cause = e.__context__
-    pos = getattr(cause, "pos_in_stream", None)
-    if isinstance(cause, lark.exceptions.UnexpectedToken):
-        if cause.token.type == "$END":
-            return len(source.rstrip())
-        pos = getattr(cause.token, "start_pos", None)
+def _offset(source: str, e: lark.exceptions.UnexpectedInput) -> int:
+    pos = getattr(e, "pos_in_stream", None)
+    if isinstance(e, lark.exceptions.UnexpectedToken):
+        pos = getattr(e.token, "start_pos", pos)
     if isinstance(pos, int) and 0 <= pos <= len(source):
         return pos
-    if e.line is None or e.column is None:
-        return len(source)
-    lines = source.split("\n")
-    return sum(len(line) + 1 for line in lines[: e.line - 1]) + e.column - 1
+    lines = source.split("\n")  # lark counts lines by "\n"; columns are 1-based
+    line, column = max(e.line, 1), max(e.column, 1)
+    return sum(len(text) + 1 for text in lines[: line - 1]) + column - 1
 
 
 def analyse(

@@ -47,3 +47,14 @@ def test_env_var_unknown_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unknown_engine_name() -> None:
     with pytest.raises(InputError, match="unknown CEL engine 'cel-go'"):
         get_engine("cel-go")
+
+
+def test_celpy_engine_independent_of_celpys_parser_singleton(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another part of the process may build cel-python's parser for plain lark trees."""
+    import celpy
+    from celpy.celparser import CELParser
+
+    monkeypatch.setattr(CELParser, "CEL_PARSER", None)
+    celpy.Environment()  # the default InterpretedRunner: lark.Tree nodes
+    engine = get_engine(EngineName.CELPY)
+    assert engine.compile('"a" in host.tags').evaluate({"host": {"tags": ["a"]}}) is True
