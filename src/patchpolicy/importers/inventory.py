@@ -92,8 +92,9 @@ class _Rows:
         self.path = path
         self.diags: list[Diagnostic] = []
 
-    def err(self, line: int, message: str, col: int = 0) -> None:
-        self.diags.append(Diagnostic(Location(self.path, line, col), message))
+    def err(self, line: int, message: str, col: int = 1) -> None:
+        # Rows have no better column than their first; Location prints file:line:col.
+        self.diags.append(Diagnostic(Location(self.path, line, col if line > 0 else 0), message))
 
     def text(self, line: int, host: str, key: str, value: object) -> str | None:
         if value is None:

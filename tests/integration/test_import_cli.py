@@ -1,0 +1,133 @@
+"""``patchpolicy import`` through click: counts printed, snapshots valid, bad input exits 2
+with the message on stderr and nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from patchpolicy.cli import main
+from patchpolicy.model.fleet import FleetSnapshot
+
+REALDATA = Path(__file__).parents[2] / ".." / "shared" / "realdata"
+
+
+@pytest.fixture
+def realdata() -> Path:
+    if not REALDATA.is_dir():
+        pytest.skip(f"real scanner data not found at {REALDATA}")
+    return REALDATA
+
+
+def _run(*args: str | Path) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["import", *map(str, args)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_import_prints_counts_and_writes_a_valid_snapshot(realdata: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fleet.json"
+    code, stdout, stderr = _run(
+        "grype",
+        realdata / "scanners/grype/grype-keycloak-21.0.2.json",
+        realdata / "scanners/grype/grype-chainguard-ruby.json",
+        "-o", out,
+        "--kev", realdata / "intel/known_exploited_vulnerabilities.json",
+        "--epss", realdata / "intel/epss_scores-2026-09-29.sample.csv",
+    )
+    assert code == 0, stderr
+    assert "grype-keycloak-21.0.2.json: grype: host docker.io/keycloak/keycloak:21.0.2@sha256:" in stdout
+    assert "6 entries in, 6 findings out, 0 merged" in stdout
+    assert "3 entries in, 2 findings out, 1 merged" in stdout
+    assert "merged into cgr.dev/chainguard/ruby:latest-3.0 CVE-2023-28755/uri: alias: GHSA-hv5j-3h9f-99c2" in stdout
+    assert "total: 9 entries in, 8 findings out, 1 merged; snapshot: 2 hosts, 8 findings" in stdout
+    assert f"wrote {out}" in stdout
+    snap = FleetSnapshot.model_validate_json(out.read_bytes())
+    assert len(snap.hosts) == 2
+
+
+def test_jsonl_output_and_scan_time(realdata: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fleet.jsonl"
+    code, stdout, stderr = _run(
+        "osv-scanner", realdata / "scanners/osv-scanner/osv-scanner-results-go-cargo.json",
+        "-o", out, "--scan-time", "2026-03-01T06:00:00Z",
+    )
+    assert code == 0, stderr
+    lines = out.read_text().splitlines()
+    header = json.loads(lines[0])
+    assert header["taken_at"] == "2026-03-01T06:00:00Z" and "hosts" not in header
+    header["hosts"] = [json.loads(line) for line in lines[1:]]
+    assert len(FleetSnapshot.model_validate(header).hosts[0].findings) == 2
+    assert "(--scan-time): 4 entries in, 2 findings out, 2 merged" in stdout
+
+
+def _assert_input_error(code: int, stdout: str, stderr: str, *expected: str) -> None:
+    assert code == 2
+    assert stderr.startswith("error: ")
+    for text in expected:
+        assert text in stderr
+    assert "wrote" not in stdout
+
+
+def test_truncated_json_exits_2(realdata: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "trivy.json"
+    text = (realdata / "scanners/trivy/trivy-alpine-310.json").read_text()
+    bad.write_text(text[:5000])
+    out = tmp_path / "fleet.json"
+    _assert_input_error(*_run("trivy", bad, "-o", out), f"{bad}:", "invalid JSON (truncated or corrupt?)")
+    assert not out.exists()
+
+
+def test_trivy_file_passed_as_grype_exits_2(realdata: Path, tmp_path: Path) -> None:
+    path = realdata / "scanners/trivy/trivy-debian-buster.json"
+    _assert_input_error(
+        *_run("grype", path, "-o", tmp_path / "f.json"),
+        "$: not a grype report: no 'matches'; it looks like a trivy report (use: import trivy ...)",
+    )
+
+
+def test_kev_failing_its_schema_exits_2(realdata: Path, tmp_path: Path) -> None:
+    kev = json.loads((realdata / "intel/known_exploited_vulnerabilities.json").read_text())
+    kev["vulnerabilities"][0]["dateAdded"] = 20250825
+    bad = tmp_path / "kev.json"
+    bad.write_text(json.dumps(kev))
+    _assert_input_error(
+        *_run("trivy", realdata / "scanners/trivy/trivy-debian-buster.json", "-o", tmp_path / "f.json", "--kev", bad),
+        "KEV catalog does not match the CISA schema",
+        f"{bad}: $.vulnerabilities[0].dateAdded: 20250825 is not of type 'string'",
+    )
+
+
+def test_bad_epss_row_exits_2(realdata: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "epss.csv"
+    bad.write_text("#model_version:v1,score_date:2026-01-01T00:00:00Z\ncve,epss,percentile\nCVE-2019-1,x,0.1\n")
+    _assert_input_error(
+        *_run("trivy", realdata / "scanners/trivy/trivy-debian-buster.json", "-o", tmp_path / "f.json", "--epss", bad),
+        f"{bad}:3: invalid CVE id 'CVE-2019-1'",
+    )
+
+
+def test_missing_scan_time_exits_2(realdata: Path, tmp_path: Path) -> None:
+    _assert_input_error(
+        *_run("osv-scanner", realdata / "scanners/osv-scanner/osv-scanner-results-go-cargo.json", "-o", tmp_path / "f.json"),
+        "the report has no scan time", "pass --scan-time",
+    )
+
+
+def test_bad_inventory_row_exits_2_with_file_and_line(realdata: Path, tmp_path: Path) -> None:
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text("hosts:\n  - id: web-01\n    criticality: extreme\n")
+    result = CliRunner().invoke(
+        main,
+        ["import", "trivy", str(realdata / "scanners/trivy/trivy-debian-buster.json"),
+         "-o", str(tmp_path / "f.json"), "--inventory", str(inv)],
+    )
+    assert result.exit_code == 2
+    assert f"{inv}:2:1: host 'web-01': unknown criticality 'extreme'" in result.stderr
+
+
+def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, stderr = _run("nessus", tmp_path / "x.json", "-o", tmp_path / "f.json")
+    assert code == 2 and "Invalid value for 'FORMAT'" in stderr
