@@ -559,3 +559,36 @@ def test_planned_task_never_starts_before_as_of_or_inside_a_binding_freeze(
     for cf in pol.freezes:
         if freeze_intervals(cf.freeze, t.start, t.end):
             assert admitted and cf.freeze.id in t.freezes_allowed
+
+
+# ---------------------------------------------------------------- upcoming windows
+
+
+def test_upcoming_windows_for_a_host_mark_binding_freezes() -> None:
+    from patchpolicy.planner import format_upcoming, upcoming_windows
+
+    b = bundle(policy(windows=[PROD_SUNDAY, {**DAILY, "hosts": 'host.env == "dev"'}],
+                      freezes=[YEAR_END]))
+    prod, dev = host("p", "prod"), host("d", "dev")
+    after = utc("2026-12-14T00:00:00Z")
+    got, problems = upcoming_windows(b, after, 2, prod)
+    assert problems == []
+    assert [(u.window, u.occurrence.start) for u in got] == [
+        ("prod-sunday", utc("2026-12-20T01:00:00Z")), ("prod-sunday", utc("2026-12-27T01:00:00Z")),
+    ]
+    assert [(n.freeze, n.binds) for n in got[0].freezes] == [("year-end", True)]
+    text = format_upcoming(got)
+    assert text.splitlines()[0] == (
+        "2026-12-20T01:00:00Z .. 2026-12-20T05:00:00Z  baseline/prod-sunday  "
+        "(2026-12-20 02:00 CET .. 2026-12-20 06:00 CET, Europe/Berlin)  "
+        "[FROZEN year-end: allowed: finding.kev != null]"
+    )
+    got, _ = upcoming_windows(b, utc("2026-12-16T00:00:00Z"), 1, dev)
+    assert [(u.window, [(n.freeze, n.binds) for n in u.freezes]) for u in got] == [
+        ("nightly", [("year-end", False)]),
+    ]
+    assert "[freeze year-end: not this host]" in format_upcoming(got)
+    everything, _ = upcoming_windows(b, after, 1)
+    assert [u.window for u in everything] == ["nightly", "prod-sunday"]
+    assert everything[1].freezes[0].binds is None
+    assert format_upcoming([]) == ""
