@@ -202,7 +202,7 @@ class _HostSelector(Protocol):
     def evaluate_host(self, host: HostRecord) -> bool: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class _Need:
     finding: FindingRecord
     deadline: datetime
@@ -225,7 +225,7 @@ class _Slot:
         return (self.occurrence.start, self.occurrence.end, self.policy, self.window)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Choice:
     slot: _Slot | None
     reason: UnscheduledReason | None
