@@ -276,6 +276,12 @@ class _Worst:
     def __init__(self, n: int) -> None:
         self.n = max(0, n)
         self.entries: list[tuple[tuple[Any, ...], Item]] = []
+        self.threshold: tuple[Any, ...] | None = None
+        """Key of the N-th worst item kept so far (after a prune)."""
+
+    def would_keep(self, key: tuple[Any, ...]) -> bool:
+        """False when an item with this key cannot be among the N worst."""
+        return self.threshold is None or key < self.threshold
 
     def add(self, item: Item) -> None:
         if self.n == 0:
@@ -287,6 +293,8 @@ class _Worst:
     def _prune(self) -> None:
         self.entries.sort(key=lambda e: e[0])
         del self.entries[self.n :]
+        if len(self.entries) == self.n and self.n:
+            self.threshold = self.entries[-1][0]
 
     def result(self) -> list[Item]:
         self._prune()
@@ -351,23 +359,33 @@ class Evaluator:
 
     # ------------------------------------------------------------ recording
 
-    def _record(self, item: Item, controls: tuple[str, ...]) -> None:
+    def _count(
+        self, policy: str, verdict: Verdict, bucket: Bucket, controls: tuple[str, ...],
+        host: str, finding: str,
+    ) -> None:
+        """Count one item in every tally it belongs to (built or not)."""
         t = self.tally
         t.items += 1
-        t.by_verdict[item.verdict] += 1
-        t.by_bucket[item.bucket] += 1
-        t.by_policy[item.policy][item.verdict] += 1
+        t.by_verdict[verdict] += 1
+        t.by_bucket[bucket] += 1
+        t.by_policy[policy][verdict] += 1
         for c in controls:
-            key = (item.policy, c)
+            key = (policy, c)
             counts = t.control_counts.get(key)
             if counts is None:
                 counts = t.control_counts[key] = Counter()
-            counts[item.verdict] += 1
-            if item.bucket == Bucket.FAIL:
+            counts[verdict] += 1
+            if bucket == Bucket.FAIL:
                 t.control_failing_total[key] += 1
                 refs = t.control_failing.setdefault(key, [])
                 if len(refs) < FAILING_REFS_KEPT:
-                    refs.append(f"{item.policy}/{item.host}/{item.finding}")
+                    refs.append(f"{policy}/{host}/{finding}")
+
+    def _count_pass(self, policy: str, verdict: Verdict, controls: tuple[str, ...]) -> None:
+        self._count(policy, verdict, Bucket.PASS, controls, "", "")
+
+    def _record(self, item: Item, controls: tuple[str, ...]) -> None:
+        self._count(item.policy, item.verdict, item.bucket, controls, item.host, item.finding)
         if self.keep_items:
             self.items.append(item)
         if item.bucket != Bucket.PASS:
@@ -510,6 +528,9 @@ class Evaluator:
 
     def _judge(self, runner: _PolicyRunner, host: HostRecord, hkey: Any, f: FindingRecord) -> None:
         if f.status == "not_affected":
+            if not self.keep_items:
+                self._count_pass(runner.cp.name, Verdict.NOT_AFFECTED, ())
+                return
             self._record(
                 Item(**self._base(runner, host, f), verdict=Verdict.NOT_AFFECTED,
                      bucket=Bucket.PASS, message=f.status_reason),
@@ -526,6 +547,9 @@ class Evaluator:
             )
             return
         if not outcome:
+            if not self.keep_items:
+                self._count_pass(runner.cp.name, Verdict.UNTRACKED, ())
+                return
             self._record(
                 Item(**self._base(runner, host, f), verdict=Verdict.UNTRACKED, bucket=Bucket.PASS),
                 (),
@@ -533,8 +557,8 @@ class Evaluator:
             return
         # Deadlines: every matching rule gives one; the earliest binds.
         rules = runner.cp.rules
-        matches: list[RuleMatch] = []
-        best: tuple[datetime, int] | None = None
+        raw: list[tuple[int, ClockSource, datetime, datetime, bool]] = []
+        best = -1
         for idx in outcome:
             rule = rules[idx].rule
             source = start = None
@@ -543,27 +567,25 @@ class Evaluator:
                 if value is not None:
                     source, start = src, value
                     break
-            if start is None:
+            if start is None or source is None:
                 fields = ", ".join(CLOCK_FIELDS[s] for s in runner.clocks[idx])
                 ctl = runner.rule_controls[idx] or runner.all_controls
                 msg = f'rule "{rule.id}": no clock start: none of {fields} is set'
                 self._record(self._error(runner, host, f, msg, ctl), ctl)
                 return
+            if start.tzinfo is not UTC:
+                start = start.astimezone(UTC)
             deadline = start + rule.within
             capped = False
             if rule.cap_by_kev_due_date and f.kev is not None and f.kev.due_date is not None:
                 due = kev_due_instant(f.kev.due_date)
                 if due < deadline:
                     deadline, capped = due, True
-            matches.append(
-                RuleMatch(rule.id, runner.within_text[idx], source, start, deadline, capped)
-            )
-            if best is None or deadline < best[0]:
-                best = (deadline, len(matches) - 1)
-        assert best is not None
-        deadline, bi = best
-        binding = matches[bi]
-        controls = runner.rule_controls[outcome[bi]]
+            raw.append((idx, source, start, deadline, capped))
+            if best < 0 or deadline < raw[best][3]:
+                best = len(raw) - 1
+        deadline = raw[best][3]
+        controls = runner.rule_controls[raw[best][0]]
         as_of = self.as_of
         exception_id: str | None = None
         expired: list[str] = []
@@ -597,13 +619,28 @@ class Evaluator:
                     "failed": "fix installation failed: not remediated",
                 }[f.status] + (f" ({f.status_reason})" if f.status_reason else "")
         bucket, before = self._bucket(runner, verdict)
+        if not self.keep_items and (
+            bucket == Bucket.PASS
+            or not self.worst.would_keep((
+                VERDICT_ORDER[verdict], days_between(as_of, deadline), 0 if f.kev else 1,
+                SEVERITY_ORDER.get(f.severity, 9), runner.cp.name, host.id, f.id,
+            ))
+        ):
+            # Nobody will read this item: count it without building it.
+            self._count(runner.cp.name, verdict, bucket, controls, host.id, f.id)
+            return
+        matches = tuple(
+            RuleMatch(rules[i].rule.id, runner.within_text[i], src.value, st, dl, cap)
+            for i, src, st, dl, cap in raw
+        )
+        binding = matches[best]
         self._record(
             Item(
                 **self._base(runner, host, f),
                 verdict=verdict,
                 bucket=bucket,
                 binding_rule=binding.rule,
-                matches=tuple(matches),
+                matches=matches,
                 clock_source=binding.clock_source,
                 clock_start=binding.clock_start,
                 deadline=deadline,
