@@ -59,7 +59,7 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class AsOf(click.ParamType):
+class AsOf(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     """An RFC 3339 timestamp with offset, or a date (start of that day UTC)."""
 
     name = "timestamp"
@@ -75,7 +75,7 @@ class AsOf(click.ParamType):
             self.fail(str(e), param, ctx)
 
 
-class DurationParam(click.ParamType):
+class DurationParam(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     name = "duration"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:

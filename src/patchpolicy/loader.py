@@ -48,7 +48,7 @@ from patchpolicy.model.bundle import (
 )
 from patchpolicy.model.exceptions import ExceptionSet
 from patchpolicy.model.fleet import API_VERSION, FleetSnapshot
-from patchpolicy.model.policy import PatchPolicy
+from patchpolicy.model.policy import Freeze, PatchPolicy, Ring, Rule, Window
 from patchpolicy.model.policytest import PolicyTest
 
 KINDS: dict[str, type[pydantic.BaseModel]] = {
@@ -149,9 +149,9 @@ def _node_pos(node: Any) -> tuple[int, int]:
 def _key_pos(node: Any, loc: Sequence[str | int], key: str) -> tuple[int, int] | None:
     """Position of ``key`` itself inside the mapping at ``loc`` (for unknown keys)."""
     for part in loc:
-        if isinstance(node, CommentedMap) and part in node:
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, CommentedMap) and part in node) or (
+            isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             node = node[part]
     if isinstance(node, CommentedMap) and key in node:
         kline, kcol = node.lc.key(key)
@@ -438,14 +438,14 @@ def _compile(
             )
         )
         return None
-    for warning in getattr(compiled, "warnings", ()):
-        diags.append(
-            Diagnostic(
-                expression_location(doc, loc, 0),
-                f"{_context(doc, loc)}{what}: {warning}",
-                severity="warning",
-            )
+    diags.extend(
+        Diagnostic(
+            expression_location(doc, loc, 0),
+            f"{_context(doc, loc)}{what}: {warning}",
+            severity="warning",
         )
+        for warning in compiled.warnings
+    )
     return compiled
 
 
@@ -605,12 +605,13 @@ def _semantics(loaded: list[_Loaded]) -> list[Diagnostic]:
     for doc, p in policies:
         spec = p.spec
         ctx = f'policy "{p.metadata.name}": '
-        for what, key, items in (
+        groups: list[tuple[str, str, Sequence[Rule | Window | Freeze | Ring]]] = [
             ("rule", "rules", spec.rules),
             ("window", "windows", spec.windows),
             ("freeze", "freezes", spec.freezes),
             ("ring", "rings", spec.rings),
-        ):
+        ]
+        for what, key, items in groups:
             diags.extend(
                 Diagnostic(d.location, ctx + d.message)
                 for d in _duplicates(

@@ -102,7 +102,8 @@ class Window(Model):
     @field_validator("rrule")
     @classmethod
     def _rrule_parses(cls, value: str) -> str:
-        from datetime import datetime
+        import warnings
+        from datetime import UTC, datetime
 
         from dateutil.rrule import rrulestr
 
@@ -111,11 +112,18 @@ class Window(Model):
             text = text[6:]
         if "DTSTART" in text.upper():
             raise ValueError("rrule must not carry DTSTART: the window's start and timezone set it")
-        try:
-            rrulestr(text, dtstart=datetime(2000, 1, 1))
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"invalid RFC 5545 rrule {value!r}: {e}") from e
-        return text
+        # A UTC UNTIL (the RFC 5545 form for zoned starts) needs an aware start, a local
+        # UNTIL a naive one: the rule is valid when either parses.
+        error: Exception | None = None
+        for start in (datetime(2000, 1, 3), datetime(2000, 1, 3, tzinfo=UTC)):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    rrulestr(text, dtstart=start)
+                return text
+            except (ValueError, TypeError, DeprecationWarning) as e:
+                error = e
+        raise ValueError(f"invalid RFC 5545 rrule {value!r}: {error}")
 
 
 class YearlyPeriod(Model):

@@ -140,8 +140,7 @@ def explain(ev: Evaluation, host: str, finding: str | None = None) -> str:
             continue
         scope = ev.bundle.policy(p.name).policy.spec.scope
         lines.append(f"  host {host} is in scope" + (f" ({scope})" if scope else " (the policy covers every host)"))
-        for c in checks:
-            lines.append(f"  {c.check}: {c.verdict.value} - {c.detail}")
+        lines.extend(f"  {c.check}: {c.verdict.value} - {c.detail}" for c in checks)
         for i in items:
             lines.extend(explain_item(ev, i))
     return "\n".join(lines) + "\n"
@@ -187,7 +186,7 @@ def explain_item(ev: Evaluation, i: Item) -> Iterable[str]:
             yield f"    not remediated; {i.days_left} day(s) left before the deadline"
     for e in i.expired_exceptions:
         yield f"    exception {e} matches but has expired: the original deadline applies"
-    if i.message and i.verdict != Verdict.ERROR:
+    if i.message:
         yield f"    note: {i.message}"
     if i.before_effective:
         yield "    the policy is not yet in effect: reported as a warning, not a failure"
