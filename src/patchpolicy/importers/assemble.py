@@ -20,7 +20,9 @@ The contract (the same for every format):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -444,6 +446,31 @@ def build_snapshot(
 ) -> tuple[Snapshot, ImportReport]:
     """Read every input and build the snapshot; nothing is written. Raises ``InputError``
     subclasses (``ImporterError``, ``ValidationError``, ``SnapshotError``) on bad input."""
+    with _no_gc():
+        return _build(inputs, inventory, kev, epss, previous, scan_time, taken_at)
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    # Millions of small acyclic objects: the cyclic GC would cost ~40% of an import.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(
+    inputs: Sequence[tuple[ImporterFormat, Path]],
+    inventory: Path | None,
+    kev: Path | None,
+    epss: Path | None,
+    previous: Path | None,
+    scan_time: datetime | None,
+    taken_at: datetime | None,
+) -> tuple[Snapshot, ImportReport]:
     if not inputs:
         raise ImporterError("no scanner reports given")
     inv: Inventory | None = load_inventory(inventory) if inventory is not None else None
@@ -554,6 +581,7 @@ def run_import(
         scan_time=scan_time,
         taken_at=taken_at,
     )
-    write_snapshot(output, snap.header, snap.hosts)
+    with _no_gc():
+        write_snapshot(output, snap.header, snap.hosts)
     report.output = str(output)
     return report

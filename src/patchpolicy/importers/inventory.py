@@ -64,13 +64,13 @@ class Inventory:
     hosts: tuple[InventoryHost, ...]
 
     def __post_init__(self) -> None:
-        index: dict[str, InventoryHost] = {}
-        for h in self.hosts:
-            index.setdefault(h.id, h)
+        by_id = {h.id: h for h in self.hosts}
+        index = dict(by_id)
         for h in self.hosts:
             for a in h.artifacts:
                 index.setdefault(a, h)
         object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_by_id", by_id)
 
     def lookup(self, keys: Iterable[str]) -> InventoryHost | None:
         """The host for the first of a report's names that the inventory knows."""
@@ -82,7 +82,9 @@ class Inventory:
         return None
 
     def get(self, host_id: str) -> InventoryHost | None:
-        return next((h for h in self.hosts if h.id == host_id), None)
+        """The host with this id (not an artifact name)."""
+        by_id: dict[str, InventoryHost] = self._by_id  # type: ignore[attr-defined]
+        return by_id.get(host_id)
 
 
 class _Rows:
