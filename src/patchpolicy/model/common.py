@@ -72,10 +72,12 @@ def format_duration(td: timedelta) -> str:
     return f"PT{secs}S"
 
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The same patterns go into the JSON Schemas, so a schema-only validator (an editor)
+# rejects a timestamp without an offset even where it does not check "format".
+_RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+_RFC3339 = re.compile(_RFC3339_PATTERN)
+_DATE = re.compile(_DATE_PATTERN)
 
 
 def parse_timestamp(value: object) -> datetime:
@@ -217,7 +219,7 @@ Timestamp = Annotated[
     datetime,
     BeforeValidator(parse_timestamp),
     PlainSerializer(format_timestamp, return_type=str),
-    _str_schema(None, "An RFC 3339 timestamp with offset.", format="date-time"),
+    _str_schema(_RFC3339_PATTERN, "An RFC 3339 timestamp with offset.", format="date-time"),
 ]
 StartInstant = Annotated[
     datetime,
@@ -227,8 +229,8 @@ StartInstant = Annotated[
         {
             "description": "An RFC 3339 timestamp, or a date meaning the start of that day UTC.",
             "anyOf": [
-                {"type": "string", "format": "date-time"},
-                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time", "pattern": _RFC3339_PATTERN},
+                {"type": "string", "format": "date", "pattern": _DATE_PATTERN},
             ],
         }
     ),
@@ -242,8 +244,8 @@ EndInstant = Annotated[
             "description": "An RFC 3339 timestamp, or a date meaning the END of that day UTC "
             "(valid through that date).",
             "anyOf": [
-                {"type": "string", "format": "date-time"},
-                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time", "pattern": _RFC3339_PATTERN},
+                {"type": "string", "format": "date", "pattern": _DATE_PATTERN},
             ],
         }
     ),
@@ -252,7 +254,7 @@ Day = Annotated[
     date,
     BeforeValidator(parse_day),
     PlainSerializer(lambda d: d.isoformat(), return_type=str),
-    _str_schema(None, "A calendar date YYYY-MM-DD.", format="date"),
+    _str_schema(_DATE_PATTERN, "A calendar date YYYY-MM-DD.", format="date"),
 ]
 SemVer = Annotated[
     str,
