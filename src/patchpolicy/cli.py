@@ -197,13 +197,10 @@ def evaluate(policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
 
     Exits 0 when nothing fails, 1 when something fails, 2 on bad input.
     """
-    from patchpolicy.api import evaluate_files
-    from patchpolicy.render import bundle_renderers
-    from patchpolicy.render.bundle import render_all, write_bundle
-    from patchpolicy.render.interface import RenderContext
+    from patchpolicy.render.bundle import write_bundle
+    from patchpolicy.verify import build_bundle
 
-    ev, inputs = evaluate_files(policies, snapshot, as_of=as_of)
-    files = render_all(RenderContext(ev, inputs), bundle_renderers())
+    ev, files = build_bundle(policies, snapshot, as_of=as_of)
     write_bundle(out_dir, files)
     failing = ev.failing()
     click.echo(
@@ -220,8 +217,9 @@ def evaluate(policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
 @as_of_option
 @click.option("--fail-on", "fail_on", multiple=True, type=click.Choice(FAIL_ON),
               help="Also fail on these (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output on stdout.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit", "markdown"]),
+              default="text", show_default=True,
+              help="Output on stdout: text, json (evidence), sarif, junit, markdown (PR comment).")
 @click.option("--limit", default=10, show_default=True, help="Worst items to list.")
 @handle_errors
 def check(
@@ -230,21 +228,49 @@ def check(
 ) -> None:
     """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input."""
     from patchpolicy.api import evaluate_files
-    from patchpolicy.render.text import check_summary
+    from patchpolicy.render import CheckFormat, check_renderer
+    from patchpolicy.render.interface import RenderContext
 
+    form = CheckFormat(fmt)
     ev, inputs = evaluate_files(
-        policies, snapshot, as_of=as_of, keep_items=fmt != "text", keep_worst=limit
+        policies, snapshot, as_of=as_of, keep_items=form.needs_items, keep_worst=limit
     )
     gate = frozenset(fail_on)
-    failing = ev.failing(gate)
-    if fmt == "json":
-        from patchpolicy.render.evidence import encode_json, evidence_document
-        from patchpolicy.render.interface import RenderContext
-
-        sys.stdout.buffer.write(encode_json(evidence_document(RenderContext(ev, inputs))))
-    else:
-        click.echo(check_summary(ev, failing, limit), nl=False)
+    out = check_renderer(form, fail_on=gate, limit=limit).render(RenderContext(ev, inputs))
+    click.echo(out, nl=False)
     sys.exit(ev.exit_code(gate))
+
+
+@main.command()
+@click.argument("bundle_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("-p", "--policies", "policies", multiple=True, type=click.Path(path_type=Path),
+              help="The policy bundle evaluated (repeatable); with -s, re-evaluate and compare.")
+@click.option("-s", "--snapshot", type=click.Path(path_type=Path), default=None,
+              help="The fleet snapshot evaluated; with -p, re-evaluate and compare.")
+@handle_errors
+def verify(bundle_dir: Path, policies: tuple[Path, ...], snapshot: Path | None) -> None:
+    """Check that an evidence bundle was not edited: every file against SHA256SUMS
+    (missing, extra or changed files fail) and, given -p and -s, a re-evaluation at the
+    recorded as-of that must reproduce every byte.
+
+    Exits 0 when everything matches, 1 on any difference, 2 on bad input.
+    """
+    from patchpolicy.verify import reproduce_bundle, verify_bundle
+
+    if bool(policies) != (snapshot is not None):
+        _fail("error: give both -p and -s to re-evaluate, or neither to only re-hash")
+    if snapshot is not None:
+        result = reproduce_bundle(bundle_dir, policies, snapshot)
+    else:
+        result = verify_bundle(bundle_dir)
+    for line in result.lines():
+        click.echo(line)
+    what = "re-hashed" + (" and reproduced" if snapshot is not None else "")
+    if result.ok:
+        click.echo(f"ok: {result.checked} files {what}: {bundle_dir}")
+    else:
+        click.echo(f"FAIL: {bundle_dir} differs from its evidence")
+    sys.exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
 
 
 @main.command()

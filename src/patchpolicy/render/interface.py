@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.results import RunInputs
 
+if TYPE_CHECKING:
+    from patchpolicy.planner import Plan
+
 
 @dataclass(frozen=True)
 class RenderContext:
-    """Everything a renderer may read: the evaluation and what it was computed from."""
+    """Everything a renderer may read: the evaluation and what it was computed from.
+
+    ``plan`` is the remediation plan made from the same evaluation; renderers of tasks
+    need it and raise ``OutputError`` without it, every other renderer ignores it.
+    """
 
     evaluation: Evaluation
     inputs: RunInputs
+    plan: Plan | None = None
 
 
 class Renderer(ABC):

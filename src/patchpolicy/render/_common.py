@@ -1,0 +1,164 @@
+"""Views of an evaluation shared by the human and machine reports (no formatting here).
+
+Every function is a pure function of the evaluation and returns its rows sorted, so the
+reports built on them are deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from patchpolicy.evaluator import Evaluation
+from patchpolicy.model.common import format_timestamp
+from patchpolicy.model.results import (
+    SEVERITY_ORDER,
+    VERDICT_ORDER,
+    Bucket,
+    CheckVerdict,
+    ControlReport,
+    ControlStatus,
+    HostCheck,
+    Item,
+    Verdict,
+)
+
+#: Not remediated and on an SLA clock: what the ageing chart and the POA&M track.
+OPEN_VERDICTS = frozenset({Verdict.OVERDUE, Verdict.DUE_SOON, Verdict.OPEN})
+#: Every verdict of an item that still needs a fix (errors cannot be judged: fail closed).
+NOT_REMEDIATED = OPEN_VERDICTS | {Verdict.EXCEPTED, Verdict.ERROR}
+BUCKET_ORDER = (Bucket.FAIL, Bucket.WARN, Bucket.WAIVED, Bucket.PASS)
+
+
+def ts(dt: datetime | None) -> str:
+    """RFC 3339 UTC text, ``-`` for none."""
+    return format_timestamp(dt) if dt is not None else "-"
+
+
+def day(dt: datetime | None) -> str:
+    """The UTC date of an instant, ``-`` for none."""
+    return format_timestamp(dt)[:10] if dt is not None else "-"
+
+
+def stable_hash(*parts: str) -> str:
+    """SHA-256 hex of the parts, NUL-separated (no two part lists collide)."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def item_ref(item: Item) -> str:
+    """``policy/host/finding``: the reference control roll-ups use."""
+    return f"{item.policy}/{item.host}/{item.finding}"
+
+
+def check_ref(check: HostCheck) -> str:
+    """``policy/host#check``: the reference control roll-ups use."""
+    return f"{check.policy}/{check.host}#{check.check}"
+
+
+def worst_key(item: Item) -> tuple[object, ...]:
+    """Worst first: verdict, most days overdue, KEV, severity, then ids (as ``check``)."""
+    return (
+        VERDICT_ORDER[item.verdict],
+        item.days_left if item.days_left is not None else -(10**9),
+        0 if item.kev else 1,
+        SEVERITY_ORDER.get(item.severity, 9),
+        item.policy,
+        item.host,
+        item.finding,
+    )
+
+
+def items_in(ev: Evaluation, buckets: Iterable[Bucket]) -> list[Item]:
+    """Items in the given gate buckets, worst first."""
+    wanted = set(buckets)
+    return sorted((i for i in ev.items if i.bucket in wanted), key=worst_key)
+
+
+def failing_checks(ev: Evaluation) -> list[HostCheck]:
+    """Host checks that are not ``ok``, by policy, host, check."""
+    return [c for c in ev.checks if c.verdict != CheckVerdict.OK]
+
+
+def control_label(c: ControlReport) -> str:
+    """``PCI-DSS 4.0.1 6.3.3``."""
+    return f"{c.framework} {c.framework_version} {c.control}"
+
+
+def control_state(c: ControlReport) -> str:
+    """``satisfied`` or ``not satisfied, 3 failing``."""
+    if c.status == ControlStatus.SATISFIED:
+        return "satisfied"
+    return f"not satisfied, {c.failing_total} failing"
+
+
+def result_word(failing: int) -> str:
+    return "FAIL" if failing else "PASS"
+
+
+@dataclass(frozen=True)
+class AgeBin:
+    """One bar of the ageing chart: open findings whose days to deadline fall in [lo, hi]."""
+
+    label: str
+    lo: int | None
+    hi: int | None
+    overdue: bool
+    count: int = 0
+
+
+# Days from as-of to the deadline (negative: past it). Inclusive bounds; None is open.
+AGE_BINS: tuple[tuple[str, int | None, int | None], ...] = (
+    ("> 90 days overdue", None, -91),
+    ("31-90 days overdue", -90, -31),
+    ("8-30 days overdue", -30, -8),
+    ("1-7 days overdue", -7, -1),
+    ("due in 0-7 days", 0, 7),
+    ("due in 8-30 days", 8, 30),
+    ("due in 31-90 days", 31, 90),
+    ("due in > 90 days", 91, None),
+)
+
+
+def ageing(items: Sequence[Item]) -> list[AgeBin]:
+    """Open (not remediated, not waived) findings binned by days to or past their deadline.
+
+    Every bin is returned, empty ones too, so the chart's axis does not move between runs.
+    """
+    days = [i.days_left for i in items if i.verdict in OPEN_VERDICTS and i.days_left is not None]
+    bins = []
+    for label, lo, hi in AGE_BINS:
+        n = sum(1 for d in days if (lo is None or d >= lo) and (hi is None or d <= hi))
+        bins.append(AgeBin(label, lo, hi, overdue=hi is not None and hi < 0, count=n))
+    return bins
+
+
+def verdict_rows(ev: Evaluation) -> list[tuple[str, str, int, dict[str, int]]]:
+    """(verdict, bucket, total, per-policy counts) for every verdict that occurred."""
+    from patchpolicy.model.results import BUCKET_OF
+
+    rows = []
+    for v in sorted(Verdict, key=lambda v: VERDICT_ORDER[v]):
+        total = ev.tally.by_verdict.get(v, 0)
+        if not total:
+            continue
+        per = {p: int(c.get(v, 0)) for p, c in sorted(ev.tally.by_policy.items())}
+        rows.append((v.value, BUCKET_OF[v].value, int(total), per))
+    return rows
+
+
+def hosts_of(ev: Evaluation, policy: str) -> list[str]:
+    """Hosts with an item or a host check under ``policy``, sorted."""
+    hosts = {i.host for i in ev.items if i.policy == policy}
+    hosts.update(c.host for c in ev.checks if c.policy == policy)
+    return sorted(hosts)
+
+
+def days_text(item: Item) -> str:
+    """``12d overdue``, ``3d left`` or ``-``."""
+    if item.days_left is None or item.verdict not in NOT_REMEDIATED:
+        return "-"
+    if item.days_left < 0:
+        return f"{-item.days_left}d overdue"
+    return f"{item.days_left}d left"

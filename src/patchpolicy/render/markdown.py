@@ -1,0 +1,220 @@
+"""Markdown: ``report.md`` for auditors and the compact ``check --format markdown`` summary.
+
+Every piece of user text (hosts, findings, justifications, titles) is escaped, so a
+snapshot cannot inject links, HTML or table cells into the report. GitHub-flavoured
+tables; no raw HTML except ``<details>`` in the PR summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from patchpolicy.model.results import Bucket, Item
+from patchpolicy.render._common import (
+    BUCKET_ORDER,
+    ageing,
+    control_label,
+    control_state,
+    day,
+    days_text,
+    failing_checks,
+    items_in,
+    result_word,
+    ts,
+    verdict_rows,
+)
+from patchpolicy.render.interface import RenderContext, Renderer
+
+_SPECIAL = set("\\`*_[]<>|#!~&")
+
+
+def esc(text: object) -> str:
+    """Markdown-escape one inline value: specials backslashed, line breaks to spaces."""
+    s = "-" if text is None else str(text)
+    s = " ".join(s.split()) if ("\n" in s or "\r" in s or "\t" in s) else s
+    return "".join("\\" + c if c in _SPECIAL else c for c in s)
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """A GitHub table; cells are escaped here (pass raw values)."""
+    out = ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "---|" * len(header)]
+    out.extend("| " + " | ".join(esc(c) for c in row) + " |" for row in rows)
+    return out
+
+
+def report_markdown(ctx: RenderContext) -> str:
+    """The full auditor report (``report.md``); sections match ``report.html``."""
+    ev, inputs = ctx.evaluation, ctx.inputs
+    t = ev.tally
+    failing = ev.failing()
+    snap = inputs.snapshot
+    lines = [
+        "# Patch compliance evidence report",
+        "",
+        f"Result: **{result_word(failing)}** ({failing} failing) as of {esc(ts(ev.as_of))}, "
+        f"evaluated by patchpolicy {esc(inputs.tool_version)}.",
+        "",
+        "## Scope and inputs",
+        "",
+        f"Snapshot taken at {esc(ts(snap.taken_at))} by {esc(snap.source_tool or 'unknown tool')}"
+        f" {esc(snap.source_version or '')}: {t.hosts_read} hosts, {t.findings_read} findings read; "
+        f"{t.items} items judged.",
+        "",
+        *table(
+            ["input", "path", "sha256", "bytes"],
+            [("snapshot", snap.path, snap.sha256, snap.size)]
+            + [("policy file", f.path, f.sha256, f.size) for f in inputs.policies],
+        ),
+        "",
+        "## Policies",
+        "",
+        *table(
+            ["policy", "version", "title", "file", "effective from", "hosts in scope"],
+            [
+                (p.name, p.version, p.title or "-", p.file,
+                 (day(p.effective_from) + ("" if p.in_effect else " (not yet)"))
+                 if p.effective_from else "always",
+                 t.hosts_in_scope.get(p.name, 0))
+                for p in ev.policies
+            ],
+        ),
+        "",
+        "## Control status",
+        "",
+    ]
+    if ev.controls:
+        lines += [f"- {esc(control_label(c))}: {control_state(c)} (policy {esc(c.policy)})"
+                  for c in ev.controls]
+        lines += ["", *table(
+            ["framework", "version", "control", "title", "policy", "status", "failing"],
+            [(c.framework, c.framework_version, c.control, c.title or "-", c.policy,
+              c.status.value, c.failing_total) for c in ev.controls],
+        )]
+    else:
+        lines.append("No policy names a control.")
+    names = [p.name for p in ev.policies]
+    lines += [
+        "",
+        "## Verdicts",
+        "",
+        *table(["verdict", "bucket", "total", *names],
+               [(v, b, n, *per.values()) for v, b, n, per in verdict_rows(ev)]),
+        "",
+        "Host checks: " + esc(", ".join(f"{v} {n}" for v, n in sorted(t.checks_by_verdict.items())
+                                        if n) or "none") + ".",
+        "",
+        "## Overdue and failing items, worst first",
+        "",
+    ]
+    lines += _items_table(items_in(ev, [Bucket.FAIL])) or ["None."]
+    lines += ["", "## Warnings (due soon, fixed late, before a policy takes effect)", ""]
+    lines += _items_table(items_in(ev, [Bucket.WARN])) or ["None."]
+    lines += [
+        "",
+        "## Ageing of open findings",
+        "",
+        "Open findings (not remediated, not waived) by days to or past their deadline.",
+        "",
+        *table(["days to deadline", "findings"], [(b.label, b.count) for b in ageing(ev.items)]),
+        "",
+        "## Exceptions",
+        "",
+    ]
+    if ev.exceptions:
+        lines += table(
+            ["id", "status", "expires", "policies", "approved by", "ticket", "items", "justification",
+             "compensating controls"],
+            [(e.id, e.status.value + (", orphaned" if e.orphaned else ""), ts(e.expires),
+              ", ".join(e.policies), e.approved_by, e.ticket or "-", e.items_covered,
+              e.justification, "; ".join(e.compensating_controls) or "-")
+             for e in ev.exceptions],
+        )
+    else:
+        lines.append("None.")
+    checks = failing_checks(ev)
+    ok = len(ev.checks) - len(checks)
+    lines += ["", "## Host hygiene", "", f"{ok} host checks ok, {len(checks)} not ok.", ""]
+    if checks:
+        lines += table(["policy", "host", "check", "verdict", "bucket", "detail"],
+                       [(c.policy, c.host, c.check, c.verdict.value, c.bucket.value, c.detail)
+                        for c in checks])
+    lines += [
+        "",
+        "## Verify this evidence",
+        "",
+        "`patchpolicy verify DIR` re-hashes every file against `SHA256SUMS`; with `-p` and "
+        "`-s` naming the inputs above it re-evaluates them and compares every byte.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _items_table(items: Sequence[Item]) -> list[str]:
+    rows = [
+        (i.verdict.value, days_text(i), day(i.deadline), i.policy, i.host, i.finding,
+         i.severity + (", KEV" if i.kev else ""), i.binding_rule or "-", i.owner or "-",
+         i.message or (f"exception {i.exception}" if i.exception else "-"))
+        for i in items
+    ]
+    if not rows:
+        return []
+    return table(["verdict", "days", "deadline", "policy", "host", "finding", "severity", "rule",
+                  "owner", "note"], rows)
+
+
+def summary_markdown(ctx: RenderContext, *, fail_on: frozenset[str] = frozenset(),
+                     limit: int = 10) -> str:
+    """A compact summary for a pull-request comment: gate result, counts, controls that
+    are not satisfied, and the ``limit`` worst items in a collapsed table."""
+    ev = ctx.evaluation
+    t = ev.tally
+    failing = ev.failing(fail_on)
+    lines = [
+        f"### patchpolicy check: {result_word(failing)} ({failing} failing)",
+        "",
+        f"As of {esc(ts(ev.as_of))}: {t.hosts_read} hosts, {t.findings_read} findings, "
+        f"{len(ev.policies)} policies ("
+        + ", ".join(f"{esc(p.name)} {esc(p.version)}" for p in ev.policies) + f"), {t.items} items.",
+        "",
+        *table(
+            [b.value for b in BUCKET_ORDER],
+            [[str(t.by_bucket.get(b, 0))
+              + (f" (+{t.checks_by_bucket[b]} host checks)" if t.checks_by_bucket.get(b) else "")
+              for b in BUCKET_ORDER]],
+        ),
+    ]
+    bad = [c for c in ev.controls if c.failing_total]
+    if bad:
+        lines += ["", "**Controls not satisfied:** " + "; ".join(
+            f"{esc(control_label(c))} ({c.failing_total} failing)" for c in bad)]
+    worst = ev.worst[:limit]
+    if worst:
+        lines += ["", f"<details><summary>{len(worst)} worst items</summary>", ""]
+        lines += table(
+            ["verdict", "days", "policy", "host", "finding", "severity"],
+            [(i.verdict.value, days_text(i), i.policy, i.host, i.finding,
+              i.severity + (", KEV" if i.kev else "")) for i in worst],
+        )
+        lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+class MarkdownReport(Renderer):
+    """``report.md``: the auditor report in Markdown."""
+
+    filename = "report.md"
+
+    def render(self, ctx: RenderContext) -> bytes:
+        return report_markdown(ctx).encode()
+
+
+class MarkdownSummary(Renderer):
+    """``check --format markdown``: a one-screen summary for pull-request comments."""
+
+    filename = "summary.md"
+
+    def __init__(self, fail_on: frozenset[str] = frozenset(), limit: int = 10) -> None:
+        self.fail_on = fail_on
+        self.limit = limit
+
+    def render(self, ctx: RenderContext) -> bytes:
+        return summary_markdown(ctx, fail_on=self.fail_on, limit=self.limit).encode()
