@@ -304,10 +304,24 @@ def _unwrap_model(ann: Any, typing: Any) -> Any:
 def _schema_diagnostics(
     doc: SourceDocument, model: type[pydantic.BaseModel], err: pydantic.ValidationError
 ) -> list[Diagnostic]:
+    items = err.errors(include_url=False)
+    # A typo'd key gives two pydantic errors: the unknown key and the required key it was
+    # meant to be. Report only the unknown key, whose did-you-mean names the missing one.
+    meant: set[tuple[Any, ...]] = set()
+    for item in items:
+        if item["type"] == "extra_forbidden" and item["loc"]:
+            parent = tuple(item["loc"][:-1])
+            close = difflib.get_close_matches(
+                str(item["loc"][-1]), _allowed_fields(model, parent), n=1, cutoff=0.6
+            )
+            if close:
+                meant.add((*parent, close[0]))
     out = []
-    for item in err.errors(include_url=False):
+    for item in items:
         loc = tuple(item["loc"])
         typ = item["type"]
+        if typ == "missing" and loc in meant:
+            continue
         msg = str(item["msg"])
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
