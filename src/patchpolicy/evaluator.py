@@ -142,6 +142,7 @@ class _PolicyRunner:
     all_controls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        self.name = self.cp.name
         self.exception_plan: list[tuple[CompiledException, _Guards, _Guards]] = []
         for exc in self.exceptions:
             guards = equality_guards(exc.match.source)
@@ -150,6 +151,22 @@ class _PolicyRunner:
                 tuple((operator.attrgetter(g.field), g.values) for g in guards if g.root == "host"),
                 tuple((operator.attrgetter(g.field), g.values) for g in guards if g.root == "finding"),
             ))
+        # Index exceptions by the values of their first finding guard (usually
+        # finding.vuln), so a finding looks up its few candidates instead of testing all.
+        self.unguarded: tuple[int, ...] = tuple(
+            i for i, (_, _, fg) in enumerate(self.exception_plan) if not fg
+        )
+        index: dict[str, dict[str, list[int]]] = {}
+        for i, exc in enumerate(self.exceptions):
+            guards = [g for g in equality_guards(exc.match.source) if g.root == "finding"]
+            if guards:
+                table = index.setdefault(guards[0].field, {})
+                for value in guards[0].values:
+                    table.setdefault(value, []).append(i)
+        self.exception_index = [
+            (operator.attrgetter(field), {v: tuple(ix) for v, ix in table.items()})
+            for field, table in sorted(index.items())
+        ]
         spec = self.cp.policy.spec
         paths: list[tuple[str, ...]] = []
         for r in self.cp.rules:
@@ -168,7 +185,25 @@ class _PolicyRunner:
         self.rule_controls = [tuple(r.rule.controls) for r in self.cp.rules]
         self.clocks = [tuple(r.rule.clock or spec.clock) for r in self.cp.rules]
         self.within_text = [_age(r.rule.within) for r in self.cp.rules]
+        # Per rule, what the hot loop needs: clock (source, getter) pairs, within, cap.
+        self.rule_info = [
+            (
+                tuple((src, CLOCK_GETTERS[src]) for src in self.clocks[i]),
+                r.rule.within,
+                r.rule.cap_by_kev_due_date,
+            )
+            for i, r in enumerate(self.cp.rules)
+        ]
         self.due_soon_limit = self.as_of + spec.due_soon
+
+    def exception_candidates(self, finding: FindingRecord) -> tuple[int, ...]:
+        """Plan indices of the exceptions that may match ``finding``, in plan order."""
+        found: tuple[int, ...] = self.unguarded
+        for get, table in self.exception_index:
+            hit = table.get(get(finding))
+            if hit:
+                found = tuple(sorted({*found, *hit})) if found else hit
+        return found
 
     def rule_outcome(self, host: HostRecord, hkey: Any, finding: FindingRecord) -> Any:
         """Indices of matching rules, or a _Failure; memoised on what the rules read."""
@@ -255,6 +290,7 @@ class Evaluation:
 
 
 def _worst_key(item: Item) -> tuple[Any, ...]:
+    # Keep in step with _Worst.would_keep, which compares these parts lazily.
     return (
         VERDICT_ORDER[item.verdict],
         item.days_left if item.days_left is not None else -(10**9),
@@ -279,9 +315,23 @@ class _Worst:
         self.threshold: tuple[Any, ...] | None = None
         """Key of the N-th worst item kept so far (after a prune)."""
 
-    def would_keep(self, key: tuple[Any, ...]) -> bool:
-        """False when an item with this key cannot be among the N worst."""
-        return self.threshold is None or key < self.threshold
+    def would_keep(
+        self, rank: int, days: int, no_kev: bool, severity: str, policy: str, host: str,
+        finding: str,
+    ) -> bool:
+        """False when an item with these key parts cannot be among the N worst.
+
+        Compares the cheap leading parts first; builds the full key only on a tie.
+        """
+        t = self.threshold
+        if t is None:
+            return True
+        if rank != t[0]:
+            return rank < t[0]
+        if days != t[1]:
+            return days < t[1]
+        key = (rank, days, 1 if no_kev else 0, SEVERITY_ORDER.get(severity, 9), policy, host, finding)
+        return key < t
 
     def add(self, item: Item) -> None:
         if self.n == 0:
@@ -342,6 +392,7 @@ class Evaluator:
         self.checks: list[HostCheck] = []
         self.tally = Tally()
         self.worst = _Worst(keep_worst)
+        self._agg: dict[tuple[str, Verdict, Bucket, tuple[str, ...]], int] = {}
         self.seen_hosts: set[str] = set()
         self.exc_status = {e.id: exception_status(e, bundle, as_of) for e in bundle.exceptions}
         valid = {
@@ -363,23 +414,30 @@ class Evaluator:
         self, policy: str, verdict: Verdict, bucket: Bucket, controls: tuple[str, ...],
         host: str, finding: str,
     ) -> None:
-        """Count one item in every tally it belongs to (built or not)."""
-        t = self.tally
-        t.items += 1
-        t.by_verdict[verdict] += 1
-        t.by_bucket[bucket] += 1
-        t.by_policy[policy][verdict] += 1
-        for c in controls:
-            key = (policy, c)
-            counts = t.control_counts.get(key)
-            if counts is None:
-                counts = t.control_counts[key] = Counter()
-            counts[verdict] += 1
-            if bucket == Bucket.FAIL:
-                t.control_failing_total[key] += 1
-                refs = t.control_failing.setdefault(key, [])
+        """Count one item (built or not): one dict increment, expanded in ``finish``."""
+        key = (policy, verdict, bucket, controls)
+        agg = self._agg
+        agg[key] = agg.get(key, 0) + 1
+        if bucket is Bucket.FAIL and controls:
+            refs_by_control = self.tally.control_failing
+            for c in controls:
+                refs = refs_by_control.setdefault((policy, c), [])
                 if len(refs) < FAILING_REFS_KEPT:
                     refs.append(f"{policy}/{host}/{finding}")
+
+    def _expand_counts(self) -> None:
+        """Fold the per-(policy, verdict, bucket, controls) counts into the tally."""
+        t = self.tally
+        for (policy, verdict, bucket, controls), n in sorted(self._agg.items()):
+            t.items += n
+            t.by_verdict[verdict] += n
+            t.by_bucket[bucket] += n
+            t.by_policy[policy][verdict] += n
+            for c in controls:
+                t.control_counts.setdefault((policy, c), Counter())[verdict] += n
+                if bucket is Bucket.FAIL:
+                    t.control_failing_total[(policy, c)] += n
+        self._agg.clear()
 
     def _count_pass(self, policy: str, verdict: Verdict, controls: tuple[str, ...]) -> None:
         self._count(policy, verdict, Bucket.PASS, controls, "", "")
@@ -459,7 +517,7 @@ class Evaluator:
         before = not runner.in_effect and bucket == Bucket.FAIL
         if before:
             bucket = Bucket.WARN
-        return HostCheck(runner.cp.name, host.id, check, verdict, bucket, detail, controls, before)
+        return HostCheck(runner.name, host.id, check, verdict, bucket, detail, controls, before)
 
     def _hygiene(self, runner: _PolicyRunner, host: HostRecord) -> None:
         hyg = runner.cp.policy.spec.hygiene
@@ -495,7 +553,7 @@ class Evaluator:
 
     def _base(self, runner: _PolicyRunner, host: HostRecord, f: FindingRecord) -> dict[str, Any]:
         return {
-            "policy": runner.cp.name,
+            "policy": runner.name,
             "host": host.id,
             "finding": f.id,
             "vuln": f.vuln,
@@ -529,7 +587,7 @@ class Evaluator:
     def _judge(self, runner: _PolicyRunner, host: HostRecord, hkey: Any, f: FindingRecord) -> None:
         if f.status == "not_affected":
             if not self.keep_items:
-                self._count_pass(runner.cp.name, Verdict.NOT_AFFECTED, ())
+                self._count_pass(runner.name, Verdict.NOT_AFFECTED, ())
                 return
             self._record(
                 Item(**self._base(runner, host, f), verdict=Verdict.NOT_AFFECTED,
@@ -548,7 +606,7 @@ class Evaluator:
             return
         if not outcome:
             if not self.keep_items:
-                self._count_pass(runner.cp.name, Verdict.UNTRACKED, ())
+                self._count_pass(runner.name, Verdict.UNTRACKED, ())
                 return
             self._record(
                 Item(**self._base(runner, host, f), verdict=Verdict.UNTRACKED, bucket=Bucket.PASS),
@@ -557,33 +615,37 @@ class Evaluator:
             return
         # Deadlines: every matching rule gives one; the earliest binds.
         rules = runner.cp.rules
+        rule_info = runner.rule_info
         raw: list[tuple[int, ClockSource, datetime, datetime, bool]] = []
         best = -1
+        best_deadline: datetime | None = None
         for idx in outcome:
-            rule = rules[idx].rule
+            clocks, within, cap = rule_info[idx]
             source = start = None
-            for src in runner.clocks[idx]:
-                value = CLOCK_GETTERS[src](f)
-                if value is not None:
-                    source, start = src, value
+            for src, getter in clocks:
+                start = getter(f)
+                if start is not None:
+                    source = src
                     break
             if start is None or source is None:
-                fields = ", ".join(CLOCK_FIELDS[s] for s in runner.clocks[idx])
+                fields = ", ".join(CLOCK_FIELDS[s] for s, _ in clocks)
                 ctl = runner.rule_controls[idx] or runner.all_controls
-                msg = f'rule "{rule.id}": no clock start: none of {fields} is set'
+                msg = f'rule "{rules[idx].rule.id}": no clock start: none of {fields} is set'
                 self._record(self._error(runner, host, f, msg, ctl), ctl)
                 return
             if start.tzinfo is not UTC:
                 start = start.astimezone(UTC)
-            deadline = start + rule.within
+            deadline = start + within
             capped = False
-            if rule.cap_by_kev_due_date and f.kev is not None and f.kev.due_date is not None:
-                due = kev_due_instant(f.kev.due_date)
-                if due < deadline:
-                    deadline, capped = due, True
+            if cap:
+                kev = f.kev
+                if kev is not None and kev.due_date is not None:
+                    due = kev_due_instant(kev.due_date)
+                    if due < deadline:
+                        deadline, capped = due, True
             raw.append((idx, source, start, deadline, capped))
-            if best < 0 or deadline < raw[best][3]:
-                best = len(raw) - 1
+            if best_deadline is None or deadline < best_deadline:
+                best, best_deadline = len(raw) - 1, deadline
         deadline = raw[best][3]
         controls = runner.rule_controls[raw[best][0]]
         as_of = self.as_of
@@ -618,16 +680,19 @@ class Evaluator:
                     "pending_reboot": "fix installed but awaiting reboot: not remediated",
                     "failed": "fix installation failed: not remediated",
                 }[f.status] + (f" ({f.status_reason})" if f.status_reason else "")
-        bucket, before = self._bucket(runner, verdict)
+        bucket = BUCKET_OF[verdict]
+        before = False
+        if bucket is Bucket.FAIL and not runner.in_effect:
+            bucket, before = Bucket.WARN, True
         if not self.keep_items and (
-            bucket == Bucket.PASS
-            or not self.worst.would_keep((
-                VERDICT_ORDER[verdict], days_between(as_of, deadline), 0 if f.kev else 1,
-                SEVERITY_ORDER.get(f.severity, 9), runner.cp.name, host.id, f.id,
-            ))
+            bucket is Bucket.PASS
+            or not self.worst.would_keep(
+                VERDICT_ORDER[verdict], (deadline - as_of) // DAY, f.kev is None, f.severity,
+                runner.name, host.id, f.id,
+            )
         ):
             # Nobody will read this item: count it without building it.
-            self._count(runner.cp.name, verdict, bucket, controls, host.id, f.id)
+            self._count(runner.name, verdict, bucket, controls, host.id, f.id)
             return
         matches = tuple(
             RuleMatch(rules[i].rule.id, runner.within_text[i], src.value, st, dl, cap)
@@ -659,7 +724,12 @@ class Evaluator:
     ) -> tuple[str | None, list[str]] | _Failure:
         covering: str | None = None
         expired: list[str] = []
-        for exc, host_guards, finding_guards in runner.exception_plan:
+        candidates = runner.exception_candidates(f)
+        if not candidates:
+            return None, expired
+        plan = runner.exception_plan
+        for i in candidates:
+            exc, host_guards, finding_guards = plan[i]
             # Equality guards are necessary conditions: skip the engine when one fails.
             if any(get(f) not in values for get, values in finding_guards) or any(
                 get(host) not in values for get, values in host_guards
@@ -684,6 +754,7 @@ class Evaluator:
     # ------------------------------------------------------------ finishing
 
     def finish(self, snapshot_taken_at: datetime) -> Evaluation:
+        self._expand_counts()
         self.items.sort(key=lambda i: (i.policy, i.host, i.finding))
         self.checks.sort(key=lambda c: (c.policy, c.host, c.check))
         t = self.tally
