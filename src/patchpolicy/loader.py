@@ -183,22 +183,63 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
     return unique
 
 
+def _at_end(e: MarkedYAMLError) -> bool:
+    problem = e.problem or ""
+    return "<stream end>" in problem or "end of stream" in problem
+
+
 def _mark_location(path: str, e: MarkedYAMLError) -> Location:
-    mark = e.problem_mark or e.context_mark
+    # Past the end of the file, the problem mark points at a line that does not exist;
+    # the context mark is where the unclosed construct opened.
+    mark = e.context_mark if _at_end(e) and e.context_mark else e.problem_mark or e.context_mark
     if mark is None:
         return Location(path)
     return Location(path, mark.line + 1, mark.column + 1)
 
 
-def _yaml_message(e: MarkedYAMLError) -> str:
+def _first_key_line(text: str, e: MarkedYAMLError, key: str) -> int | None:
+    """1-based line of the first definition of a duplicated key, between the mapping's
+    start (context mark) and the duplicate (problem mark)."""
+    import re
+
+    start, dup = e.context_mark, e.problem_mark
+    if start is None or dup is None:
+        return None
+    lines = text.splitlines()
+    # Block mapping: every key of the mapping starts in the duplicate's column.
+    key_at = re.compile(rf"""(["']?){re.escape(key)}\1\s*:(\s|$)""")
+    for n in range(start.line, dup.line):
+        if n < len(lines) and key_at.match(lines[n], dup.column):
+            return n + 1
+    # Flow mapping: the first occurrence of the key in the text before the duplicate.
+    flow = re.compile(rf"""(?<![\w.-])(["']?){re.escape(key)}\1\s*:""")
+    m = flow.search(text, start.index, dup.index)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def _yaml_message(e: MarkedYAMLError, text: str = "") -> str:
+    import re
+
     from ruamel.yaml.constructor import DuplicateKeyError
 
     if isinstance(e, DuplicateKeyError):
-        problem = (e.problem or "").split(" with value")[0]
-        original = e.context_mark
-        where = f" (first defined at line {original.line + 1})" if original else ""
-        return f"{problem}{where}: keys must be unique"
-    parts = [p for p in (e.context, e.problem) if p]
+        m = re.match(r'found duplicate key "(.*?)" with value', e.problem or "")
+        key = m.group(1) if m else "?"
+        first = _first_key_line(text, e, key) if m else None
+        if first is None and e.context_mark is not None:
+            first = e.context_mark.line + 1
+        where = f" (first defined at line {first})" if first else ""
+        return f"duplicate key '{key}'{where}: keys must be unique"
+    context, problem = e.context or "", e.problem or ""
+    if _at_end(e) and context:
+        what = re.sub(r"^while (parsing|scanning) (an? )?", "", context)
+        problem = problem.replace("'<stream end>'", "the end of the file").replace(
+            "found unexpected end of stream", "the file ends inside it"
+        )
+        return f"yaml syntax error: unclosed {what}: {problem}"
+    if "'\\t'" in problem:
+        problem += "; indent with spaces, not tabs"
+    parts = [p for p in (context, problem) if p]
     return "yaml syntax error: " + "; ".join(parts) if parts else "yaml syntax error"
 
 
@@ -224,7 +265,7 @@ def read_documents(path: Path) -> tuple[list[SourceDocument], list[Diagnostic]]:
                 SourceDocument(name, i, data, lines, kind if isinstance(kind, str) else None)
             )
     except MarkedYAMLError as e:
-        return docs, [Diagnostic(_mark_location(name, e), _yaml_message(e))]
+        return docs, [Diagnostic(_mark_location(name, e), _yaml_message(e, text))]
     except YAMLError as e:
         return docs, [Diagnostic(Location(name), f"yaml error: {e}")]
     if not docs:
