@@ -351,12 +351,12 @@ def _schema_diagnostics(
     meant: set[tuple[Any, ...]] = set()
     for item in items:
         if item["type"] == "extra_forbidden" and item["loc"]:
-            parent = tuple(item["loc"][:-1])
+            owner = tuple(item["loc"][:-1])
             close = difflib.get_close_matches(
-                str(item["loc"][-1]), _allowed_fields(model, parent), n=1, cutoff=0.6
+                str(item["loc"][-1]), _allowed_fields(model, owner), n=1, cutoff=0.6
             )
             if close:
-                meant.add((*parent, close[0]))
+                meant.add((*owner, close[0]))
     out = []
     for item in items:
         loc = tuple(item["loc"])
