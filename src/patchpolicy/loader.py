@@ -385,6 +385,9 @@ def _schema_diagnostics(
             if kp:
                 line, col = kp
             text = f"unknown key '{key}'{hint}"
+        elif typ == "too_short" and item.get("ctx", {}).get("min_length") == 1:
+            # pydantic says "list should have at least 1 item after validation, not 0".
+            text = f"{path}: must not be empty"
         else:
             value = item.get("input")
             shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
@@ -763,7 +766,14 @@ def _window_checks(doc: SourceDocument, policy: PatchPolicy) -> list[Diagnostic]
     out = []
     for issue in issues:
         key = "windows" if issue.kind == "window" else "freezes"
-        where = doc.where(("spec", key, index[issue.kind][issue.id]))
+        loc: tuple[str | int, ...] = ("spec", key, index[issue.kind][issue.id])
+        # A message that leads with a field ("rrule never occurs", "until ... is not
+        # after from ...") is pinned to that field's value; others to the window itself.
+        field = issue.message.split(" ", 1)[0].rstrip(":")
+        node = doc.data.get("spec", {}).get(key, [])[loc[2]]
+        if isinstance(node, dict) and field in node:
+            loc = (*loc, field)
+        where = doc.where(loc)
         out.append(
             Diagnostic(
                 where,
