@@ -1,0 +1,24 @@
+"""Fixtures shared by the renderer tests (helpers live in render_helpers.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from render_helpers import SCHEMAS, build_context
+
+from patchpolicy.render.interface import RenderContext
+
+
+@pytest.fixture(scope="session")
+def ctx() -> RenderContext:
+    """The examples evaluated at the fixed as-of, with their remediation plan."""
+    return build_context()
+
+
+@pytest.fixture(scope="session")
+def schemas() -> Path:
+    """The official schemas; skips where the shared realdata checkout is absent."""
+    if not (SCHEMAS / "sarif-schema-2.1.0.json").is_file():
+        pytest.skip(f"official schemas not found at {SCHEMAS}")
+    return SCHEMAS

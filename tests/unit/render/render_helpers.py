@@ -1,0 +1,65 @@
+"""Helpers for renderer tests: a fixed evaluation of the shipped examples, and validators
+for the official schemas (OASIS SARIF, NIST OSCAL, Jenkins JUnit)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from patchpolicy.api import evaluate_files
+from patchpolicy.planner import plan
+from patchpolicy.render.interface import RenderContext
+from patchpolicy.snapshot import open_snapshot
+from patchpolicy.verify import PLAN_HORIZON
+
+ROOT = Path(__file__).resolve().parents[3]
+# CI checks the repository out with shared/ beside it.
+SCHEMAS = ROOT / ".." / "shared" / "realdata" / "schemas"
+AS_OF = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+
+
+def build_context(as_of: datetime = AS_OF) -> RenderContext:
+    """The examples evaluated at ``as_of``, with paths relative to the repository root."""
+    cwd = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        ev, inputs = evaluate_files(["examples/policies"], "examples/fleet.json", as_of=as_of)
+        tasks = plan(ev.bundle, ev, open_snapshot("examples/fleet.json").hosts(), as_of=ev.as_of,
+                     horizon=PLAN_HORIZON)
+    finally:
+        os.chdir(cwd)
+    return RenderContext(ev, inputs, tasks)
+
+
+def _regex_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    """``pattern`` with the ``regex`` module: OSCAL uses ``\\p{L}``, which ``re`` rejects."""
+    import regex
+    from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
+
+    if isinstance(instance, str) and not regex.search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def json_errors(schema_path: Path, document: Any) -> list[str]:
+    """Every schema error of ``document`` as ``path: message`` (draft from ``$schema``)."""
+    from jsonschema import (  # type: ignore[import-untyped]
+        Draft4Validator,
+        Draft7Validator,
+        validators,
+    )
+
+    schema = json.loads(schema_path.read_text())
+    base = Draft4Validator if "draft-04" in schema.get("$schema", "") else Draft7Validator
+    cls = validators.extend(base, {"pattern": _regex_pattern})
+    # No format checker: "regex" formats with \p{..} would be reported by re, wrongly.
+    return [f"{list(e.absolute_path)}: {e.message}" for e in cls(schema).iter_errors(document)]
+
+
+def xml_errors(xsd_path: Path, document: bytes) -> list[str]:
+    import xmlschema
+
+    return [str(e) for e in xmlschema.XMLSchema(str(xsd_path)).iter_errors(document.decode())]

@@ -1,0 +1,66 @@
+"""Every renderer behind the one interface: enums walked member by member, syrupy
+snapshots on a fixed evaluation, and byte-identical re-renders."""
+
+from __future__ import annotations
+
+import pytest
+from render_helpers import build_context
+from syrupy.assertion import SnapshotAssertion
+
+from patchpolicy.errors import OutputError
+from patchpolicy.render import (
+    BundleOutput,
+    CheckFormat,
+    Renderer,
+    bundle_renderers,
+    check_renderer,
+    renderer_for,
+)
+from patchpolicy.render.bundle import SUMS_FILE, render_all
+from patchpolicy.render.interface import RenderContext
+from patchpolicy.render.tasks import TasksJson
+
+
+@pytest.mark.parametrize("output", list(BundleOutput))
+def test_every_bundle_output_has_its_renderer(output: BundleOutput) -> None:
+    r = renderer_for(output)
+    assert isinstance(r, Renderer)
+    assert r.filename == output.value
+
+
+@pytest.mark.parametrize("fmt", list(CheckFormat))
+def test_every_check_format_renders(fmt: CheckFormat, ctx: RenderContext) -> None:
+    out = check_renderer(fmt).render(ctx)
+    assert isinstance(out, bytes) and out.endswith(b"\n")
+    out.decode("utf-8")
+
+
+def test_bundle_renderers_cover_the_enum_once() -> None:
+    names = [r.filename for r in bundle_renderers()]
+    assert names == [o.value for o in BundleOutput]
+    assert len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize("output", list(BundleOutput))
+def test_bundle_file_snapshot(output: BundleOutput, ctx: RenderContext,
+                              snapshot: SnapshotAssertion) -> None:
+    assert renderer_for(output).render(ctx).decode() == snapshot
+
+
+@pytest.mark.parametrize("fmt", [CheckFormat.TEXT, CheckFormat.MARKDOWN])
+def test_check_summary_snapshot(fmt: CheckFormat, ctx: RenderContext,
+                                snapshot: SnapshotAssertion) -> None:
+    assert check_renderer(fmt, limit=5).render(ctx).decode() == snapshot
+
+
+def test_two_evaluations_render_byte_identical_bundles(ctx: RenderContext) -> None:
+    again = build_context()
+    first, second = render_all(ctx, bundle_renderers()), render_all(again, bundle_renderers())
+    assert first == second
+    assert set(first) == {o.value for o in BundleOutput} | {SUMS_FILE}
+
+
+def test_tasks_need_a_plan(ctx: RenderContext) -> None:
+    bare = RenderContext(ctx.evaluation, ctx.inputs)
+    with pytest.raises(OutputError, match=r"tasks\.json: no remediation plan"):
+        TasksJson().render(bare)
