@@ -420,3 +420,35 @@ def windows(
         atomic_write(ics_file, [render_ics(window_events(upcoming), stamp=start,
                                            name="maintenance windows")])
         click.echo(f"wrote {ics_file}")
+
+
+@main.command("diff")
+@click.argument("specs", nargs=-1, required=True, metavar="OLD [NEW]")
+@click.option("--base", metavar="REV", default=None,
+              help="Compare the bundle PATH in the working tree with its state at git REV.")
+@click.option("-s", "--snapshot", type=click.Path(path_type=Path), default=None,
+              help="Also evaluate both versions on this fleet snapshot and list what changes.")
+@as_of_option
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
+              show_default=True, help="Output on stdout: text, markdown (PR comment), json.")
+@click.option("--fail-on", "fail_on", multiple=True,
+              type=click.Choice(["weakening", "unknown", "bump", "now_failing"]),
+              help="Also fail (exit 1) on these (repeatable); version errors always fail.")
+@handle_errors
+def diff(
+    specs: tuple[str, ...], base: str | None, snapshot: Path | None, as_of: datetime | None,
+    fmt: str, fail_on: tuple[str, ...],
+) -> None:
+    """Semantic diff of two policy bundles: each change classified weakening, unknown,
+    strengthening or neutral, with the version bump it needs and, with --snapshot, the
+    items whose verdict or deadline changes.
+
+    OLD and NEW are paths or git revisions of one (REV:PATH); `--base REV PATH` compares
+    PATH in the working tree with REV. Exits 0, 1 on a version error or a --fail-on
+    condition, 2 on bad input.
+    """
+    from patchpolicy.review.diff import DiffFailOn, render, run_diff
+
+    result = run_diff(specs, base=base, snapshot=snapshot, as_of=as_of)
+    click.echo(render(result, fmt), nl=False)
+    sys.exit(result.exit_code(frozenset(DiffFailOn(f) for f in fail_on)))

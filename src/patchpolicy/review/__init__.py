@@ -1,0 +1,1 @@
+"""Review tooling for policy changes: policy tests, semantic diff and impact analysis."""
