@@ -1,0 +1,107 @@
+"""patchpolicy verify: any edit to a bundle fails; given the inputs, a re-evaluation must
+reproduce every byte; bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from patchpolicy.cli import main
+from patchpolicy.render import BundleOutput
+
+ROOT = Path(__file__).resolve().parents[2]
+INPUTS = ("-p", "examples/policies", "-s", "examples/fleet.json")
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture()
+def bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run("evaluate", *INPUTS, "-o", "out")
+    assert code == 1, out
+    return tmp_path / "out"
+
+
+def test_untouched_bundle_verifies(bundle: Path) -> None:
+    code, out, _ = run("verify", "out")
+    assert code == 0, out
+    assert out.startswith(f"ok: {len(BundleOutput)} files re-hashed")
+    code, out, _ = run("verify", "out", *INPUTS)
+    assert code == 0, out
+    assert "re-hashed and reproduced" in out
+
+
+@pytest.mark.parametrize("name", [o.value for o in BundleOutput])
+def test_editing_one_byte_of_any_file_fails(bundle: Path, name: str) -> None:
+    path = bundle / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    code, out, _ = run("verify", "out")
+    assert code == 1
+    assert f"changed (sha256 differs): {name}" in out and "FAIL" in out
+
+
+def test_editing_the_sums_too_is_caught_by_reproducing(bundle: Path) -> None:
+    """Someone who edits a file and fixes SHA256SUMS passes the re-hash, not the re-run."""
+    import hashlib
+
+    report = bundle / "report.md"
+    report.write_bytes(report.read_bytes().replace(b"FAIL", b"PASS"))
+    sums = (bundle / "SHA256SUMS").read_text().splitlines()
+    fixed = [f"{hashlib.sha256(report.read_bytes()).hexdigest()}  report.md" if line.endswith("  report.md")
+             else line for line in sums]
+    (bundle / "SHA256SUMS").write_text("\n".join(fixed) + "\n")
+    assert run("verify", "out")[0] == 0
+    code, out, _ = run("verify", "out", *INPUTS)
+    assert code == 1
+    assert "not reproduced (differs from a re-evaluation): report.md" in out
+    assert "not reproduced (differs from a re-evaluation): SHA256SUMS" in out
+
+
+def test_missing_and_extra_files_fail(bundle: Path) -> None:
+    (bundle / "oscal" / "poam.json").unlink()
+    (bundle / "notes.txt").write_text("added later\n")
+    code, out, _ = run("verify", "out")
+    assert code == 1
+    assert "missing: oscal/poam.json" in out
+    assert "extra (not in SHA256SUMS): notes.txt" in out
+
+
+def test_changed_inputs_do_not_reproduce(bundle: Path) -> None:
+    fleet = bundle.parent / "examples" / "fleet.json"
+    doc = json.loads(fleet.read_text())
+    doc["hosts"][0]["findings"] = []
+    fleet.write_text(json.dumps(doc))
+    code, out, _ = run("verify", "out", *INPUTS)
+    assert code == 1
+    assert "not reproduced (differs from a re-evaluation): evidence.json" in out
+
+
+def test_reproduces_at_the_recorded_as_of(bundle: Path) -> None:
+    code, _, _ = run("evaluate", *INPUTS, "--as-of", "2026-12-01T00:00:00Z", "-o", "dec")
+    assert code == 1
+    code, out, _ = run("verify", "dec", *INPUTS)
+    assert code == 0, out
+
+
+def test_bad_input_exits_2(bundle: Path) -> None:
+    code, _, err = run("verify", "nowhere")
+    assert code == 2 and "not a directory" in err
+    (bundle / "SHA256SUMS").write_text("not a sum line\n")
+    code, _, err = run("verify", "out")
+    assert code == 2 and "SHA256SUMS:1: not a sha256sum line" in err
+    (bundle / "SHA256SUMS").unlink()
+    code, _, err = run("verify", "out")
+    assert code == 2 and "not an evidence bundle" in err
+    code, _, err = run("verify", "out", "-p", "examples/policies")
+    assert code == 2 and "both -p and -s" in err
