@@ -422,6 +422,26 @@ def windows(
         click.echo(f"wrote {ics_file}")
 
 
+@main.command("test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--coverage", "show_coverage", is_flag=True,
+              help="List rules, windows, freezes and exceptions no test exercises.")
+@click.option("--min-coverage", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
+              help="Fail when coverage is below PERCENT (implies --coverage).")
+@handle_errors
+def test_command(paths: tuple[Path, ...], show_coverage: bool, min_coverage: float | None) -> None:
+    """Run the PolicyTest documents under PATHS (files or directories), like `opa test`.
+
+    Prints PASS/FAIL per case with expected vs actual; exits 0 when every case passes
+    (and coverage reaches --min-coverage), 1 otherwise, 2 on bad input.
+    """
+    from patchpolicy.review.testing import format_report, run_tests
+
+    run = run_tests(paths)
+    click.echo(format_report(run, coverage=show_coverage, min_coverage=min_coverage), nl=False)
+    sys.exit(run.exit_code(min_coverage))
+
+
 @main.command("diff")
 @click.argument("specs", nargs=-1, required=True, metavar="OLD [NEW]")
 @click.option("--base", metavar="REV", default=None,
