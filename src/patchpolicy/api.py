@@ -38,11 +38,23 @@ def evaluate_files(
     as_of: datetime | None = None,
     keep_items: bool = True,
     keep_worst: int = 20,
+    jobs: int | None = None,
 ) -> tuple[Evaluation, RunInputs]:
-    """Load, evaluate at ``as_of`` (default: the snapshot's taken_at), and describe inputs."""
+    """Load, evaluate at ``as_of`` (default: the snapshot's taken_at), and describe inputs.
+
+    ``jobs``: processes for a JSON Lines snapshot when items are not kept (default: all
+    cores for large files, see parallel.default_jobs); the result is the same either way.
+    """
+    from patchpolicy.parallel import default_jobs, evaluate_parallel
+
     bundle = load_bundle(policy_paths)
     snapshot = open_snapshot(snapshot_path)
     when = as_of if as_of is not None else snapshot.header.taken_at
+    if jobs is None:
+        jobs = default_jobs(snapshot, keep_items)
+    if jobs > 1 and snapshot.streaming and not keep_items:
+        parallel = evaluate_parallel(bundle, snapshot, as_of=when, jobs=jobs, keep_worst=keep_worst)
+        return parallel, run_inputs(bundle, snapshot)
     result = evaluate(
         bundle,
         snapshot.hosts(),

@@ -221,10 +221,12 @@ def evaluate(policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
               default="text", show_default=True,
               help="Output on stdout: text, json (evidence), sarif, junit, markdown (PR comment).")
 @click.option("--limit", default=10, show_default=True, help="Worst items to list.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes for a JSON Lines snapshot (default: all cores for large files).")
 @handle_errors
 def check(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
-    fail_on: tuple[str, ...], fmt: str, limit: int,
+    fail_on: tuple[str, ...], fmt: str, limit: int, jobs: int | None,
 ) -> None:
     """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input."""
     from patchpolicy.api import evaluate_files

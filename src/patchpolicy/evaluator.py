@@ -158,10 +158,10 @@ class _PolicyRunner:
         )
         index: dict[str, dict[str, list[int]]] = {}
         for i, exc in enumerate(self.exceptions):
-            guards = [g for g in equality_guards(exc.match.source) if g.root == "finding"]
-            if guards:
-                table = index.setdefault(guards[0].field, {})
-                for value in guards[0].values:
+            first = [g for g in equality_guards(exc.match.source) if g.root == "finding"][:1]
+            if first:
+                table = index.setdefault(first[0].field, {})
+                for value in first[0].values:
                     table.setdefault(value, []).append(i)
         self.exception_index = [
             (operator.attrgetter(field), {v: tuple(ix) for v, ix in table.items()})
@@ -248,6 +248,17 @@ FAILING_REFS_KEPT = 100
 
 
 @dataclass
+class PartialState:
+    """An unfinished evaluator's state (see Evaluator.export_partial / absorb)."""
+
+    agg: dict[tuple[str, Verdict, Bucket, tuple[str, ...]], int]
+    tally: Tally
+    checks: list[HostCheck]
+    worst: list[tuple[tuple[Any, ...], Item]]
+    seen_hosts: set[str]
+
+
+@dataclass
 class Evaluation:
     """The result of one evaluation; `items` is empty when items were not kept."""
 
@@ -327,9 +338,9 @@ class _Worst:
         if t is None:
             return True
         if rank != t[0]:
-            return rank < t[0]
+            return bool(rank < t[0])
         if days != t[1]:
-            return days < t[1]
+            return bool(days < t[1])
         key = (rank, days, 1 if no_kev else 0, SEVERITY_ORDER.get(severity, 9), policy, host, finding)
         return key < t
 
@@ -338,16 +349,16 @@ class _Worst:
             return
         self.entries.append((_worst_key(item), item))
         if len(self.entries) >= 4 * self.n + 64:
-            self._prune()
+            self.prune()
 
-    def _prune(self) -> None:
+    def prune(self) -> None:
         self.entries.sort(key=lambda e: e[0])
         del self.entries[self.n :]
         if len(self.entries) == self.n and self.n:
             self.threshold = self.entries[-1][0]
 
     def result(self) -> list[Item]:
-        self._prune()
+        self.prune()
         return [item for _, item in self.entries]
 
 
@@ -750,6 +761,49 @@ class Evaluator:
                 expired.append(exc.id)
                 self.tally.exception_hits[exc.id] += 1
         return covering, expired
+
+    # ------------------------------------------------------------ shards
+
+    def export_partial(self) -> PartialState:
+        """This evaluator's state, for another evaluator to ``absorb`` (items not kept)."""
+        self.worst.prune()
+        return PartialState(
+            agg=self._agg,
+            tally=self.tally,
+            checks=self.checks,
+            worst=self.worst.entries,
+            seen_hosts=self.seen_hosts,
+        )
+
+    def absorb(self, part: PartialState) -> None:
+        """Fold in the state of an evaluator that judged LATER hosts of the same snapshot.
+
+        Counts add up; failing references keep file order (this one's first).
+        """
+        dup = self.seen_hosts & part.seen_hosts
+        if dup:
+            raise SnapshotError(f"duplicate host id {sorted(dup)[0]!r} in the snapshot")
+        self.seen_hosts |= part.seen_hosts
+        for agg_key, n in part.agg.items():
+            self._agg[agg_key] = self._agg.get(agg_key, 0) + n
+        self.checks.extend(part.checks)
+        self.worst.entries.extend(part.worst)
+        self.worst.prune()
+        mine, theirs = self.tally, part.tally
+        mine.hosts_read += theirs.hosts_read
+        mine.findings_read += theirs.findings_read
+        mine.hosts_in_scope.update(theirs.hosts_in_scope)
+        mine.checks_by_verdict.update(theirs.checks_by_verdict)
+        mine.checks_by_bucket.update(theirs.checks_by_bucket)
+        # Before finish, control counts hold host checks only (items are in _agg).
+        for key, counts in theirs.control_counts.items():
+            mine.control_counts.setdefault(key, Counter()).update(counts)
+        mine.control_failing_total.update(theirs.control_failing_total)
+        for key, refs in theirs.control_failing.items():
+            kept = mine.control_failing.setdefault(key, [])
+            kept.extend(refs[: max(0, FAILING_REFS_KEPT - len(kept))])
+        mine.exception_hits.update(theirs.exception_hits)
+        mine.exception_matched |= theirs.exception_matched
 
     # ------------------------------------------------------------ finishing
 

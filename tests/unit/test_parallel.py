@@ -1,0 +1,78 @@
+"""Sharded evaluation gives exactly what one process gives."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from patchpolicy.errors import SnapshotError
+from patchpolicy.evaluator import evaluate
+from patchpolicy.loader import load_bundle
+from patchpolicy.parallel import evaluate_parallel, split_ranges
+from patchpolicy.render.text import check_summary
+from patchpolicy.snapshot import open_snapshot
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("fleet") / "fleet.jsonl"
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "generate_fleet.py"),
+         "--findings", "3000", "--hosts", "120", "-o", str(out)],
+        check=True, capture_output=True,
+    )
+    return out
+
+
+def test_split_ranges_cover_the_file_on_line_boundaries(fleet: Path) -> None:
+    data = fleet.read_bytes()
+    header_end = data.index(b"\n") + 1
+    ranges = split_ranges(fleet, header_end, 3)
+    assert ranges[0][0] == header_end and ranges[-1][1] == len(data)
+    for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
+        assert end == start and data[start - 1 : start] == b"\n"
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_parallel_equals_sequential(fleet: Path, jobs: int) -> None:
+    bundle = load_bundle([ROOT / "examples" / "policies"])
+    snap = open_snapshot(fleet)
+    as_of = snap.header.taken_at
+    one = evaluate(bundle, snap.hosts(), as_of=as_of, taken_at=as_of, keep_items=False)
+    many = evaluate_parallel(bundle, snap, as_of=as_of, jobs=jobs)
+    assert check_summary(one, one.failing(), 20) == check_summary(many, many.failing(), 20)
+    assert one.tally.by_policy == many.tally.by_policy
+    assert one.tally.control_counts == many.tally.control_counts
+    assert one.controls == many.controls
+    assert one.exceptions == many.exceptions
+    assert one.checks == many.checks
+    assert one.worst == many.worst
+
+
+def test_parallel_reports_bad_lines_with_their_number(fleet: Path, tmp_path: Path) -> None:
+    lines = fleet.read_bytes().splitlines(keepends=True)
+    host = json.loads(lines[100])
+    host["findings"] = [{"id": "x", "vuln": "v", "severity": "SEVERE"}]
+    lines[100] = json.dumps(host).encode() + b"\n"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"".join(lines))
+    bundle = load_bundle([ROOT / "examples" / "policies"])
+    snap = open_snapshot(bad)
+    with pytest.raises(SnapshotError, match=r"bad\.jsonl:101: \$\.findings\[0\]\.severity"):
+        evaluate_parallel(bundle, snap, as_of=snap.header.taken_at, jobs=2)
+
+
+def test_parallel_detects_duplicate_hosts_across_shards(fleet: Path, tmp_path: Path) -> None:
+    lines = fleet.read_bytes().splitlines(keepends=True)
+    dup = tmp_path / "dup.jsonl"
+    dup.write_bytes(b"".join([*lines, lines[1]]))
+    bundle = load_bundle([ROOT / "examples" / "policies"])
+    snap = open_snapshot(dup)
+    with pytest.raises(SnapshotError, match="duplicate host id 'host-000000'"):
+        evaluate_parallel(bundle, snap, as_of=snap.header.taken_at, jobs=2)
