@@ -58,7 +58,7 @@ def junit_tree(ev: Evaluation) -> ET.Element:
         hosts = hosts_of(ev, p.name)
         suite = ET.SubElement(root, "testsuite", {
             "name": p.name, "tests": str(len(hosts)), "failures": "0", "errors": "0",
-            "skipped": "0", "package": "patchpolicy", "version": p.version, "file": p.file,
+            "skipped": "0", "package": "patchpolicy", "version": p.version, "file": _clean(p.file),
         })
         props = ET.SubElement(suite, "properties")
         for name, value in (("policy.version", p.version), ("policy.file", p.file),
