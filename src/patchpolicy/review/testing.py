@@ -256,7 +256,8 @@ def _policy_targets(cov: Coverage, doc: SourceDocument, p: PatchPolicy) -> None:
                     Target(kind, name, entry.id, doc.where(("spec", key, i))))
 
 
-def _bundle_targets(cov: Coverage, bundle: Bundle) -> None:
+def _bundle_targets(cov: Coverage, bundle: Bundle, fixtures: frozenset[str]) -> None:
+    """Register the bundle's rules, windows, freezes and file exceptions (not fixtures)."""
     for cp in bundle.policies:
         file = _resolved(cp.where.file)
         for r in cp.rules:
@@ -268,6 +269,8 @@ def _bundle_targets(cov: Coverage, bundle: Bundle) -> None:
             cov.add(("freeze", file, cp.name, fz.freeze.id),
                     Target("freeze", cp.name, fz.freeze.id, fz.where))
     for e in bundle.exceptions:
+        if e.id in fixtures:
+            continue
         cov.add(("exception", _resolved(e.where.file), "", e.id),
                 Target("exception", None, e.id, e.where,
                        f'exception set "{e.exception_set.metadata.name}": '))
@@ -383,7 +386,7 @@ def run_tests(paths: Sequence[str | Path]) -> TestRun:
     results: list[CaseResult] = []
     for t in collected.tests:
         bundle, fixtures = bundles.bundle(t)
-        _bundle_targets(cov, bundle)
+        _bundle_targets(cov, bundle, fixtures)
         for ci, case in enumerate(t.test.spec.cases):
             results.append(_run_case(t, ci, case, bundle, fixtures, cov))
     return TestRun(results, cov, len({t.path for t in collected.tests}))
