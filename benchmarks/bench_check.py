@@ -83,11 +83,14 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=Path("benchmarks/data/fleet.json"))
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--engine", default=None, help="PATCHPOLICY_CEL_ENGINE for the run")
+    ap.add_argument("--jobs", default=None, help="check --jobs (default: check's own choice)")
     args = ap.parse_args()
     if args.engine:
         os.environ["PATCHPOLICY_CEL_ENGINE"] = args.engine
     py = sys.executable
     cli = [py, "-m", "patchpolicy", "check", "-p", args.policies, "--limit", "5"]
+    if args.jobs:
+        cli += ["--jobs", str(args.jobs)]
     rows = []
     for label, path, floor_src in (("jsonl", args.jsonl, FLOOR_JSONL), ("json", args.json, FLOOR_JSON)):
         if not path.exists():

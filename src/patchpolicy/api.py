@@ -42,8 +42,8 @@ def evaluate_files(
 ) -> tuple[Evaluation, RunInputs]:
     """Load, evaluate at ``as_of`` (default: the snapshot's taken_at), and describe inputs.
 
-    ``jobs``: processes for a JSON Lines snapshot when items are not kept (default: all
-    cores for large files, see parallel.default_jobs); the result is the same either way.
+    ``jobs``: processes for a JSON Lines snapshot when items are not kept (default: see
+    parallel.default_jobs); the result is the same either way.
     """
     from patchpolicy.parallel import default_jobs, evaluate_parallel
 

@@ -881,8 +881,11 @@ def evaluate(
 ) -> Evaluation:
     """Judge every host and finding against every policy at ``as_of``."""
     ev = Evaluator(bundle, as_of, keep_items=keep_items, keep_worst=keep_worst)
-    ev.add_hosts(hosts)
-    return ev.finish(taken_at)
+    from patchpolicy.snapshot import no_gc
+
+    with no_gc():
+        ev.add_hosts(hosts)
+        return ev.finish(taken_at)
 
 
 def iter_failing(items: Iterable[Item]) -> Iterator[Item]:

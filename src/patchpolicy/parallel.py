@@ -9,8 +9,8 @@ forked after the bundle is loaded, so compiled expressions are shared, not rebui
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
-import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -25,10 +25,6 @@ from patchpolicy.evaluator import Evaluation, Evaluator, PartialState
 from patchpolicy.model.bundle import Bundle
 from patchpolicy.model.fleet import HostRecord
 from patchpolicy.snapshot import SnapshotSource
-
-#: Below this size one process is faster than starting workers.
-MIN_PARALLEL_BYTES = 32 * 2**20
-
 
 def split_ranges(path: Path, start: int, parts: int) -> list[tuple[int, int]]:
     """Cut ``path`` from byte ``start`` into about ``parts`` ranges ending at newlines."""
@@ -83,6 +79,7 @@ def _work(byte_range: tuple[int, int]) -> Partial:
     decode = msgspec.json.Decoder(HostRecord).decode
     error = None
     error_line = None
+    gc.disable()  # a short-lived worker: see snapshot.no_gc for why this is safe
     try:
         for n, line in _lines(path, *byte_range):
             if not line.strip():
@@ -99,12 +96,16 @@ def _work(byte_range: tuple[int, int]) -> Partial:
 
 
 def default_jobs(snapshot: SnapshotSource, keep_items: bool) -> int:
-    """Processes to use: all cores for a large JSON Lines fleet when items are not kept."""
-    if keep_items or not snapshot.streaming or snapshot.size < MIN_PARALLEL_BYTES:
-        return 1
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return max(1, min(os.cpu_count() or 1, 8))
+    """Processes to use when the user did not say: one.
+
+    Measured on the 2-core reference machine with the 10^6-finding benchmark fleet
+    (benchmarks/bench_check.py --jobs N): 2.83 s with one process, 2.98 s with two.
+    With the GC paused, one process is within ~3x of the parse floor, and forking and
+    merging cost more than the second core gives back. ``--jobs`` remains for larger
+    machines and for policies with many distinct memo keys.
+    """
+    del snapshot, keep_items
+    return 1
 
 
 def evaluate_parallel(
@@ -122,11 +123,15 @@ def evaluate_parallel(
         header_end = len(f.readline())
     ranges = split_ranges(snapshot.path, header_end, jobs)
     _JOB.update(bundle=bundle, path=snapshot.path, as_of=as_of, keep_worst=keep_worst)
+    # Move what exists now out of the GC's reach, so forked workers do not touch (and
+    # copy) the parent's pages just to scan them.
+    gc.freeze()
     try:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=len(ranges), mp_context=ctx) as pool:
             partials = list(pool.map(_work, ranges))
     finally:
+        gc.unfreeze()
         _JOB.clear()
     ev = Evaluator(bundle, as_of, keep_items=False, keep_worst=keep_worst)
     for part in partials:
