@@ -26,6 +26,7 @@ from patchpolicy.model.bundle import Bundle
 from patchpolicy.model.fleet import HostRecord
 from patchpolicy.snapshot import SnapshotSource
 
+
 def split_ranges(path: Path, start: int, parts: int) -> list[tuple[int, int]]:
     """Cut ``path`` from byte ``start`` into about ``parts`` ranges ending at newlines."""
     size = path.stat().st_size
