@@ -9,7 +9,6 @@ evaluations; clock and deadline arithmetic is plain Python on msgspec structs.
 
 from __future__ import annotations
 
-import math
 import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -71,8 +70,12 @@ def kev_due_instant(due: date) -> datetime:
 
 
 def days_between(as_of: datetime, deadline: datetime) -> int:
-    """Whole days from as-of to deadline, floored: -1 means overdue by up to a day."""
-    return math.floor((deadline - as_of) / DAY)
+    """Whole days from as-of to the deadline, truncated toward zero.
+
+    6d18h left is 6; overdue by 7d6h is -7 ("7 days overdue"); 0 means less than a day
+    either way (the verdict says which side).
+    """
+    return int((deadline - as_of) / DAY)
 
 
 class _Failure:
@@ -698,7 +701,7 @@ class Evaluator:
         if not self.keep_items and (
             bucket is Bucket.PASS
             or not self.worst.would_keep(
-                VERDICT_ORDER[verdict], (deadline - as_of) // DAY, f.kev is None, f.severity,
+                VERDICT_ORDER[verdict], days_between(as_of, deadline), f.kev is None, f.severity,
                 runner.name, host.id, f.id,
             )
         ):

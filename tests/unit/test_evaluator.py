@@ -131,7 +131,10 @@ def test_overdue_one_second_after_deadline(sla: Any) -> None:
     item = only_item(run(sla, host(finding(fix_released_at=start.isoformat()))))
     assert item.verdict == Verdict.OVERDUE
     assert item.bucket == Bucket.FAIL
-    assert item.days_left == -1
+    assert item.days_left == 0  # overdue by less than a day
+    start = AS_OF - timedelta(days=37, hours=6)
+    item = only_item(run(sla, host(finding(fix_released_at=start.isoformat()))))
+    assert item.days_left == -7  # overdue by 7d6h: "7 days overdue"
 
 
 def test_remediated_and_remediated_late(sla: Any) -> None:

@@ -100,7 +100,7 @@ class Item(msgspec.Struct, frozen=True, omit_defaults=False):
     clock_start: datetime | None = None
     deadline: datetime | None = None
     days_left: int | None = None
-    """Whole days from as-of to the deadline, negative when overdue (floor)."""
+    """Whole days from as-of to the deadline, negative when overdue (toward zero)."""
     fixed_at: datetime | None = None
     exception: str | None = None
     expired_exceptions: tuple[str, ...] = ()

@@ -19,7 +19,7 @@ def test_report_sections_and_control_status(ctx: RenderContext) -> None:
     assert "- PCI-DSS 4.0.1 6.3.3: not satisfied, 1 failing (policy pci-dss)" in md
     assert ctx.inputs.snapshot.sha256 in md
     overdue = md.split("## Overdue")[1].split("## Warnings")[0]
-    assert overdue.index("1124d overdue") < overdue.index("825d overdue") < overdue.index("7d overdue")
+    assert overdue.index("1123d overdue") < overdue.index("824d overdue") < overdue.index("7d overdue")
 
 
 def test_user_text_cannot_break_tables_or_inject_html(ctx: RenderContext) -> None:
