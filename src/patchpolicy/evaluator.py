@@ -303,8 +303,11 @@ class Evaluation:
         return 1 if self.failing(fail_on) else 0
 
 
-def _worst_key(item: Item) -> tuple[Any, ...]:
-    # Keep in step with _Worst.would_keep, which compares these parts lazily.
+def worst_key(item: Item) -> tuple[Any, ...]:
+    """Worst first: verdict, most days overdue, KEV, severity, then ids.
+
+    Keep in step with _Worst.would_keep, which compares these parts lazily.
+    """
     return (
         VERDICT_ORDER[item.verdict],
         item.days_left if item.days_left is not None else -(10**9),
@@ -350,7 +353,7 @@ class _Worst:
     def add(self, item: Item) -> None:
         if self.n == 0:
             return
-        self.entries.append((_worst_key(item), item))
+        self.entries.append((worst_key(item), item))
         if len(self.entries) >= 4 * self.n + 64:
             self.prune()
 

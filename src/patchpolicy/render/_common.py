@@ -11,10 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from patchpolicy.evaluator import Evaluation
+from patchpolicy.evaluator import Evaluation, worst_key
 from patchpolicy.model.common import format_timestamp
 from patchpolicy.model.results import (
-    SEVERITY_ORDER,
     VERDICT_ORDER,
     Bucket,
     CheckVerdict,
@@ -55,19 +54,6 @@ def item_ref(item: Item) -> str:
 def check_ref(check: HostCheck) -> str:
     """``policy/host#check``: the reference control roll-ups use."""
     return f"{check.policy}/{check.host}#{check.check}"
-
-
-def worst_key(item: Item) -> tuple[object, ...]:
-    """Worst first: verdict, most days overdue, KEV, severity, then ids (as ``check``)."""
-    return (
-        VERDICT_ORDER[item.verdict],
-        item.days_left if item.days_left is not None else -(10**9),
-        0 if item.kev else 1,
-        SEVERITY_ORDER.get(item.severity, 9),
-        item.policy,
-        item.host,
-        item.finding,
-    )
 
 
 def items_in(ev: Evaluation, buckets: Iterable[Bucket]) -> list[Item]:

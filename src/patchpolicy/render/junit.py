@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from patchpolicy.evaluator import Evaluation
+from patchpolicy.evaluator import Evaluation, worst_key
 from patchpolicy.model.results import Bucket, HostCheck, Item
-from patchpolicy.render._common import day, days_text, hosts_of, worst_key
+from patchpolicy.render._common import day, days_text, hosts_of
 from patchpolicy.render.interface import RenderContext, Renderer
 
 # XML 1.0 cannot carry most C0 controls even as character references: drop them.

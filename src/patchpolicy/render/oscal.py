@@ -24,7 +24,7 @@ import re
 import uuid
 from typing import Any
 
-from patchpolicy.evaluator import Evaluation
+from patchpolicy.evaluator import Evaluation, worst_key
 from patchpolicy.model.results import (
     Bucket,
     ControlReport,
@@ -42,7 +42,6 @@ from patchpolicy.render._common import (
     day,
     days_text,
     ts,
-    worst_key,
 )
 from patchpolicy.render.evidence import encode_json
 from patchpolicy.render.interface import RenderContext, Renderer
