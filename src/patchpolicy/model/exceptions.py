@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from patchpolicy.model.common import EndInstant, Model, SemVer, StartInstant
+from patchpolicy.model.common import EndInstant, Model, SemVer, StartInstant, format_timestamp
 from patchpolicy.model.policy import Cel, Identifier
 
 
@@ -25,11 +26,18 @@ class PolicyException(Model):
     approved_at: StartInstant
     expires: EndInstant
 
-    @model_validator(mode="after")
-    def _expires_after_approval(self) -> PolicyException:
-        if self.expires <= self.approved_at:
-            raise ValueError("expires must be after approved_at")
-        return self
+    @field_validator("expires")
+    @classmethod
+    def _expires_after_approval(cls, value: datetime, info: ValidationInfo) -> datetime:
+        # A field validator (not a model one) so the error is reported at ``expires``.
+        approved = info.data.get("approved_at")
+        if approved is not None and value <= approved:
+            raise ValueError(
+                f"must be after approved_at: the exception would end at "
+                f"{format_timestamp(value)} but is approved at {format_timestamp(approved)} "
+                "(a date-only expires is valid through that day)"
+            )
+        return value
 
 
 class ExceptionSetMetadata(Model):
