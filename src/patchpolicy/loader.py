@@ -289,7 +289,8 @@ def _context(doc: SourceDocument, loc: Sequence[str | int]) -> str:
         parts.append(f'{kind_label} "{doc.name}"')
     node: Any = doc.data
     labels = {"rules": "rule", "windows": "window", "freezes": "freeze", "rings": "ring",
-              "exceptions": "exception", "cases": "case", "hosts": "host"}
+              "exceptions": "exception", "cases": "case", "hosts": "host",
+              "findings": "finding"}
     prev: str | int | None = None
     for part in loc:
         if isinstance(node, dict) and part in node:
