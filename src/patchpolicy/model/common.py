@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 
-_DURATION_SHORT = re.compile(r"^(\d+)(m|h|d|w)$")
+# re.ASCII: \d is 0-9 only, as in the JSON Schema patterns (int() would take any digits).
+_DURATION_SHORT = re.compile(r"^(\d+)(m|h|d|w)$", re.ASCII)
 _DURATION_ISO = re.compile(
-    r"^P(?:(?P<w>\d+)W|(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?)$"
+    r"^P(?:(?P<w>\d+)W|(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?)$",
+    re.ASCII,
 )
 _UNIT = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # Largest duration accepted: 100 years. Larger values are always typos and would overflow
@@ -35,7 +37,7 @@ def parse_duration(value: object) -> timedelta:
         text = value.strip()
         m = _DURATION_SHORT.match(text)
         if m:
-            td = timedelta(**{_UNIT[m.group(2)]: int(m.group(1))})
+            td = _timedelta(value, **{_UNIT[m.group(2)]: int(m.group(1))})
         else:
             iso = _DURATION_ISO.match(text)
             if not iso or text in ("P", "PT") or text.endswith("T"):
@@ -44,7 +46,8 @@ def parse_duration(value: object) -> timedelta:
                     "or ISO 8601 (P30D, PT72H); months and years are not fixed lengths"
                 )
             parts = {k: int(v) for k, v in iso.groupdict().items() if v is not None}
-            td = timedelta(
+            td = _timedelta(
+                value,
                 weeks=parts.get("w", 0),
                 days=parts.get("d", 0),
                 hours=parts.get("h", 0),
@@ -58,6 +61,13 @@ def parse_duration(value: object) -> timedelta:
     if td > _MAX_DURATION:
         raise ValueError(f"invalid duration {value!r}: longer than 100 years")
     return td
+
+
+def _timedelta(value: object, **parts: int) -> timedelta:
+    try:
+        return timedelta(**parts)
+    except OverflowError as e:
+        raise ValueError(f"invalid duration {value!r}: longer than 100 years") from e
 
 
 def format_duration(td: timedelta) -> str:
@@ -76,8 +86,8 @@ def format_duration(td: timedelta) -> str:
 # rejects a timestamp without an offset even where it does not check "format".
 _RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
-_RFC3339 = re.compile(_RFC3339_PATTERN)
-_DATE = re.compile(_DATE_PATTERN)
+_RFC3339 = re.compile(_RFC3339_PATTERN, re.ASCII)
+_DATE = re.compile(_DATE_PATTERN, re.ASCII)
 
 
 def parse_timestamp(value: object) -> datetime:
@@ -88,16 +98,25 @@ def parse_timestamp(value: object) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"timestamp {value.isoformat()!r} has no UTC offset")
-        return value.astimezone(UTC)
+        return _to_utc(value, value.isoformat())
     if not isinstance(value, str) or not _RFC3339.match(value):
         raise ValueError(
             f"invalid timestamp {value!r}: expected RFC 3339 with an offset, "
             "e.g. 2026-11-20T06:00:00Z"
         )
     try:
-        return datetime.fromisoformat(value.replace("z", "Z")).astimezone(UTC)
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError as e:
         raise ValueError(f"invalid timestamp {value!r}: {e}") from e
+    return _to_utc(parsed, value)
+
+
+def _to_utc(dt: datetime, text: str) -> datetime:
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError as e:
+        # 9999-12-31T23:00:00-02:00 is after the last instant datetime can hold in UTC.
+        raise ValueError(f"invalid timestamp {text!r}: out of range in UTC") from e
 
 
 def parse_day(value: object) -> date:
@@ -133,6 +152,8 @@ def parse_end_instant(value: object) -> datetime:
         isinstance(value, date) and not isinstance(value, datetime)
     ):
         d = parse_day(value)
+        if d == date.max:
+            raise ValueError(f"invalid date {value!r}: its end is out of range")
         return datetime.combine(d, time(0), tzinfo=UTC) + timedelta(days=1)
     return parse_timestamp(value)
 
