@@ -16,12 +16,27 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import msgspec
 
 from patchpolicy.errors import OutputError, SnapshotError
-from patchpolicy.model.fleet import HostRecord, SnapshotDocument, SnapshotHeader
+from patchpolicy.model.fleet import (
+    CriticalityName,
+    ExposureName,
+    HostRecord,
+    SeverityName,
+    SnapshotDocument,
+    SnapshotHeader,
+    StatusName,
+)
 
+_ENUMS: dict[str, tuple[str, ...]] = {
+    "severity": get_args(SeverityName),
+    "status": get_args(StatusName),
+    "criticality": get_args(CriticalityName),
+    "exposure": get_args(ExposureName),
+}
 _HEADER_DECODER = msgspec.json.Decoder(SnapshotHeader)
 _HOST_DECODER = msgspec.json.Decoder(HostRecord)
 _DOC_DECODER = msgspec.json.Decoder(SnapshotDocument)
@@ -54,6 +69,12 @@ def _msg(path: Path, err: msgspec.DecodeError | msgspec.ValidationError, line: i
         text, _, at = text.partition(" - at `")
         where = at.rstrip("`") + ": "
     place = f"{path}:{line}" if line is not None else str(path)
+    if text.startswith("Invalid enum value") and where:
+        # msgspec does not say what it expected: name the allowed values of the field.
+        field = where.rstrip(": ").rsplit(".", 1)[-1]
+        allowed = _ENUMS.get(field)
+        if allowed:
+            text += f" (expected one of {', '.join(allowed)})"
     return f"{place}: {where}{text[0].lower()}{text[1:]}" if text else f"{place}: {where}invalid"
 
 
