@@ -757,7 +757,13 @@ def _window_checks(doc: SourceDocument, policy: PatchPolicy) -> list[Diagnostic]
     reference = eff if eff is not None else datetime.combine(
         windows_mod.ANCHOR_DATE, datetime.min.time(), tzinfo=UTC
     )
-    issues = windows_mod.check_windows(spec.windows, reference) + windows_mod.check_freezes(
+    # A window whose not_before is not before its not_after is reported once, by
+    # _semantics; checking its recurrence would add "no occurrence" for the same mistake.
+    sane = [
+        w for w in spec.windows
+        if w.not_before is None or w.not_after is None or w.not_before < w.not_after
+    ]
+    issues = windows_mod.check_windows(sane, reference) + windows_mod.check_freezes(
         spec.freezes
     )
     index = {
