@@ -1,0 +1,190 @@
+"""The loader (loader.py): documents, positions of every kind of error, the bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from patchpolicy.errors import ValidationError
+from patchpolicy.loader import check_bundle, discover, load_bundle, read_documents
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+HEAD = """\
+apiVersion: patchpolicy/v1
+kind: PatchPolicy
+metadata:
+  name: p
+  version: 1.0.0
+spec:
+  rules:
+    - id: r
+"""
+
+
+def _diags(tmp_path: Path, text: str, name: str = "p.yaml") -> list[str]:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    _, diags = check_bundle([path])
+    return [str(d).removeprefix(f"{tmp_path}/") for d in diags if d.severity == "error"]
+
+
+# ---------------------------------------------------------------- CEL columns in the file
+
+
+@pytest.mark.parametrize(
+    ("when", "line", "col"),
+    [
+        ("      when: finding.sevrity == 'x'\n", 9, 21),  # plain
+        ("      when: 'finding.sevrity == \"x\"'\n", 9, 22),  # single-quoted
+        ('      when: "finding.sevrity == \'x\'"\n', 9, 22),  # double-quoted
+        ("      when: |\n        finding.kev != null ||\n          finding.sevrity == 'x'\n", 11, 19),
+        ("      when: >\n        finding.kev != null ||\n        finding.sevrity == 'x'\n", 11, 17),
+        ("      when: |-\n\n        finding.sevrity == 'x'\n", 11, 17),
+    ],
+    ids=["plain", "single", "double", "literal", "folded", "literal-blank-first-line"],
+)
+def test_unknown_field_column_inside_expression(
+    tmp_path: Path, when: str, line: int, col: int
+) -> None:
+    (message,) = _diags(tmp_path, HEAD + when + "      within: 1d\n")
+    assert message.startswith(f"p.yaml:{line}:{col}: policy \"p\": rule \"r\": when: unknown field 'sevrity'")
+
+
+def test_json_expression_column(tmp_path: Path) -> None:
+    text = (
+        '{"apiVersion": "patchpolicy/v1", "kind": "PatchPolicy",\n'
+        ' "metadata": {"name": "p", "version": "1.0.0"},\n'
+        ' "spec": {"rules": [{"id": "r", "when": "finding.sevrity == 1", "within": "1d"}]}}\n'
+    )
+    (message,) = _diags(tmp_path, text, "p.json")
+    line = text.splitlines()[2]
+    assert message.startswith(f"p.json:3:{line.index('sevrity') + 1}: ")
+
+
+def test_scope_and_window_hosts_read_host_only(tmp_path: Path) -> None:
+    text = HEAD.replace("spec:\n", "spec:\n  scope: finding.severity == 'high'\n") + (
+        "      when: 'true'\n      within: 1d\n"
+    )
+    (message,) = _diags(tmp_path, text)
+    assert message.startswith('p.yaml:7:10: policy "p": scope: ')
+    assert "finding" in message
+
+
+# ---------------------------------------------------------------- documents
+
+
+def test_timestamps_stay_text(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(HEAD.replace("  version: 1.0.0\n", "  version: 1.0.0\n  effective_from: 2025-04-01\n"))
+    (doc,), errors = read_documents(path)
+    assert errors == []
+    assert doc.data["metadata"]["effective_from"] == "2025-04-01"
+    assert isinstance(doc.data["metadata"]["effective_from"], str)
+
+
+def test_multi_document_file_skips_empty_documents(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("---\n# nothing\n---\n" + HEAD + "---\n")
+    docs, errors = read_documents(path)
+    assert errors == []
+    assert [(d.index, d.kind, d.name) for d in docs] == [(1, "PatchPolicy", "p")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "p.yaml:1:1: file holds no document"),
+        (b"# only a comment\n", "p.yaml:1:1: file holds no document"),
+        (b"kind: \xff\n", "p.yaml: not UTF-8 text: invalid start byte at byte 6"),
+        (b"- a\n- b\n", "p.yaml:1:1: a document must be a mapping with apiVersion and kind"),
+        (b"kind: PatchPolicy\n", "p.yaml:1:1: missing apiVersion: expected 'patchpolicy/v1'"),
+        (b"apiVersion: patchpolicy/v1\n", "p.yaml:1:1: missing kind: expected one of ExceptionSet, FleetSnapshot, PatchPolicy, PolicyTest"),
+        (b'{"a": 1, "a": 2}', "p.yaml:1:10: duplicate key 'a' (first defined at line 1): keys must be unique"),
+    ],
+)
+def test_structure_errors(tmp_path: Path, raw: bytes, message: str) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_bytes(raw)
+    _, diags = check_bundle([path])
+    assert message in [str(d).removeprefix(f"{tmp_path}/") for d in diags]
+
+
+def test_duplicate_key_first_definition_in_a_nested_mapping(tmp_path: Path) -> None:
+    text = HEAD + "      when: 'true'\n      controls: []\n      within: 1d\n      controls: []\n"
+    (message,) = _diags(tmp_path, text)
+    assert message == "p.yaml:12:7: duplicate key 'controls' (first defined at line 10): keys must be unique"
+
+
+# ---------------------------------------------------------------- discovery and the bundle
+
+
+def test_discover_sorts_filters_and_dedupes(tmp_path: Path) -> None:
+    for name in ("b.yaml", "a.yml", "c.json", "notes.md", "sub/d.YAML"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    found = discover([tmp_path, tmp_path / "b.yaml"])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "a.yml", "b.yaml", "c.json", "sub/d.YAML",
+    ]
+
+
+def test_load_bundle_sorts_and_records_files() -> None:
+    bundle = load_bundle([EXAMPLES / "policies"])
+    assert [p.name for p in bundle.policies] == ["baseline", "pci-dss"]
+    assert [e.id for e in bundle.exceptions] == ["EXC-2026-009", "EXC-2026-014"]
+    assert [Path(f.path).name for f in bundle.files] == [
+        "baseline.yaml", "exceptions-payments.yaml", "pci.yaml",
+    ]
+    assert all(len(f.sha256) == 64 and f.size > 0 for f in bundle.files)
+    assert all(w.severity == "warning" for w in bundle.warnings)
+    rule = bundle.policy("pci-dss").rules[0]
+    assert str(rule.where).endswith("pci.yaml:17:7")
+
+
+def test_load_bundle_raises_with_every_error(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(HEAD + "      when: finding.sevrity == 'x'\n      within: 1d\n")
+    (tmp_path / "b.yaml").write_text(HEAD + "      when: 'true'\n      within: 30 days\n")
+    with pytest.raises(ValidationError) as info:
+        load_bundle([tmp_path])
+    assert [Path(d.location.file).name for d in info.value.diagnostics] == ["a.yaml", "b.yaml"]
+    assert str(info.value).count("\n") == 1
+
+
+def test_duplicate_ids_across_files(tmp_path: Path) -> None:
+    exc = (
+        "apiVersion: patchpolicy/v1\nkind: ExceptionSet\nmetadata: {{name: {name}}}\n"
+        "exceptions:\n  - id: EXC-1\n    match: 'true'\n    justification: j\n"
+        "    approved_by: a\n    approved_at: 2026-10-01\n    expires: 2026-10-31\n"
+    )
+    (tmp_path / "a.yaml").write_text(exc.format(name="a"))
+    (tmp_path / "b.yaml").write_text(exc.format(name="b"))
+    _, diags = check_bundle([tmp_path])
+    assert [str(d).removeprefix(f"{tmp_path}/") for d in diags] == [
+        f'b.yaml:5:9: duplicate exception id "EXC-1" (first defined at {tmp_path}/a.yaml:5:9)'
+    ]
+
+
+def test_duplicate_control_and_window_order(tmp_path: Path) -> None:
+    text = HEAD.replace(
+        "  version: 1.0.0\n",
+        "  version: 1.0.0\n  controls:\n"
+        "    - {framework: F, version: '1', id: c1}\n    - {framework: F, version: '1', id: c1}\n",
+    ) + (
+        "      when: 'true'\n      within: 1d\n  windows:\n    - id: w\n"
+        "      rrule: FREQ=DAILY\n      start: '02:00'\n      duration: 1h\n"
+        "      not_before: 2026-02-01\n      not_after: 2026-01-01\n"
+    )
+    messages = _diags(tmp_path, text)
+    assert messages == [
+        f'p.yaml:8:40: policy "p": duplicate control id "c1" (first defined at {tmp_path}/p.yaml:7:40)',
+        'p.yaml:19:19: policy "p": window "w": not_before is not before not_after',
+    ]
+
+
+def test_missing_path_and_nothing_found(tmp_path: Path) -> None:
+    _, diags = check_bundle([tmp_path / "nope.yaml"])
+    assert [str(d) for d in diags] == [f"{tmp_path / 'nope.yaml'}: no such file or directory"]
+    _, diags = check_bundle([tmp_path])
+    assert [d.message for d in diags] == ["no policy files found"]
