@@ -842,8 +842,12 @@ class Evaluator:
         for runner in self.runners:
             meta = runner.cp.policy.metadata
             policies.append(
-                PolicyInfo(meta.name, meta.version, meta.title, runner.cp.where.file,
-                           meta.effective_from, runner.in_effect)
+                PolicyInfo(
+                    meta.name, meta.version, meta.title, runner.cp.where.file,
+                    meta.effective_from, runner.in_effect,
+                    meta.retention.years if meta.retention else None,
+                    meta.retention.basis if meta.retention else None,
+                )
             )
             for c in meta.controls:
                 key = (meta.name, c.id)

@@ -138,3 +138,19 @@ def test_explain_says_why(examples: Path) -> None:
     assert "exception EXC-2026-009 matches but has expired" in out
     code, out, _ = run("explain", "-p", "examples/policies", "-s", "examples/fleet.json", "--host", "nope")
     assert code == 2
+
+
+def test_hipaa_retention_is_stated_in_the_evidence(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, _, _ = run(
+        "evaluate", "-p", str(ROOT / "policies" / "hipaa" / "security-rule"), "-s", FLEET,
+        "-o", str(out),
+    )
+    assert code in (0, 1)
+    doc = json.loads((out / "evidence.json").read_text())
+    (policy,) = doc["policies"]
+    assert policy["retention_years"] == 6
+    assert policy["retention_basis"] == "45 CFR 164.316(b)(2)(i)"
+    report = (out / "report.md").read_text()
+    assert "keep this bundle at least 6 years (45 CFR 164.316(b)(2)(i))" in report
+    assert "at least 6 years" in (out / "report.html").read_text()

@@ -52,6 +52,13 @@ class Control(Model):
     )
 
 
+class Retention(Model):
+    """How long the evidence this policy produces must be kept, and why."""
+
+    years: int = Field(ge=1, le=100)
+    basis: str = Field(min_length=1, description="e.g. 45 CFR 164.316(b)(2)(i)")
+
+
 class PolicyMetadata(Model):
     name: Identifier
     version: SemVer
@@ -60,6 +67,9 @@ class PolicyMetadata(Model):
     owner: str | None = None
     effective_from: StartInstant | None = None
     controls: list[Control] = []
+    retention: Retention | None = Field(
+        default=None, description="evidence retention, stated in the evidence and reports"
+    )
 
 
 class Rule(Model):

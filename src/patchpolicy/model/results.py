@@ -180,6 +180,8 @@ class PolicyInfo(msgspec.Struct, frozen=True):
     file: str
     effective_from: datetime | None
     in_effect: bool
+    retention_years: int | None = None
+    retention_basis: str | None = None
 
 
 class InputFile(msgspec.Struct, frozen=True):

@@ -182,6 +182,11 @@ def report_html(ctx: RenderContext) -> str:
                  (day(p.effective_from) + ("" if p.in_effect else " (not yet)"))
                  if p.effective_from else "always", t.hosts_in_scope.get(p.name, 0))
                 for p in ev.policies], numeric=[5]),
+        *(
+            f"<p>Evidence retention for {e(p.name)}: keep this bundle at least "
+            f"{e(p.retention_years)} years ({e(p.retention_basis or '')}).</p>"
+            for p in ev.policies if p.retention_years
+        ),
         "</section>",
         "<section><h2>Control status</h2>",
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.results import Bucket, Item
 from patchpolicy.render._common import (
     BUCKET_ORDER,
@@ -26,6 +27,17 @@ from patchpolicy.render._common import (
 from patchpolicy.render.interface import RenderContext, Renderer
 
 _SPECIAL = set("\\`*_[]<>|#!~&")
+
+
+def _retention(ev: Evaluation) -> list[str]:
+    """A paragraph per policy that states how long its evidence must be kept."""
+    lines = [
+        f"Evidence retention for {esc(p.name)}: keep this bundle at least "
+        f"{p.retention_years} years ({esc(p.retention_basis or '')})."
+        for p in ev.policies
+        if p.retention_years
+    ]
+    return [*lines, ""] if lines else []
 
 
 def esc(text: object) -> str:
@@ -79,6 +91,7 @@ def report_markdown(ctx: RenderContext) -> str:
             ],
         ),
         "",
+        *_retention(ev),
         "## Control status",
         "",
     ]
