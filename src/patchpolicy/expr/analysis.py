@@ -233,7 +233,7 @@ def _suggest(name: str, candidates: list[str]) -> str:
         prefixed = [c for c in candidates if min(len(c), len(name)) >= 3
                     and (name.startswith(c) or c.startswith(name))]
         close = sorted(prefixed, key=len, reverse=True)[:1]
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _unwrap(node: Any) -> Any:
