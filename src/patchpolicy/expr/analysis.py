@@ -153,9 +153,7 @@ def parse(source: str) -> TranspilerTree:
         tree = _lark().parse(source)
     except lark.exceptions.UnexpectedToken as e:
         if e.token.type == "$END":
-            raise ExprError(
-                "syntax error: unexpected end of expression", len(source.rstrip())
-            ) from e
+            raise _end_of_input(source) from e
         raise ExprError(
             f"syntax error: unexpected {e.token.value!r}", _offset(source, e)
         ) from e
@@ -164,12 +162,51 @@ def parse(source: str) -> TranspilerTree:
             f"syntax error: unexpected character {e.char!r}", _offset(source, e)
         ) from e
     except lark.exceptions.UnexpectedEOF as e:
-        raise ExprError("syntax error: unexpected end of expression", len(source.rstrip())) from e
+        raise _end_of_input(source) from e
     except lark.exceptions.LarkError as e:
         raise ExprError(f"syntax error: {str(e).splitlines()[0]}", 0) from e
     except RecursionError as e:  # pathologically nested input
         raise ExprError("syntax error: expression nested too deeply", 0) from e
     return cast(TranspilerTree, tree)
+
+
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _end_of_input(source: str) -> ExprError:
+    """A truncated expression: point at the bracket left open, when there is one.
+
+    When the text stops on an operator (``a >``), the missing operand is the problem,
+    so the error points at the end instead.
+    """
+    text = source.rstrip()
+    opened = _unclosed(source)
+    if opened is not None and not text.endswith(tuple("=<>!&|+-*/%,.?:")):
+        char, offset = opened
+        return ExprError(f"syntax error: {char!r} is never closed (expected {_CLOSERS[char]!r})", offset)
+    return ExprError("syntax error: unexpected end of expression", len(text))
+
+
+def _unclosed(source: str) -> tuple[str, int] | None:
+    """The innermost bracket still open at the end of ``source``, skipping string literals."""
+    stack: list[tuple[str, int]] = []
+    quote: str | None = None
+    i = 0
+    while i < len(source):
+        ch = source[i]
+        if quote is not None:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch in _CLOSERS:
+            stack.append((ch, i))
+        elif ch in (")", "]", "}") and stack and _CLOSERS[stack[-1][0]] == ch:
+            stack.pop()
+        i += 1
+    return stack[-1] if stack else None
 
 
 def _offset(source: str, e: lark.exceptions.UnexpectedInput) -> int:

@@ -238,3 +238,24 @@ def test_timestamp_read_spans_skip_unknown_names() -> None:
 def test_roots_must_be_known() -> None:
     with pytest.raises(ValueError, match="not in the CEL field tree"):
         analyse("true", roots=frozenset({"request"}))
+
+
+@pytest.mark.parametrize(
+    ("source", "offset", "message"),
+    [
+        ('finding.severity == "high" || (finding.cvss >= 7.0', 30, "'(' is never closed"),
+        ('"a" in ["x", "y"', 7, "'[' is never closed"),
+        ('host.tags.exists(t, t == "(")', None, None),  # a bracket inside a string is text
+        ("host.labels[\"a\"] == 'x' && (finding.cvss >", 42, "unexpected end of expression"),
+    ],
+)
+def test_truncated_expression_points_at_the_open_bracket(
+    source: str, offset: int | None, message: str | None
+) -> None:
+    if offset is None:
+        compile_expression(source)
+        return
+    with pytest.raises(ExprError) as info:
+        compile_expression(source)
+    assert info.value.offset == offset
+    assert message is not None and message in info.value.message
