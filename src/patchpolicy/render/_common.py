@@ -46,6 +46,11 @@ def stable_hash(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 policy``, ``2 policies``, ``0 hosts``."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def item_ref(item: Item) -> str:
     """``policy/host/finding``: the reference control roll-ups use."""
     return f"{item.policy}/{item.host}/{item.finding}"

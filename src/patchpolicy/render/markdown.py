@@ -16,6 +16,7 @@ from patchpolicy.render._common import (
     ageing,
     control_label,
     control_state,
+    count,
     day,
     days_text,
     failing_checks,
@@ -184,8 +185,8 @@ def summary_markdown(ctx: RenderContext, *, fail_on: frozenset[str] = frozenset(
     lines = [
         f"### patchpolicy check: {result_word(failing)} ({failing} failing)",
         "",
-        f"As of {esc(ts(ev.as_of))}: {t.hosts_read} hosts, {t.findings_read} findings, "
-        f"{len(ev.policies)} policies ("
+        f"As of {esc(ts(ev.as_of))}: {count(t.hosts_read, 'host')}, "
+        f"{count(t.findings_read, 'finding')}, {count(len(ev.policies), 'policy', 'policies')} ("
         + ", ".join(f"{esc(p.name)} {esc(p.version)}" for p in ev.policies) + f"), {t.items} items.",
         "",
         *table(

@@ -8,6 +8,7 @@ from datetime import datetime
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.common import format_timestamp
 from patchpolicy.model.results import Bucket, HostCheck, Item, Verdict
+from patchpolicy.render._common import count
 
 BUCKETS = (Bucket.FAIL, Bucket.WARN, Bucket.WAIVED, Bucket.PASS)
 
@@ -59,8 +60,9 @@ def item_line(item: Item) -> str:
 def check_summary(ev: Evaluation, failing: int, limit: int = 10) -> str:
     t = ev.tally
     lines = [
-        f"patchpolicy check at {_ts(ev.as_of)}: {t.hosts_read} hosts, {t.findings_read} findings, "
-        f"{len(ev.policies)} policies, {t.items} items judged",
+        f"patchpolicy check at {_ts(ev.as_of)}: {count(t.hosts_read, 'host')}, "
+        f"{count(t.findings_read, 'finding')}, {count(len(ev.policies), 'policy', 'policies')}, "
+        f"{count(t.items, 'item')} judged",
     ]
     for b in BUCKETS:
         n = t.by_bucket.get(b, 0)
