@@ -497,13 +497,21 @@ def _compile(
             )
         )
         return None
+    warnings = compiled.warnings
+    if what == "match":
+        # Exception matches are pre-filtered by their equality guards (expr/guards.py):
+        # reading a guarded id costs a dict lookup, not an evaluation per finding.
+        from patchpolicy.expr.guards import equality_guards
+
+        guarded = {f"field {g.root}.{g.field}:" for g in equality_guards(source)}
+        warnings = tuple(w for w in warnings if not any(g in w for g in guarded))
     diags.extend(
         Diagnostic(
             expression_location(doc, loc, 0),
             f"{_context(doc, loc)}{what}: {warning}",
             severity="warning",
         )
-        for warning in compiled.warnings
+        for warning in warnings
     )
     return compiled
 

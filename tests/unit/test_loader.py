@@ -188,3 +188,23 @@ def test_missing_path_and_nothing_found(tmp_path: Path) -> None:
     assert [str(d) for d in diags] == [f"{tmp_path / 'nope.yaml'}: no such file or directory"]
     _, diags = check_bundle([tmp_path])
     assert [d.message for d in diags] == ["no policy files found"]
+
+
+def test_high_cardinality_warning_only_where_no_guard_covers_it(tmp_path: Path) -> None:
+    (tmp_path / "e.yaml").write_text(
+        "apiVersion: patchpolicy/v1\nkind: ExceptionSet\nmetadata: {name: x}\nexceptions:\n"
+        "  - id: GUARDED\n"
+        "    match: 'finding.vuln == \"CVE-1\" && host.id == \"h\"'\n"
+        "    justification: j\n    approved_by: a\n    approved_at: 2026-01-01\n"
+        "    expires: 2026-02-01\n"
+        "  - id: UNGUARDED\n"
+        "    match: 'finding.vuln.startsWith(\"CVE-2024\")'\n"
+        "    justification: j\n    approved_by: a\n    approved_at: 2026-01-01\n"
+        "    expires: 2026-02-01\n"
+    )
+    bundle, diags = check_bundle([tmp_path])
+    assert bundle is not None
+    warnings = [str(d) for d in diags if d.severity == "warning"]
+    assert len(warnings) == 1
+    assert 'exception "UNGUARDED"' in warnings[0] and "finding.vuln" in warnings[0]
+    assert warnings[0].startswith(f"{tmp_path / 'e.yaml'}:12:")
