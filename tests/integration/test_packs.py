@@ -17,7 +17,7 @@ from patchpolicy.snapshot import open_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKS = ROOT / "policies"
-BUNDLES = ["pci", "iso", "hipaa/security-rule", "hipaa/proposed-2025"]
+BUNDLES = ["pci", "iso", "hipaa/security-rule", "hipaa/proposed-2025", "cisa-kev", "fedramp"]
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -32,7 +32,7 @@ def test_every_pack_test_passes_with_full_coverage(monkeypatch: pytest.MonkeyPat
     assert " 0 failed" in out and "FAIL" not in out
     assert "(100.0%)" in out and "not exercised" not in out
     for test in ("pci-dss-sla", "pci-dss-exceptions", "iso-27001-sla", "iso-27001-change",
-                 "hipaa-security-rule", "hipaa-proposed-2025"):
+                 "hipaa-security-rule", "hipaa-proposed-2025", "cisa-bod-22-01", "fedramp-conmon"):
         assert f'test "{test}"' in out
 
 
@@ -76,7 +76,7 @@ def test_pack_validates_and_its_controls_are_complete(pack: str) -> None:
 
 
 def test_pack_readmes_exist() -> None:
-    for pack in ("pci", "iso", "hipaa"):
+    for pack in ("pci", "iso", "hipaa", "cisa-kev", "fedramp"):
         text = (PACKS / pack / "README.md").read_text()
         assert "literally" in text.lower() and "default" in text.lower()
 
