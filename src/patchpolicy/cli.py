@@ -222,7 +222,7 @@ def evaluate(policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
               help="Output on stdout: text, json (evidence), sarif, junit, markdown (PR comment).")
 @click.option("--limit", default=10, show_default=True, help="Worst items to list.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes for a JSON Lines snapshot (default 1: on 2 cores a second one does not pay).")
+              help="Processes for a JSON Lines snapshot (default: every core for files over 32 MB).")
 @handle_errors
 def check(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
@@ -235,7 +235,8 @@ def check(
 
     form = CheckFormat(fmt)
     ev, inputs = evaluate_files(
-        policies, snapshot, as_of=as_of, keep_items=form.needs_items, keep_worst=limit
+        policies, snapshot, as_of=as_of, keep_items=form.needs_items, keep_worst=limit,
+        jobs=jobs,
     )
     gate = frozenset(fail_on)
     out = check_renderer(form, fail_on=gate, limit=limit).render(RenderContext(ev, inputs))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ def _lines(path: Path, begin: int, end: int) -> Iterator[tuple[int, bytes]]:
             yield n, line
 
 
+#: Below this size one process is faster than starting workers.
+MIN_PARALLEL_BYTES = 32 * 2**20
+
 # Set in the parent before forking; the workers read it (fork shares it copy-on-write).
 _JOB: dict[str, Any] = {}
 
@@ -97,16 +101,18 @@ def _work(byte_range: tuple[int, int]) -> Partial:
 
 
 def default_jobs(snapshot: SnapshotSource, keep_items: bool) -> int:
-    """Processes to use when the user did not say: one.
+    """Processes to use when the user did not say: every core for a large JSON Lines
+    fleet whose items need not be kept, else one.
 
     Measured on the 2-core reference machine with the 10^6-finding benchmark fleet
-    (benchmarks/bench_check.py --jobs N): 2.83 s with one process, 2.98 s with two.
-    With the GC paused, one process is within ~3x of the parse floor, and forking and
-    merging cost more than the second core gives back. ``--jobs`` remains for larger
-    machines and for policies with many distinct memo keys.
+    (benchmarks/bench_check.py --jobs N): one process ~4.4 s, two ~2.9 s. Below
+    ``MIN_PARALLEL_BYTES`` forking and merging cost more than they give back.
     """
-    del snapshot, keep_items
-    return 1
+    if keep_items or not snapshot.streaming or snapshot.size < MIN_PARALLEL_BYTES:
+        return 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def evaluate_parallel(

@@ -76,3 +76,26 @@ def test_parallel_detects_duplicate_hosts_across_shards(fleet: Path, tmp_path: P
     snap = open_snapshot(dup)
     with pytest.raises(SnapshotError, match="duplicate host id 'host-000000'"):
         evaluate_parallel(bundle, snap, as_of=snap.header.taken_at, jobs=2)
+
+
+def test_check_jobs_option_reaches_the_sharded_evaluator(
+    fleet: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    import patchpolicy.parallel as parallel
+    from patchpolicy.cli import main
+
+    calls: list[int] = []
+    real = parallel.evaluate_parallel
+
+    def spy(*args: object, jobs: int, **kwargs: object) -> object:
+        calls.append(jobs)
+        return real(*args, jobs=jobs, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallel, "evaluate_parallel", spy)
+    policies = str(ROOT / "examples" / "policies")
+    one = CliRunner().invoke(main, ["check", "-p", policies, "-s", str(fleet), "-j", "1"])
+    two = CliRunner().invoke(main, ["check", "-p", policies, "-s", str(fleet), "-j", "2"])
+    assert calls == [2]
+    assert one.exit_code == two.exit_code and one.stdout == two.stdout
