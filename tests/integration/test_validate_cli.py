@@ -238,9 +238,10 @@ def test_warnings_fail_only_with_strict(tmp_path: Path) -> None:
         POLICY.format(name="sla")
         + "---\n"
         + EXCEPTIONS.format(policy="sla").replace(
-            "match: 'finding.severity == \"critical\"'", "match: 'host.id == \"pos-gw-01\"'"
+            "match: 'finding.severity == \"critical\"'", "match: 'host.id.startsWith(\"pos-\")'"
         )
     )
+    # An unguarded read of a high-cardinality field (a guarded `host.id == "x"` is fine).
     relaxed = _validate(path)
     assert relaxed.exit_code == ExitCode.OK, relaxed.output
     assert ": warning: " in relaxed.output
