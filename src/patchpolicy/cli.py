@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +16,7 @@ import click
 
 from patchpolicy import __version__
 from patchpolicy.errors import InputError, PatchPolicyError, ValidationError
+from patchpolicy.model.common import parse_duration, parse_start_instant
 from patchpolicy.schema import DocumentKind
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,40 +60,26 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class AsOf(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
-    """An RFC 3339 timestamp with offset, or a date (start of that day UTC)."""
+class ParsedParam(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """An option value parsed by one of the models' scalar parsers (ValueError -> usage error)."""
 
-    name = "timestamp"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        from patchpolicy.model.common import parse_start_instant
-
-        try:
-            return parse_start_instant(value)
-        except ValueError as e:
-            self.fail(str(e), param, ctx)
-
-
-class DurationParam(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
-    name = "duration"
+    def __init__(self, name: str, parse: Callable[[object], Any], parsed: type) -> None:
+        self.name = name
+        self.parse = parse
+        self.parsed = parsed
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from datetime import timedelta
-
-        from patchpolicy.model.common import parse_duration
-
-        if isinstance(value, timedelta):
+        if isinstance(value, self.parsed):
             return value
         try:
-            return parse_duration(value)
+            return self.parse(value)
         except ValueError as e:
             self.fail(str(e), param, ctx)
 
 
-AS_OF = AsOf()
-DURATION = DurationParam()
+#: An RFC 3339 timestamp with offset, or a date (start of that day UTC).
+AS_OF = ParsedParam("timestamp", parse_start_instant, datetime)
+DURATION = ParsedParam("duration", parse_duration, timedelta)
 
 
 # click exits 2 on usage errors already, which matches ExitCode.INPUT.

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from syrupy.assertion import SnapshotAssertion
 
@@ -21,13 +19,6 @@ def run(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(main, list(args))
     return result.exit_code, result.stdout, result.stderr
 
-
-@pytest.fixture()
-def examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of examples/ with relative paths, so evidence does not name this machine."""
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def test_evaluate_writes_evidence_matching_snapshot(examples: Path, snapshot: SnapshotAssertion) -> None:
