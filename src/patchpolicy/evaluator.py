@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from patchpolicy.errors import SnapshotError
 from patchpolicy.expr import EvalFailure
 from patchpolicy.expr.guards import equality_guards
 from patchpolicy.model.bundle import Bundle, CompiledException, CompiledPolicy
+from patchpolicy.model.common import format_timestamp
 from patchpolicy.model.fleet import FindingRecord, HostRecord
 from patchpolicy.model.policy import ClockSource
 from patchpolicy.model.results import (
@@ -38,6 +39,7 @@ from patchpolicy.model.results import (
     RuleMatch,
     Verdict,
 )
+from patchpolicy.snapshot import no_gc
 
 DAY = timedelta(days=1)
 
@@ -136,7 +138,6 @@ class _PolicyRunner:
     cp: CompiledPolicy
     as_of: datetime
     exceptions: list[CompiledException]
-    exception_valid: dict[str, bool]
     host_key: Callable[[HostRecord], Any] = field(init=False)
     finding_key: Callable[[FindingRecord], Any] = field(init=False)
     memo: dict[Any, Any] = field(default_factory=dict)
@@ -147,25 +148,26 @@ class _PolicyRunner:
     def __post_init__(self) -> None:
         self.name = self.cp.name
         self.exception_plan: list[tuple[CompiledException, _Guards, _Guards]] = []
-        for exc in self.exceptions:
-            guards = equality_guards(exc.match.source)
-            self.exception_plan.append((
-                exc,
-                tuple((operator.attrgetter(g.field), g.values) for g in guards if g.root == "host"),
-                tuple((operator.attrgetter(g.field), g.values) for g in guards if g.root == "finding"),
-            ))
         # Index exceptions by the values of their first finding guard (usually
         # finding.vuln), so a finding looks up its few candidates instead of testing all.
-        self.unguarded: tuple[int, ...] = tuple(
-            i for i, (_, _, fg) in enumerate(self.exception_plan) if not fg
-        )
         index: dict[str, dict[str, list[int]]] = {}
+        unguarded: list[int] = []
         for i, exc in enumerate(self.exceptions):
-            first = [g for g in equality_guards(exc.match.source) if g.root == "finding"][:1]
-            if first:
-                table = index.setdefault(first[0].field, {})
-                for value in first[0].values:
-                    table.setdefault(value, []).append(i)
+            guards = equality_guards(exc.match.source)
+            host_guards = [g for g in guards if g.root == "host"]
+            finding_guards = [g for g in guards if g.root == "finding"]
+            self.exception_plan.append((
+                exc,
+                tuple((operator.attrgetter(g.field), g.values) for g in host_guards),
+                tuple((operator.attrgetter(g.field), g.values) for g in finding_guards),
+            ))
+            if not finding_guards:
+                unguarded.append(i)
+                continue
+            table = index.setdefault(finding_guards[0].field, {})
+            for value in finding_guards[0].values:
+                table.setdefault(value, []).append(i)
+        self.unguarded: tuple[int, ...] = tuple(unguarded)
         self.exception_index = [
             (operator.attrgetter(field), {v: tuple(ix) for v, ix in table.items()})
             for field, table in sorted(index.items())
@@ -412,17 +414,13 @@ class Evaluator:
         self._agg: dict[tuple[str, Verdict, Bucket, tuple[str, ...]], int] = {}
         self.seen_hosts: set[str] = set()
         self.exc_status = {e.id: exception_status(e, bundle, as_of) for e in bundle.exceptions}
-        valid = {
-            eid: st in (ExceptionStatus.VALID, ExceptionStatus.EXPIRING_SOON)
-            for eid, st in self.exc_status.items()
-        }
         self.runners = []
         for cp in bundle.policies:
             excs = [
                 e for e in bundle.exceptions
                 if e.exception.policies is None or cp.name in e.exception.policies
             ]
-            self.runners.append(_PolicyRunner(cp, as_of, excs, valid))
+            self.runners.append(_PolicyRunner(cp, as_of, excs))
             self.tally.by_policy[cp.name] = Counter()
 
     # ------------------------------------------------------------ recording
@@ -530,10 +528,7 @@ class Evaluator:
         self, runner: _PolicyRunner, host: HostRecord, check: str, verdict: CheckVerdict,
         detail: str, controls: tuple[str, ...],
     ) -> HostCheck:
-        bucket = BUCKET_OF[verdict]
-        before = not runner.in_effect and bucket == Bucket.FAIL
-        if before:
-            bucket = Bucket.WARN
+        bucket, before = self._bucket(runner, verdict)
         return HostCheck(runner.name, host.id, check, verdict, bucket, detail, controls, before)
 
     def _hygiene(self, runner: _PolicyRunner, host: HostRecord) -> None:
@@ -550,10 +545,10 @@ class Evaluator:
                 age = as_of - host.last_scan
                 if age > limit:
                     v, d = CheckVerdict.SCAN_STALE, (
-                        f"last scan {_fmt(host.last_scan)} is {_age(age)} old, limit {_age(limit)}"
+                        f"last scan {format_timestamp(host.last_scan)} is {_age(age)} old, limit {_age(limit)}"
                     )
                 else:
-                    v, d = CheckVerdict.OK, f"last scan {_fmt(host.last_scan)} ({_age(age)} old, limit {_age(limit)})"
+                    v, d = CheckVerdict.OK, f"last scan {format_timestamp(host.last_scan)} ({_age(age)} old, limit {_age(limit)})"
             self._record_check(self._check(runner, host, "scan_freshness", v, d, controls))
         if hyg.max_reboot_pending is not None:
             limit = hyg.max_reboot_pending
@@ -562,10 +557,10 @@ class Evaluator:
                 v, d = CheckVerdict.OK, "no reboot pending"
             elif as_of - since > limit:
                 v, d = CheckVerdict.REBOOT_OVERDUE, (
-                    f"reboot pending since {_fmt(since)} ({_age(as_of - since)}), limit {_age(limit)}"
+                    f"reboot pending since {format_timestamp(since)} ({_age(as_of - since)}), limit {_age(limit)}"
                 )
             else:
-                v, d = CheckVerdict.OK, f"reboot pending since {_fmt(since)}, within {_age(limit)}"
+                v, d = CheckVerdict.OK, f"reboot pending since {format_timestamp(since)}, within {_age(limit)}"
             self._record_check(self._check(runner, host, "reboot", v, d, controls))
 
     def _base(self, runner: _PolicyRunner, host: HostRecord, f: FindingRecord) -> dict[str, Any]:
@@ -595,7 +590,8 @@ class Evaluator:
             before_effective=before,
         )
 
-    def _bucket(self, runner: _PolicyRunner, verdict: Verdict) -> tuple[Bucket, bool]:
+    def _bucket(self, runner: _PolicyRunner, verdict: Verdict | CheckVerdict) -> tuple[Bucket, bool]:
+        """The gate bucket of a verdict; before effective_from, a fail is a warn (True)."""
         bucket = BUCKET_OF[verdict]
         if bucket == Bucket.FAIL and not runner.in_effect:
             return Bucket.WARN, True
@@ -697,6 +693,7 @@ class Evaluator:
                     "pending_reboot": "fix installed but awaiting reboot: not remediated",
                     "failed": "fix installation failed: not remediated",
                 }[f.status] + (f" ({f.status_reason})" if f.status_reason else "")
+        # _bucket, inlined: this runs once per item.
         bucket = BUCKET_OF[verdict]
         before = False
         if bucket is Bucket.FAIL and not runner.in_effect:
@@ -891,21 +888,9 @@ def evaluate(
 ) -> Evaluation:
     """Judge every host and finding against every policy at ``as_of``."""
     ev = Evaluator(bundle, as_of, keep_items=keep_items, keep_worst=keep_worst)
-    from patchpolicy.snapshot import no_gc
-
     with no_gc():
         ev.add_hosts(hosts)
         return ev.finish(taken_at)
-
-
-def iter_failing(items: Iterable[Item]) -> Iterator[Item]:
-    return (i for i in items if i.bucket == Bucket.FAIL)
-
-
-def _fmt(dt: datetime) -> str:
-    from patchpolicy.model.common import format_timestamp
-
-    return format_timestamp(dt)
 
 
 def _age(td: timedelta) -> str:
