@@ -7,7 +7,7 @@ from datetime import datetime
 
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.common import format_timestamp
-from patchpolicy.model.results import Bucket, HostCheck, Item, Verdict
+from patchpolicy.model.results import BUCKET_OF, Bucket, HostCheck, Item, Verdict
 from patchpolicy.render._common import count
 
 BUCKETS = (Bucket.FAIL, Bucket.WARN, Bucket.WAIVED, Bucket.PASS)
@@ -67,7 +67,7 @@ def check_summary(ev: Evaluation, failing: int, limit: int = 10) -> str:
     for b in BUCKETS:
         n = t.by_bucket.get(b, 0)
         verdicts = sorted(
-            (v, c) for v, c in t.by_verdict.items() if c and _bucket_of_verdict(ev, v) == b
+            (v, c) for v, c in t.by_verdict.items() if c and BUCKET_OF[v] == b
         )
         detail = ", ".join(f"{v} {c}" for v, c in verdicts)
         checks = t.checks_by_bucket.get(b, 0)
@@ -77,7 +77,7 @@ def check_summary(ev: Evaluation, failing: int, limit: int = 10) -> str:
         if checks:
             cv = ", ".join(
                 f"{v} {c}" for v, c in sorted(t.checks_by_verdict.items())
-                if c and _check_bucket(ev, v) == b
+                if c and BUCKET_OF[v] == b
             )
             line += f"; host checks {checks} ({cv})"
         lines.append(line)
@@ -102,19 +102,6 @@ def check_summary(ev: Evaluation, failing: int, limit: int = 10) -> str:
         lines.extend(f"  {item_line(i)}" for i in worst)
     lines.append(f"result: {'FAIL' if failing else 'PASS'} ({failing} failing)")
     return "\n".join(lines) + "\n"
-
-
-def _bucket_of_verdict(ev: Evaluation, verdict: str) -> Bucket:
-    from patchpolicy.model.results import BUCKET_OF
-
-    b = BUCKET_OF[verdict]
-    return b
-
-
-def _check_bucket(ev: Evaluation, verdict: str) -> Bucket:
-    from patchpolicy.model.results import BUCKET_OF
-
-    return BUCKET_OF[verdict]
 
 
 def check_line(c: HostCheck) -> str:
