@@ -103,9 +103,10 @@ def validate(paths: tuple[Path, ...], strict: bool) -> None:
     Prints one line per valid document; on errors prints every problem as
     file:line:col: message and exits 2.
     """
-    from patchpolicy.loader import check_bundle, discover, read_documents
+    from patchpolicy.loader import SourceDocument, check_bundle
 
-    bundle, diags = check_bundle(paths)
+    documents: list[SourceDocument] = []
+    bundle, diags = check_bundle(paths, documents)
     errors = [d for d in diags if d.severity == "error" or strict]
     for d in diags:
         click.echo(str(d), err=bool(errors))
@@ -113,10 +114,8 @@ def validate(paths: tuple[Path, ...], strict: bool) -> None:
         n = len(errors)
         _fail(f"{n} error{'s' if n != 1 else ''} in {len({d.location.file for d in errors})} file(s)")
     assert bundle is not None
-    for f in discover(paths):
-        docs, _ = read_documents(f)
-        for doc in docs:
-            click.echo(f"{doc.where()}: ok {_summary(doc, bundle)}")
+    for doc in documents:
+        click.echo(f"{doc.where()}: ok {_summary(doc, bundle)}")
 
 
 def _summary(doc: Any, bundle: Any) -> str:

@@ -243,13 +243,17 @@ def _yaml_message(e: MarkedYAMLError, text: str = "") -> str:
     return "yaml syntax error: " + "; ".join(parts) if parts else "yaml syntax error"
 
 
-def read_documents(path: Path) -> tuple[list[SourceDocument], list[Diagnostic]]:
-    """Parse every document of one file; syntax errors become diagnostics."""
+def read_documents(
+    path: Path, raw: bytes | None = None
+) -> tuple[list[SourceDocument], list[Diagnostic]]:
+    """Parse every document of one file (``raw``: its bytes, when already read); syntax
+    errors become diagnostics."""
     name = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        return [], [Diagnostic(Location(name), f"cannot read file: {e.strerror or e}")]
+    if raw is None:
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            return [], [Diagnostic(Location(name), f"cannot read file: {e.strerror or e}")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -402,7 +406,7 @@ def _schema_diagnostics(
 def _to_plain(node: Any) -> Any:
     """ruamel containers -> plain dict/list/str so pydantic sees ordinary types."""
     if isinstance(node, dict):
-        return {str(k) if not isinstance(k, str) else str(k): _to_plain(v) for k, v in node.items()}
+        return {str(k): _to_plain(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_to_plain(v) for v in node]
     if isinstance(node, str):
@@ -538,8 +542,13 @@ def load_bundle(paths: Iterable[str | Path]) -> Bundle:
     return bundle
 
 
-def check_bundle(paths: Iterable[str | Path]) -> tuple[Bundle | None, list[Diagnostic]]:
-    """Like load_bundle, but return (bundle or None, every diagnostic) without raising."""
+def check_bundle(
+    paths: Iterable[str | Path], documents: list[SourceDocument] | None = None
+) -> tuple[Bundle | None, list[Diagnostic]]:
+    """Like load_bundle, but return (bundle or None, every diagnostic) without raising.
+
+    ``documents``, when given, receives every parsed document in file order.
+    """
     files = discover(paths)
     diags: list[Diagnostic] = []
     if not files:
@@ -547,13 +556,19 @@ def check_bundle(paths: Iterable[str | Path]) -> tuple[Bundle | None, list[Diagn
     loaded: list[_Loaded] = []
     sources: list[SourceFile] = []
     for f in files:
-        if not f.exists():
+        try:
+            data = f.read_bytes()
+        except FileNotFoundError:
             diags.append(Diagnostic(Location(str(f)), "no such file or directory"))
             continue
-        docs, errs = read_documents(f)
+        except OSError as e:
+            diags.append(Diagnostic(Location(str(f)), f"cannot read file: {e.strerror or e}"))
+            continue
+        docs, errs = read_documents(f, data)
         diags.extend(errs)
-        data = f.read_bytes()
         sources.append(SourceFile(str(f), hashlib.sha256(data).hexdigest(), len(data)))
+        if documents is not None:
+            documents.extend(docs)
         for doc in docs:
             model, errs = validate_document(doc)
             diags.extend(errs)
