@@ -80,6 +80,26 @@ def _controls_md(cp: CompiledPolicy, ids: list[str]) -> tuple[str, str, list[str
     return "; ".join(text), "\n".join(md), tags
 
 
+def _rule(
+    cp: CompiledPolicy, rule_id: str, short: str, head: str, desc: str, kind: str,
+    controls: list[str], markdown_tail: str = "",
+) -> dict[str, Any]:
+    """One reportingDescriptor: help cites the controls the rule evidences."""
+    text, md, tags = _controls_md(cp, controls)
+    return {
+        "id": rule_id,
+        "name": rule_id,
+        "shortDescription": {"text": short},
+        "fullDescription": {"text": f"{head}: {desc}"},
+        "help": {
+            "text": f"{desc} Controls: {text or 'none'}.",
+            "markdown": f"{desc}\n\nEvidences:\n\n{md or '- no control'}{markdown_tail}",
+        },
+        "defaultConfiguration": {"level": "error"},
+        "properties": {"tags": [kind, *tags], "policy": cp.name, "policyVersion": cp.version},
+    }
+
+
 def _rules(ev: Evaluation) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = []
     for cp in ev.bundle.policies:
@@ -87,48 +107,21 @@ def _rules(ev: Evaluation) -> list[dict[str, Any]]:
         head = f"policy {cp.name} {cp.version}" + (f" ({policy.metadata.title})" if policy.metadata.title else "")
         for r in cp.rules:
             rule = r.rule
-            text, md, tags = _controls_md(cp, list(rule.controls))
             clock = ", ".join(rule.clock or policy.spec.clock)
             cap = "; capped by the CISA KEV due date" if rule.cap_by_kev_due_date else ""
             desc = f"Findings matching `{rule.when}` are remediated within {ts_age(rule.within)} of {clock}{cap}."
-            rules.append({
-                "id": f"{cp.name}/{rule.id}",
-                "name": f"{cp.name}/{rule.id}",
-                "shortDescription": {"text": rule.title or f"{cp.name} rule {rule.id}: remediate within {ts_age(rule.within)}"},
-                "fullDescription": {"text": f"{head}: {desc}"},
-                "help": {
-                    "text": f"{desc} Controls: {text or 'none'}.",
-                    "markdown": f"{desc}\n\nEvidences:\n\n{md or '- no control'}\n\nDefined in `{cp.where.file}`.",
-                },
-                "defaultConfiguration": {"level": "error"},
-                "properties": {"tags": ["patch-sla", *tags], "policy": cp.name, "policyVersion": cp.version},
-            })
+            short = rule.title or f"{cp.name} rule {rule.id}: remediate within {ts_age(rule.within)}"
+            rules.append(_rule(cp, f"{cp.name}/{rule.id}", short, head, desc, "patch-sla",
+                               list(rule.controls), f"\n\nDefined in `{cp.where.file}`."))
         hygiene = policy.spec.hygiene
-        text, md, tags = _controls_md(cp, list(hygiene.controls) if hygiene else [])
+        hygiene_controls = list(hygiene.controls) if hygiene else []
         for check, desc in HOST_CHECKS.items():
-            rules.append({
-                "id": f"{cp.name}#{check}",
-                "name": f"{cp.name}#{check}",
-                "shortDescription": {"text": f"{cp.name} host check {check}"},
-                "fullDescription": {"text": f"{head}: {desc}"},
-                "help": {"text": f"{desc} Controls: {text or 'none'}.",
-                         "markdown": f"{desc}\n\nEvidences:\n\n{md or '- no control'}"},
-                "defaultConfiguration": {"level": "error"},
-                "properties": {"tags": ["host-hygiene", *tags], "policy": cp.name, "policyVersion": cp.version},
-            })
-        all_text, all_md, all_tags = _controls_md(cp, [c.id for c in policy.metadata.controls])
+            rules.append(_rule(cp, f"{cp.name}#{check}", f"{cp.name} host check {check}", head,
+                               desc, "host-hygiene", hygiene_controls))
         desc = ("A finding could not be judged: an expression failed or no clock source was set. "
                 "This fails closed.")
-        rules.append({
-            "id": f"{cp.name}#error",
-            "name": f"{cp.name}#error",
-            "shortDescription": {"text": f"{cp.name}: finding cannot be evaluated"},
-            "fullDescription": {"text": f"{head}: {desc}"},
-            "help": {"text": f"{desc} Controls: {all_text or 'none'}.",
-                     "markdown": f"{desc}\n\nEvidences:\n\n{all_md or '- no control'}"},
-            "defaultConfiguration": {"level": "error"},
-            "properties": {"tags": ["evaluation-error", *all_tags], "policy": cp.name, "policyVersion": cp.version},
-        })
+        rules.append(_rule(cp, f"{cp.name}#error", f"{cp.name}: finding cannot be evaluated", head,
+                           desc, "evaluation-error", [c.id for c in policy.metadata.controls]))
     return rules
 
 
