@@ -288,6 +288,62 @@ def test_fixed_finding_is_judged_on_its_fix_even_when_excepted(tmp_path: Path) -
     assert item.verdict == Verdict.REMEDIATED
 
 
+def test_broken_exception_is_an_error_never_orphaned(tmp_path: Path) -> None:
+    broken = """
+apiVersion: patchpolicy/v1
+kind: ExceptionSet
+metadata: {name: broken}
+exceptions:
+  - id: EXC-BROKEN
+    match: finding.vuln == "CVE-2026-0001" && finding.cvss > 5.0
+    justification: cvss is missing on the finding, so the comparison fails at run time
+    approved_by: a@example.com
+    approved_at: 2026-11-01
+    expires: 2027-01-15
+"""
+    b = bundle_of(tmp_path, POLICY, broken)
+    ev = run(b, host(finding()))
+    (report,) = ev.exceptions
+    assert report.status == ExceptionStatus.ERROR
+    assert report.error is not None and "EXC-BROKEN" in report.error
+    assert not report.orphaned and report.items_covered == 0
+    assert only_item(ev).verdict == Verdict.ERROR
+    assert ev.exit_code() == 1
+
+
+def test_items_covered_counts_coverage_and_items_matched_counts_matches(tmp_path: Path) -> None:
+    b = bundle_of(tmp_path, POLICY, EXCEPTIONS)
+    ev = run(b, host(finding(id="b", vuln="CVE-2026-0002"), finding(id="b2", vuln="CVE-2026-0002")))
+    status = {e.id: e for e in ev.exceptions}
+    expired = status["EXC-EXPIRED"]
+    assert expired.items_covered == 0 and expired.items_matched == 2 and not expired.orphaned
+
+
+def test_stale_scan_message_supports_its_verdict(sla: Any) -> None:
+    ev = run(sla, host(last_scan="2026-11-13T05:59:59Z", reboot_pending_since="2026-11-17T05:59:59Z"))
+    got = {c.check: c for c in ev.checks}
+    assert got["scan_freshness"].verdict == CheckVerdict.SCAN_STALE
+    assert got["scan_freshness"].detail.endswith("is 7d1s old, limit 7d")
+    assert got["reboot"].verdict == CheckVerdict.REBOOT_OVERDUE
+    assert got["reboot"].detail.endswith("(3d1s), limit 3d")
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"fix_released_at": "9999-12-31T00:00:00Z"},
+        {"kev": {"date_added": "9999-12-31", "due_date": "9999-12-31"}, "fix_released_at": None,
+         "first_seen_at": "9999-12-30T00:00:00Z"},
+    ],
+)
+def test_unrepresentable_deadline_is_an_error_item(sla: Any, kw: dict[str, Any]) -> None:
+    ev = run(sla, host(finding(**kw), finding(id="ok")))
+    by_id = {i.finding: i for i in ev.items}
+    assert by_id["ok"].verdict == Verdict.OPEN
+    bad = by_id["CVE-2026-0001/pkg"]
+    assert bad.verdict == Verdict.ERROR and "beyond year 9999" in (bad.message or "")
+
+
 def test_hygiene_checks(sla: Any) -> None:
     ev = run(
         sla,
@@ -339,10 +395,15 @@ def test_control_rollup(sla: Any) -> None:
     assert ok.controls[0].status == "satisfied"
 
 
-def test_duplicate_finding_id_is_an_error_not_dropped(sla: Any) -> None:
-    ev = run(sla, host(finding(), finding()))
-    assert sorted(i.verdict for i in ev.items) == [Verdict.ERROR, Verdict.OPEN]
-    assert ev.tally.findings_read == 2 and ev.tally.items == 2
+def test_duplicate_finding_id_is_one_error_naming_every_record(sla: Any) -> None:
+    ev = run(sla, host(finding(), finding(id="other"), finding(severity="low")))
+    by_id = {i.finding: i for i in ev.items}
+    assert len(ev.items) == 2 and by_id["other"].verdict == Verdict.OPEN
+    dup = by_id["CVE-2026-0001/pkg"]
+    assert dup.verdict == Verdict.ERROR and dup.deadline is None
+    assert dup.message == "duplicate finding id 'CVE-2026-0001/pkg' on host 'h1': findings[0], findings[2]"
+    # Every record was read; the two with one id give one verdict.
+    assert ev.tally.findings_read == 3 and ev.tally.items == 2
 
 
 def test_duplicate_host_is_bad_input(sla: Any) -> None:

@@ -14,7 +14,7 @@ path through a null message keys as a sentinel distinct from a null leaf.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
@@ -25,7 +25,7 @@ from patchpolicy.expr.engines import get_engine
 from patchpolicy.expr.interface import Engine, EvalFailure, Program
 from patchpolicy.model.fleet import FindingRecord, HostRecord
 
-__all__ = ["CacheInfo", "CompiledExpression", "compile_expression"]
+__all__ = ["CacheInfo", "CompiledExpression", "compile_expression", "key_function"]
 
 _DEFAULT_ROOTS = frozenset({"host", "finding"})
 _VARS = {"host": "h", "finding": "x"}
@@ -133,6 +133,18 @@ class CompiledExpression:
             return outcome
         raise EvalFailure(outcome)
 
+    def key(self, host: HostRecord | None, finding: FindingRecord | None) -> tuple[Any, ...]:
+        """The memo key of this host and finding: the values of every path read."""
+        return self._key(host, finding)
+
+    def evaluate_uncached(self, host: HostRecord, finding: FindingRecord | None) -> bool:
+        """:meth:`evaluate` without this expression's memo, for a caller that keeps its own
+        (an evaluation memoises per run, keyed by :func:`key_function`)."""
+        outcome = self._outcome(host, finding)
+        if isinstance(outcome, bool):
+            return outcome
+        raise EvalFailure(outcome)
+
     def evaluate_host(self, host: HostRecord) -> bool:
         """:meth:`evaluate` for host-only expressions (scopes, window selectors)."""
         return self.evaluate(host, None)
@@ -142,6 +154,12 @@ class CompiledExpression:
         return CacheInfo(self._hits, self._misses, len(self._memo))
 
     def _miss(self, key: tuple[Any, ...], host: HostRecord, finding: FindingRecord | None) -> bool | str:
+        outcome = self._outcome(host, finding)
+        self._memo[key] = outcome
+        return outcome
+
+    def _outcome(self, host: HostRecord, finding: FindingRecord | None) -> bool | str:
+        """One engine evaluation: the bool, or the failure message."""
         self._misses += 1
         activation = self.activation(host, finding)
         outcome: bool | str
@@ -153,7 +171,6 @@ class CompiledExpression:
             outcome = value if isinstance(value, bool) else (
                 f"expression returned {_cel_type_name(value)}, not bool"
             )
-        self._memo[key] = outcome
         return outcome
 
     def activation(self, host: HostRecord, finding: FindingRecord | None) -> dict[str, Any]:
@@ -217,6 +234,21 @@ def _cel_type_name(value: Any) -> str:
     if isinstance(value, datetime):
         return "timestamp"
     return "duration" if hasattr(value, "total_seconds") else type(value).__name__
+
+
+def key_function(
+    expressions: Sequence[CompiledExpression], root: str | None = None
+) -> Callable[[Any, Any], tuple[Any, ...]]:
+    """One memo key for several expressions (the rules of a policy): every path any of them
+    reads, keyed as :class:`CompiledExpression` keys it. With ``root`` (``host`` or
+    ``finding``) only that root's paths, so a caller can key the host once per host.
+
+    A list read order-free by one expression and in order by another keys in order.
+    """
+    reads = tuple(
+        r for e in expressions for r in e._analysis.reads if root is None or r.path[0] == root
+    )
+    return _key_function(Analysis(source="", reads=reads, result_type="bool"))
 
 
 def _key_function(analysis: Analysis) -> Callable[[Any, Any], tuple[Any, ...]]:

@@ -134,6 +134,8 @@ class ExceptionStatus(StrEnum):
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
     OVER_LIFETIME = "over_lifetime"
+    ERROR = "error"
+    """Its match failed at run time: it fails the gate like any error item."""
 
 
 class ExceptionReport(msgspec.Struct, frozen=True):
@@ -148,9 +150,15 @@ class ExceptionReport(msgspec.Struct, frozen=True):
     justification: str
     compensating_controls: tuple[str, ...]
     items_covered: int
-    """Items this exception waived (valid) or would have matched (expired)."""
+    """Items this exception waives at as-of (0 unless it is valid or expiring soon)."""
     orphaned: bool
-    """True when the exception matched no finding in the snapshot."""
+    """True when the exception matched no finding in the snapshot (never for an error)."""
+    items_matched: int = 0
+    """Items its match selects, whatever its status (what it would cover if valid)."""
+    over_lifetime_for: tuple[str, ...] = ()
+    """Policies whose exceptions.max_lifetime it exceeds: it covers nothing under them."""
+    error: str | None = None
+    """Why its match failed, for status error."""
 
 
 class ControlStatus(StrEnum):

@@ -1,0 +1,133 @@
+"""The result of one evaluation, as a model: counts, items, host checks, exceptions,
+controls, policies and the worst items, frozen once the evaluator finishes.
+
+Renderers and the CLI read this, never the evaluator. ``Tally`` is filled by the
+evaluator while it judges and must be treated as read-only afterwards.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from patchpolicy.model.bundle import Bundle
+from patchpolicy.model.results import (
+    SEVERITY_ORDER,
+    VERDICT_ORDER,
+    Bucket,
+    ControlReport,
+    ExceptionReport,
+    ExceptionStatus,
+    HostCheck,
+    Item,
+    PolicyInfo,
+)
+
+__all__ = ["FAILING_REFS_KEPT", "Evaluation", "Tally", "worst_key"]
+
+FAILING_REFS_KEPT = 100
+"""Per control, how many failing item references the evidence names (the count is exact)."""
+
+
+@dataclass
+class Tally:
+    """Counts that never drop anything: what was read, what was judged, by verdict."""
+
+    hosts_read: int = 0
+    findings_read: int = 0
+    items: int = 0
+    by_verdict: Counter[str] = field(default_factory=Counter)
+    by_bucket: Counter[str] = field(default_factory=Counter)
+    by_policy: dict[str, Counter[str]] = field(default_factory=dict)
+    hosts_in_scope: Counter[str] = field(default_factory=Counter)
+    checks_by_verdict: Counter[str] = field(default_factory=Counter)
+    checks_by_bucket: Counter[str] = field(default_factory=Counter)
+    control_counts: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
+    control_failing: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    control_failing_total: Counter[tuple[str, str]] = field(default_factory=Counter)
+    exception_hits: Counter[str] = field(default_factory=Counter)
+    exception_matched: Counter[str] = field(default_factory=Counter)
+    exception_errors: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, other: Tally) -> None:
+        """Add the counts of a tally that judged LATER hosts of the same snapshot.
+
+        Before ``finish``, item counts live in the evaluator's aggregate, so only the
+        per-host and per-check counts are merged here; failing references keep file order.
+        """
+        self.hosts_read += other.hosts_read
+        self.findings_read += other.findings_read
+        self.hosts_in_scope.update(other.hosts_in_scope)
+        self.checks_by_verdict.update(other.checks_by_verdict)
+        self.checks_by_bucket.update(other.checks_by_bucket)
+        for key, counts in other.control_counts.items():
+            self.control_counts.setdefault(key, Counter()).update(counts)
+        self.control_failing_total.update(other.control_failing_total)
+        for key, refs in other.control_failing.items():
+            kept = self.control_failing.setdefault(key, [])
+            kept.extend(refs[: max(0, FAILING_REFS_KEPT - len(kept))])
+        self.exception_hits.update(other.exception_hits)
+        self.exception_matched.update(other.exception_matched)
+        for exc_id, message in other.exception_errors.items():
+            self.exception_errors.setdefault(exc_id, message)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of one evaluation; `items` is empty when items were not kept."""
+
+    bundle: Bundle
+    as_of: datetime
+    snapshot_taken_at: datetime
+    tally: Tally
+    items: list[Item]
+    checks: list[HostCheck]
+    exceptions: list[ExceptionReport]
+    controls: list[ControlReport]
+    policies: list[PolicyInfo]
+    worst: list[Item]
+
+    def failing(self, fail_on: frozenset[str] = frozenset()) -> int:
+        """Entries that fail the gate: fail buckets, plus the verdicts named in fail_on.
+
+        ``fail_on`` may hold ``due_soon``, ``remediated_late`` and ``expired_exception``.
+        """
+        t = self.tally
+        n = t.by_bucket.get(Bucket.FAIL, 0) + t.checks_by_bucket.get(Bucket.FAIL, 0)
+        n += sum(1 for e in self.exceptions if e.status == ExceptionStatus.ERROR)
+        for verdict in ("due_soon", "remediated_late"):
+            if verdict in fail_on:
+                n += self._in_effect_count(verdict)
+        if "expired_exception" in fail_on:
+            n += sum(1 for e in self.exceptions if e.status == ExceptionStatus.EXPIRED)
+        return n
+
+    def _in_effect_count(self, verdict: str) -> int:
+        in_effect = {p.name for p in self.policies if p.in_effect}
+        return sum(
+            counts.get(verdict, 0)
+            for policy, counts in self.tally.by_policy.items()
+            if policy in in_effect
+        )
+
+    def exit_code(self, fail_on: frozenset[str] = frozenset()) -> int:
+        """0 when nothing fails the gate, 1 otherwise (2 is for bad input, raised earlier)."""
+        return 1 if self.failing(fail_on) else 0
+
+
+def worst_key(item: Item) -> tuple[Any, ...]:
+    """Worst first: verdict, most days overdue, KEV, severity, then ids.
+
+    Keep in step with evaluator.tally.Worst.would_keep, which compares these parts lazily.
+    """
+    return (
+        VERDICT_ORDER[item.verdict],
+        item.days_left if item.days_left is not None else -(10**9),
+        0 if item.kev else 1,
+        SEVERITY_ORDER.get(item.severity, 9),
+        item.policy,
+        item.host,
+        item.finding,
+    )
