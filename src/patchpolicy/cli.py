@@ -17,6 +17,8 @@ import click
 from patchpolicy import __version__
 from patchpolicy.errors import InputError, PatchPolicyError, ValidationError
 from patchpolicy.model.common import parse_duration, parse_start_instant
+from patchpolicy.model.gate import FailOn, Gate
+from patchpolicy.render.text import empty_scope_lines
 from patchpolicy.schema import DocumentKind
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -155,7 +157,16 @@ def schema(kind: str) -> None:
 
 # -- further commands are added below this line --
 
-FAIL_ON = ("due_soon", "remediated_late", "expired_exception")
+FAIL_ON = tuple(f.value for f in FailOn)
+
+fail_on_option = click.option(
+    "--fail-on", "fail_on", multiple=True, type=click.Choice(FAIL_ON),
+    help="Also fail on these (repeatable); invalid_exception: an exception over a policy's max_lifetime.",
+)
+allow_empty_scope_option = click.option(
+    "--allow-empty-scope", is_flag=True,
+    help="Do not fail when a policy judged nothing (its scope matched no host).",
+)
 
 policies_option = click.option(
     "-p", "--policies", "policies", multiple=True, required=True,
@@ -177,8 +188,13 @@ as_of_option = click.option(
 @as_of_option
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Evidence bundle directory (replaced atomically).")
+@fail_on_option
+@allow_empty_scope_option
 @handle_errors
-def evaluate(policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path) -> None:
+def evaluate(
+    policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
+    fail_on: tuple[str, ...], allow_empty_scope: bool,
+) -> None:
     """Evaluate a snapshot and write the evidence bundle (evidence.json, reports, SHA256SUMS).
 
     Exits 0 when nothing fails, 1 when something fails, 2 on bad input.
@@ -186,23 +202,26 @@ def evaluate(policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
     from patchpolicy.render.bundle import write_bundle
     from patchpolicy.verify import build_bundle
 
-    ev, files = build_bundle(policies, snapshot, as_of=as_of)
+    gate = Gate.of(fail_on, allow_empty_scope=allow_empty_scope)
+    ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate)
     write_bundle(out_dir, files)
-    failing = ev.failing()
+    result = gate.judge(ev)
+    for line in empty_scope_lines(ev, result):
+        click.echo(line, err=True)
     click.echo(
         f"wrote {len(files)} files to {out_dir}: {ev.tally.hosts_read} hosts, "
         f"{ev.tally.findings_read} findings, {ev.tally.items} items; "
-        f"{'FAIL' if failing else 'PASS'} ({failing} failing)"
+        f"{result.word} ({result.failing} failing)"
     )
-    sys.exit(ev.exit_code())
+    sys.exit(result.exit_code)
 
 
 @main.command()
 @policies_option
 @snapshot_option
 @as_of_option
-@click.option("--fail-on", "fail_on", multiple=True, type=click.Choice(FAIL_ON),
-              help="Also fail on these (repeatable).")
+@fail_on_option
+@allow_empty_scope_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit", "markdown"]),
               default="text", show_default=True,
               help="Output on stdout: text, json (evidence), sarif, junit, markdown (PR comment).")
@@ -212,7 +231,7 @@ def evaluate(policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
 @handle_errors
 def check(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
-    fail_on: tuple[str, ...], fmt: str, limit: int, jobs: int | None,
+    fail_on: tuple[str, ...], allow_empty_scope: bool, fmt: str, limit: int, jobs: int | None,
 ) -> None:
     """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input."""
     from patchpolicy.api import evaluate_files
@@ -224,10 +243,13 @@ def check(
         policies, snapshot, as_of=as_of, keep_items=form.needs_items, keep_worst=limit,
         jobs=jobs,
     )
-    gate = frozenset(fail_on)
-    out = check_renderer(form, fail_on=gate, limit=limit).render(RenderContext(ev, inputs))
+    result = Gate.of(fail_on, allow_empty_scope=allow_empty_scope).judge(ev)
+    out = check_renderer(form, limit=limit).render(RenderContext(ev, inputs, gate=result))
     click.echo(out, nl=False)
-    sys.exit(ev.exit_code(gate))
+    if form is not CheckFormat.TEXT:
+        for line in empty_scope_lines(ev, result):
+            click.echo(line, err=True)
+    sys.exit(result.exit_code)
 
 
 @main.command()

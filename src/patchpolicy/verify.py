@@ -21,6 +21,7 @@ import msgspec
 from patchpolicy.errors import InputError
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.common import parse_timestamp
+from patchpolicy.model.gate import Gate
 from patchpolicy.render.bundle import SUMS_FILE, render_all
 
 #: Remediation tasks in a bundle cover windows starting before as-of + this.
@@ -62,6 +63,7 @@ def build_bundle(
     snapshot_path: str | Path,
     *,
     as_of: datetime | None = None,
+    gate: Gate | None = None,
 ) -> tuple[Evaluation, dict[str, bytes]]:
     """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written)."""
     from patchpolicy.api import evaluate_files
@@ -73,7 +75,8 @@ def build_bundle(
     ev, inputs = evaluate_files(policy_paths, snapshot_path, as_of=as_of)
     tasks = plan(ev.bundle, ev, open_snapshot(snapshot_path).hosts(), as_of=ev.as_of,
                  horizon=PLAN_HORIZON)
-    return ev, render_all(RenderContext(ev, inputs, tasks), bundle_renderers())
+    result = (gate or Gate()).judge(ev)
+    return ev, render_all(RenderContext(ev, inputs, tasks, result), bundle_renderers())
 
 
 def read_sums(bundle_dir: Path) -> dict[str, str]:
@@ -130,18 +133,34 @@ def verify_bundle(bundle_dir: str | Path) -> Verification:
     return v
 
 
-def recorded_as_of(bundle_dir: Path) -> datetime:
-    """The as-of instant ``evidence.json`` records."""
+class _GateHead(msgspec.Struct):
+    fail_on: list[str] = []
+    allow_empty_scope: bool = False
 
-    class _Head(msgspec.Struct):
-        as_of: str
 
+class _SummaryHead(msgspec.Struct):
+    gate: _GateHead = msgspec.field(default_factory=_GateHead)
+
+
+class _Head(msgspec.Struct):
+    as_of: str
+    summary: _SummaryHead = msgspec.field(default_factory=_SummaryHead)
+
+
+def _recorded(bundle_dir: Path) -> tuple[datetime, Gate]:
+    """The as-of instant and the gate configuration ``evidence.json`` records."""
     path = bundle_dir / "evidence.json"
     try:
         head = msgspec.json.decode(path.read_bytes(), type=_Head)
-        return parse_timestamp(head.as_of)
+        g = head.summary.gate
+        return parse_timestamp(head.as_of), Gate.of(tuple(g.fail_on), allow_empty_scope=g.allow_empty_scope)
     except (OSError, msgspec.DecodeError, msgspec.ValidationError, ValueError) as e:
-        raise BundleError(f"{path}: cannot read the recorded as-of: {e}") from e
+        raise BundleError(f"{path}: cannot read the recorded as-of and gate: {e}") from e
+
+
+def recorded_as_of(bundle_dir: Path) -> datetime:
+    """The as-of instant ``evidence.json`` records."""
+    return _recorded(bundle_dir)[0]
 
 
 def reproduce_bundle(
@@ -154,7 +173,8 @@ def reproduce_bundle(
     the same paths (from the same directory) for ``evidence.json`` to match."""
     d = Path(bundle_dir)
     v = verify_bundle(d)
-    _, fresh = build_bundle(policy_paths, snapshot_path, as_of=recorded_as_of(d))
+    as_of, gate = _recorded(d)
+    _, fresh = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate)
     on_disk = bundle_files(d)
     v.not_reproduced = sorted(
         name for name in set(fresh) | set(on_disk) if fresh.get(name) != on_disk.get(name)

@@ -279,7 +279,7 @@ def test_exceptions(tmp_path: Path) -> None:
     assert status["EXC-FUTURE"].status == ExceptionStatus.NOT_YET_VALID
     assert status["EXC-ORPHAN"].orphaned and not status["EXC-VALID"].orphaned
     assert status["EXC-VALID"].items_covered == 1
-    assert ev.failing(frozenset({"expired_exception"})) == ev.failing() + 1
+    assert ev.gate({"expired_exception"}).failing == ev.gate().failing + 1
 
 
 def test_fixed_finding_is_judged_on_its_fix_even_when_excepted(tmp_path: Path) -> None:
@@ -308,7 +308,7 @@ exceptions:
     assert report.error is not None and "EXC-BROKEN" in report.error
     assert not report.orphaned and report.items_covered == 0
     assert only_item(ev).verdict == Verdict.ERROR
-    assert ev.exit_code() == 1
+    assert ev.gate().exit_code == 1
 
 
 def test_items_covered_counts_coverage_and_items_matched_counts_matches(tmp_path: Path) -> None:
@@ -360,7 +360,7 @@ def test_hygiene_checks(sla: Any) -> None:
     assert got[("reboot", "reboot")] == CheckVerdict.REBOOT_OVERDUE
     assert got[("reboot-ok", "reboot")] == CheckVerdict.OK
     assert ev.tally.checks_by_bucket[Bucket.FAIL] == 3
-    assert ev.exit_code() == 1
+    assert ev.gate().exit_code == 1
 
 
 def test_scope_limits_hosts_and_counts_them(tmp_path: Path) -> None:
@@ -380,7 +380,7 @@ def test_effective_from_turns_failures_into_warnings(tmp_path: Path) -> None:
     item = only_item(ev)
     assert item.verdict == Verdict.OVERDUE
     assert item.bucket == Bucket.WARN and item.before_effective
-    assert ev.exit_code() == 0
+    assert ev.gate().exit_code == 0
     assert ev.policies[0].in_effect is False
 
 

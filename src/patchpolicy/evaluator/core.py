@@ -423,7 +423,11 @@ class Evaluator:
                         framework_version=c.version,
                         control=c.id,
                         title=c.title,
-                        status=ControlStatus.NOT_SATISFIED if failing_total else ControlStatus.SATISFIED,
+                        status=(
+                            ControlStatus.NOT_SATISFIED if failing_total
+                            else ControlStatus.NOT_ASSESSED if not t.hosts_in_scope.get(meta.name)
+                            else ControlStatus.SATISFIED
+                        ),
                         counts=dict(sorted(t.control_counts.get(key, Counter()).items())),
                         failing=tuple(sorted(t.control_failing.get(key, []))),
                         failing_total=failing_total,

@@ -10,20 +10,21 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from patchpolicy.model.bundle import Bundle
 from patchpolicy.model.results import (
     SEVERITY_ORDER,
     VERDICT_ORDER,
-    Bucket,
     ControlReport,
     ExceptionReport,
-    ExceptionStatus,
     HostCheck,
     Item,
     PolicyInfo,
 )
+
+if TYPE_CHECKING:
+    from patchpolicy.model.gate import GateResult
 
 __all__ = ["FAILING_REFS_KEPT", "Evaluation", "Tally", "worst_key"]
 
@@ -89,32 +90,16 @@ class Evaluation:
     policies: list[PolicyInfo]
     worst: list[Item]
 
-    def failing(self, fail_on: frozenset[str] = frozenset()) -> int:
-        """Entries that fail the gate: fail buckets, plus the verdicts named in fail_on.
+    def gate(
+        self, fail_on: frozenset[str] | tuple[str, ...] = (), *, allow_empty_scope: bool = False
+    ) -> GateResult:
+        """The gate's verdict on this evaluation (see :mod:`patchpolicy.model.gate`).
 
-        ``fail_on`` may hold ``due_soon``, ``remediated_late`` and ``expired_exception``.
+        A run computes it once and hands the one result to every renderer and the exit code.
         """
-        t = self.tally
-        n = t.by_bucket.get(Bucket.FAIL, 0) + t.checks_by_bucket.get(Bucket.FAIL, 0)
-        n += sum(1 for e in self.exceptions if e.status == ExceptionStatus.ERROR)
-        for verdict in ("due_soon", "remediated_late"):
-            if verdict in fail_on:
-                n += self._in_effect_count(verdict)
-        if "expired_exception" in fail_on:
-            n += sum(1 for e in self.exceptions if e.status == ExceptionStatus.EXPIRED)
-        return n
+        from patchpolicy.model.gate import Gate
 
-    def _in_effect_count(self, verdict: str) -> int:
-        in_effect = {p.name for p in self.policies if p.in_effect}
-        return sum(
-            counts.get(verdict, 0)
-            for policy, counts in self.tally.by_policy.items()
-            if policy in in_effect
-        )
-
-    def exit_code(self, fail_on: frozenset[str] = frozenset()) -> int:
-        """0 when nothing fails the gate, 1 otherwise (2 is for bad input, raised earlier)."""
-        return 1 if self.failing(fail_on) else 0
+        return Gate.of(fail_on, allow_empty_scope=allow_empty_scope).judge(self)
 
 
 def worst_key(item: Item) -> tuple[Any, ...]:

@@ -164,6 +164,8 @@ class ExceptionReport(msgspec.Struct, frozen=True):
 class ControlStatus(StrEnum):
     SATISFIED = "satisfied"
     NOT_SATISFIED = "not_satisfied"
+    NOT_ASSESSED = "not_assessed"
+    """Its policy judged nothing (no host in scope): never satisfied by default."""
 
 
 class ControlReport(msgspec.Struct, frozen=True):

@@ -78,12 +78,11 @@ class CheckFormat(StrEnum):
         return self not in (CheckFormat.TEXT, CheckFormat.MARKDOWN)
 
 
-def check_renderer(fmt: CheckFormat, *, fail_on: frozenset[str] = frozenset(),
-                   limit: int = 10) -> Renderer:
+def check_renderer(fmt: CheckFormat, *, limit: int = 10) -> Renderer:
     """The renderer ``check --format fmt`` writes to stdout."""
     match fmt:
         case CheckFormat.TEXT:
-            return TextSummary(fail_on, limit)
+            return TextSummary(limit)
         case CheckFormat.JSON:
             return EvidenceJson()
         case CheckFormat.SARIF:
@@ -91,7 +90,7 @@ def check_renderer(fmt: CheckFormat, *, fail_on: frozenset[str] = frozenset(),
         case CheckFormat.JUNIT:
             return JunitXml()
         case CheckFormat.MARKDOWN:
-            return MarkdownSummary(fail_on, limit)
+            return MarkdownSummary(limit)
         case _:
             assert_never(fmt)
 

@@ -81,6 +81,8 @@ def control_state(c: ControlReport) -> str:
     """``satisfied`` or ``not satisfied, 3 failing``."""
     if c.status == ControlStatus.SATISFIED:
         return "satisfied"
+    if c.status == ControlStatus.NOT_ASSESSED:
+        return "NOT ASSESSED: no host in scope"
     return f"not satisfied, {c.failing_total} failing"
 
 
@@ -137,13 +139,6 @@ def verdict_rows(ev: Evaluation) -> list[tuple[str, str, int, dict[str, int]]]:
         per = {p: int(c.get(v, 0)) for p, c in sorted(ev.tally.by_policy.items())}
         rows.append((v.value, BUCKET_OF[v].value, int(total), per))
     return rows
-
-
-def hosts_of(ev: Evaluation, policy: str) -> list[str]:
-    """Hosts with an item or a host check under ``policy``, sorted."""
-    hosts = {i.host for i in ev.items if i.policy == policy}
-    hosts.update(c.host for c in ev.checks if c.policy == policy)
-    return sorted(hosts)
 
 
 def days_text(item: Item) -> str:

@@ -20,7 +20,6 @@ def evidence_document(ctx: RenderContext) -> dict[str, Any]:
     """The evidence as plain data (also used by ``check --format json``)."""
     ev = ctx.evaluation
     t = ev.tally
-    failing = ev.failing()
     return {
         "apiVersion": "patchpolicy/v1",
         "kind": EVIDENCE_KIND,
@@ -40,7 +39,7 @@ def evidence_document(ctx: RenderContext) -> dict[str, Any]:
                 "by_verdict": _counts(t.checks_by_verdict),
                 "by_bucket": _counts(t.checks_by_bucket),
             },
-            "gate": {"failing": failing, "result": "fail" if failing else "pass"},
+            "gate": ctx.result.to_dict(),
         },
         "controls": ev.controls,
         "exceptions": ev.exceptions,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from patchpolicy.model.results import Bucket, Item
+from patchpolicy.model.results import Bucket, ControlStatus, Item
 from patchpolicy.render._common import (
     BUCKET_ORDER,
     AgeBin,
@@ -142,7 +142,8 @@ def report_html(ctx: RenderContext) -> str:
     """The full report page (``report.html``)."""
     ev, inputs = ctx.evaluation, ctx.inputs
     t, snap = ev.tally, inputs.snapshot
-    failing = ev.failing()
+    gate = ctx.result
+    failing = gate.failing
     verdict = "fail" if failing else "pass"
     out: list[str] = [
         "<!DOCTYPE html>",
@@ -193,8 +194,10 @@ def report_html(ctx: RenderContext) -> str:
     if ev.controls:
         out.append('<ul class="controls">')
         for c in ev.controls:
-            bucket = "pass" if c.failing_total == 0 else "fail"
-            out.append(f"<li>{_badge(bucket, 'satisfied' if bucket == 'pass' else 'not satisfied')} "
+            bucket = "pass" if c.status == ControlStatus.SATISFIED else "fail"
+            label = {ControlStatus.SATISFIED: "satisfied",
+                     ControlStatus.NOT_ASSESSED: "not assessed"}.get(c.status, "not satisfied")
+            out.append(f"<li>{_badge(bucket, label)} "
                        f"<strong>{e(control_label(c))}</strong> {e(c.title or '')}: "
                        f"{e(control_state(c))} <span class=\"mono\">[{e(c.policy)}]</span></li>")
         out.append("</ul>")

@@ -6,7 +6,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from patchpolicy.evaluator import Evaluation
+from patchpolicy.model.evaluation import Evaluation
+from patchpolicy.model.gate import GateResult
 from patchpolicy.model.results import RunInputs
 
 if TYPE_CHECKING:
@@ -24,6 +25,13 @@ class RenderContext:
     evaluation: Evaluation
     inputs: RunInputs
     plan: Plan | None = None
+    gate: GateResult | None = None
+    """The run's gate result; None means the default gate (no --fail-on)."""
+
+    @property
+    def result(self) -> GateResult:
+        """The gate result every renderer states: the run's, computed once."""
+        return self.gate if self.gate is not None else self.evaluation.gate()
 
 
 class Renderer(ABC):

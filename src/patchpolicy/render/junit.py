@@ -1,10 +1,13 @@
-"""``junit.xml``: one testsuite per policy, one testcase per host, for CI dashboards.
+"""``junit.xml``: one testsuite per policy, for CI dashboards; its failures are the gate's.
 
-Contract: a host's testcase fails when any of its items or host checks fails the gate;
-the ``<failure>`` body lists every failing item and check, one per line. Warnings and
-waived items go to ``<system-out>``, so nothing is hidden. Hosts are those with an item
-or a host check under the policy. Valid against the Jenkins xUnit ``junit-10.xsd``;
-no timestamps or durations (the same evaluation gives the same bytes).
+Contract (docs/ci.md): one testcase per item that is not passing and per host check, named
+``HOST FINDING`` / ``HOST #CHECK``; one testcase per policy standing for its passing items
+(``N passing items``, never a failure); one failing testcase per gate failure that is not
+an item (an exception whose match failed, a policy that judged nothing). A testcase fails
+exactly when its entry fails the run's gate (``--fail-on`` included), so the ``failures``
+count equals what ``check`` reports as failing. Warnings and waived items are testcases
+with their text in ``<system-out>``. Valid against the Jenkins xUnit ``junit-10.xsd``; no
+timestamps or durations (the same evaluation gives the same bytes).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 from patchpolicy.evaluator import Evaluation, worst_key
-from patchpolicy.model.results import Bucket, HostCheck, Item
-from patchpolicy.render._common import day, days_text, hosts_of
+from patchpolicy.model.gate import FailOn, GateResult
+from patchpolicy.model.results import Bucket, ExceptionReport, ExceptionStatus, HostCheck, Item
+from patchpolicy.render._common import day, days_text
 from patchpolicy.render.interface import RenderContext, Renderer
 
 # XML 1.0 cannot carry most C0 controls even as character references: drop them.
@@ -42,54 +46,92 @@ def _check_line(c: HostCheck) -> str:
     return f"{c.verdict.value}: host check {c.check} - {c.detail}"
 
 
-def junit_tree(ev: Evaluation) -> ET.Element:
+def junit_tree(ev: Evaluation, gate: GateResult) -> ET.Element:
     """The ``<testsuites>`` element."""
     root = ET.Element("testsuites", {"name": "patchpolicy"})
     total_tests = total_failures = 0
+    items: dict[str, list[Item]] = {}
+    passing: dict[str, int] = {}
+    for i in ev.items:
+        if i.bucket == Bucket.PASS:
+            passing[i.policy] = passing.get(i.policy, 0) + 1
+        else:
+            items.setdefault(i.policy, []).append(i)
+    checks: dict[str, list[HostCheck]] = {}
+    for c in ev.checks:
+        checks.setdefault(c.policy, []).append(c)
     for p in ev.policies:
-        items: dict[str, list[Item]] = {}
-        for i in ev.items:
-            if i.policy == p.name:
-                items.setdefault(i.host, []).append(i)
-        checks: dict[str, list[HostCheck]] = {}
-        for c in ev.checks:
-            if c.policy == p.name:
-                checks.setdefault(c.host, []).append(c)
-        hosts = hosts_of(ev, p.name)
         suite = ET.SubElement(root, "testsuite", {
-            "name": p.name, "tests": str(len(hosts)), "failures": "0", "errors": "0",
+            "name": p.name, "tests": "0", "failures": "0", "errors": "0",
             "skipped": "0", "package": "patchpolicy", "version": p.version, "file": _clean(p.file),
         })
         props = ET.SubElement(suite, "properties")
         for name, value in (("policy.version", p.version), ("policy.file", p.file),
                             ("in_effect", str(p.in_effect).lower())):
             ET.SubElement(props, "property", {"name": name, "value": _clean(value)})
-        failures = 0
-        for host in hosts:
-            host_items = sorted(items.get(host, []), key=worst_key)
-            host_checks = checks.get(host, [])
-            case = ET.SubElement(suite, "testcase", {"name": _clean(host), "classname": _clean(p.name)})
-            failed = [_item_line(i) for i in host_items if i.bucket == Bucket.FAIL]
-            failed += [_check_line(c) for c in host_checks if c.bucket == Bucket.FAIL]
-            if failed:
-                failures += 1
-                n = len(failed)
-                failure = ET.SubElement(case, "failure", {
-                    "type": "policy-violation",
-                    "message": f"{n} failing item{'s' if n != 1 else ''} or host check{'s' if n != 1 else ''}",
-                })
-                failure.text = _clean("\n".join(failed))
-            other = [_item_line(i) for i in host_items if i.bucket in (Bucket.WARN, Bucket.WAIVED)]
-            other += [_check_line(c) for c in host_checks if c.bucket == Bucket.WARN]
-            if other:
-                ET.SubElement(case, "system-out").text = _clean("\n".join(other))
-        suite.set("failures", str(failures))
-        total_tests += len(hosts)
-        total_failures += failures
+        case = _Cases(suite, p.name)
+        if p.name in gate.empty_scope:
+            case("scope", f"policy {p.name} judged nothing: its scope matched none of the "
+                 f"{ev.tally.hosts_read} hosts", not gate.allow_empty_scope, "empty-scope")
+        for c in checks.get(p.name, []):
+            case(f"{c.host} #{c.check}", _check_line(c), gate.fails(c.policy, c.verdict, c.bucket))
+        for i in sorted(items.get(p.name, []), key=worst_key):
+            case(f"{i.host} {i.finding}", _item_line(i), gate.fails(i.policy, i.verdict, i.bucket))
+        if passing.get(p.name):
+            n = passing[p.name]
+            case(f"{n} passing item{'s' if n != 1 else ''}", "", False)
+        suite.set("tests", str(case.tests))
+        suite.set("failures", str(case.failures))
+        total_tests += case.tests
+        total_failures += case.failures
+    failing_exceptions = [(e, _exception_failure(e, gate)) for e in ev.exceptions]
+    failed = [(e, why) for e, why in failing_exceptions if why]
+    if failed:
+        suite = ET.SubElement(root, "testsuite", {
+            "name": "exceptions", "tests": str(len(failed)), "failures": str(len(failed)),
+            "errors": "0", "skipped": "0", "package": "patchpolicy",
+        })
+        for e, why in failed:
+            el = ET.SubElement(suite, "testcase", {"name": _clean(e.id), "classname": "exceptions"})
+            ET.SubElement(el, "failure", {"type": f"exception-{e.status.value}",
+                                          "message": _clean(why)}).text = _clean(why)
+        total_tests += len(failed)
+        total_failures += len(failed)
     root.set("tests", str(total_tests))
     root.set("failures", str(total_failures))
     root.set("errors", "0")
     return root
+
+
+class _Cases:
+    """Adds testcases to one suite and counts them."""
+
+    def __init__(self, suite: ET.Element, classname: str) -> None:
+        self.suite, self.classname = suite, classname
+        self.tests = self.failures = 0
+
+    def __call__(self, name: str, text: str, failed: bool, kind: str = "policy-violation") -> None:
+        self.tests += 1
+        el = ET.SubElement(self.suite, "testcase", {"name": _clean(name), "classname": _clean(self.classname)})
+        if failed:
+            self.failures += 1
+            ET.SubElement(el, "failure", {"type": kind, "message": _clean(text.split("\n")[0])}).text = _clean(text)
+        elif text:
+            ET.SubElement(el, "system-out").text = _clean(text)
+
+
+def _exception_failure(e: ExceptionReport, gate: GateResult) -> str:
+    """Why an exception fails the gate, or "" (the same rules as Gate.judge)."""
+    if e.status == ExceptionStatus.ERROR:
+        return f"exception {e.id}: {e.error}"
+    if e.status == ExceptionStatus.EXPIRED and FailOn.EXPIRED_EXCEPTION in gate.fail_on:
+        return f"exception {e.id} expired {e.expires.isoformat()}"
+    if FailOn.INVALID_EXCEPTION in gate.fail_on and (
+        e.status == ExceptionStatus.OVER_LIFETIME or e.over_lifetime_for
+    ):
+        names = ", ".join(e.over_lifetime_for) or ", ".join(e.policies)
+        return f"exception {e.id} lasts longer than policy {names} allows (max_lifetime)"
+    return ""
 
 
 class JunitXml(Renderer):
@@ -98,7 +140,7 @@ class JunitXml(Renderer):
     filename = "junit.xml"
 
     def render(self, ctx: RenderContext) -> bytes:
-        tree = junit_tree(ctx.evaluation)
+        tree = junit_tree(ctx.evaluation, ctx.result)
         ET.indent(tree)
         body: bytes = ET.tostring(tree, encoding="utf-8", xml_declaration=True)
         return body + b"\n"

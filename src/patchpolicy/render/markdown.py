@@ -59,7 +59,8 @@ def report_markdown(ctx: RenderContext) -> str:
     """The full auditor report (``report.md``); sections match ``report.html``."""
     ev, inputs = ctx.evaluation, ctx.inputs
     t = ev.tally
-    failing = ev.failing()
+    gate = ctx.result
+    failing = gate.failing
     snap = inputs.snapshot
     lines = [
         "# Patch compliance evidence report",
@@ -175,13 +176,12 @@ def _items_table(items: Sequence[Item]) -> list[str]:
                   "owner", "note"], rows)
 
 
-def summary_markdown(ctx: RenderContext, *, fail_on: frozenset[str] = frozenset(),
-                     limit: int = 10) -> str:
+def summary_markdown(ctx: RenderContext, *, limit: int = 10) -> str:
     """A compact summary for a pull-request comment: gate result, counts, controls that
     are not satisfied, and the ``limit`` worst items in a collapsed table."""
     ev = ctx.evaluation
     t = ev.tally
-    failing = ev.failing(fail_on)
+    failing = ctx.result.failing
     lines = [
         f"### patchpolicy check: {result_word(failing)} ({failing} failing)",
         "",
@@ -226,9 +226,8 @@ class MarkdownSummary(Renderer):
 
     filename = "summary.md"
 
-    def __init__(self, fail_on: frozenset[str] = frozenset(), limit: int = 10) -> None:
-        self.fail_on = fail_on
+    def __init__(self, limit: int = 10) -> None:
         self.limit = limit
 
     def render(self, ctx: RenderContext) -> bytes:
-        return summary_markdown(ctx, fail_on=self.fail_on, limit=self.limit).encode()
+        return summary_markdown(ctx, limit=self.limit).encode()

@@ -211,7 +211,13 @@ def _control_finding(c: ControlReport, observations: list[str]) -> dict[str, Any
         "target": {
             "type": "objective-id",
             "target-id": cid,
-            "status": {"state": "satisfied" if c.status == ControlStatus.SATISFIED else "not-satisfied"},
+            "status": (
+                {"state": "satisfied"} if c.status == ControlStatus.SATISFIED
+                else {"state": "not-satisfied", "reason": "other",
+                      "remarks": "Not assessed: the policy's scope matched no host of the snapshot."}
+                if c.status == ControlStatus.NOT_ASSESSED
+                else {"state": "not-satisfied"}
+            ),
         },
     }
     if observations:
@@ -288,7 +294,7 @@ def assessment_results(ctx: RenderContext) -> dict[str, Any]:
         "description": f"Patch SLA evaluation of {ev.tally.hosts_read} hosts and "
                        f"{ev.tally.findings_read} findings against "
                        + ", ".join(f"{p.name} {p.version}" for p in ev.policies)
-                       + f"; {ev.failing()} failing.",
+                       + f"; {ctx.result.failing} failing.",
         "start": ts(ev.as_of),
         "end": ts(ev.as_of),
         "reviewed-controls": {

@@ -23,6 +23,7 @@ from typing import Any
 from patchpolicy.errors import Location
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.bundle import CompiledPolicy
+from patchpolicy.model.gate import GateResult
 from patchpolicy.model.results import Bucket, ExceptionReport, HostCheck, Item, Verdict
 from patchpolicy.render._common import day, days_text, stable_hash, ts
 from patchpolicy.render.evidence import encode_json
@@ -146,8 +147,13 @@ def _item_message(i: Item) -> str:
     return "; ".join(parts) + "."
 
 
+def _level(gate: GateResult, policy: str, verdict: Any, bucket: Bucket) -> str:
+    """The SARIF level agrees with the gate: whatever fails the run is an error."""
+    return "error" if gate.fails(policy, verdict, bucket) else LEVEL[bucket]
+
+
 def _item_result(ev: Evaluation, i: Item, rule_index: dict[str, int],
-                 exceptions: dict[str, ExceptionReport]) -> dict[str, Any]:
+                 exceptions: dict[str, ExceptionReport], gate: GateResult) -> dict[str, Any]:
     cp = ev.bundle.policy(i.policy)
     if i.verdict == Verdict.ERROR or i.binding_rule is None:
         rule_id, where = f"{i.policy}#error", cp.where
@@ -157,7 +163,7 @@ def _item_result(ev: Evaluation, i: Item, rule_index: dict[str, int],
     result: dict[str, Any] = {
         "ruleId": rule_id,
         "ruleIndex": rule_index[rule_id],
-        "level": LEVEL[i.bucket],
+        "level": _level(gate, i.policy, i.verdict, i.bucket),
         "kind": "fail",
         "message": {"text": _item_message(i)},
         "locations": [_location(where, i.host)],
@@ -182,14 +188,15 @@ def _item_result(ev: Evaluation, i: Item, rule_index: dict[str, int],
     return result
 
 
-def _check_result(ev: Evaluation, c: HostCheck, rule_index: dict[str, int]) -> dict[str, Any]:
+def _check_result(ev: Evaluation, c: HostCheck, rule_index: dict[str, int],
+                  gate: GateResult) -> dict[str, Any]:
     cp = ev.bundle.policy(c.policy)
     rule_id = f"{c.policy}#{c.check}" if f"{c.policy}#{c.check}" in rule_index else f"{c.policy}#error"
     note = "; policy not yet in effect" if c.before_effective else ""
     return {
         "ruleId": rule_id,
         "ruleIndex": rule_index[rule_id],
-        "level": LEVEL[c.bucket],
+        "level": _level(gate, c.policy, c.verdict, c.bucket),
         "kind": "fail",
         "message": {"text": f"{c.verdict.value}: host {c.host}: {c.detail}{note}."},
         "locations": [_location(cp.where, c.host)],
@@ -206,8 +213,9 @@ def sarif_log(ctx: RenderContext) -> dict[str, Any]:
     rules = _rules(ev)
     rule_index = {r["id"]: n for n, r in enumerate(rules)}
     exceptions = {x.id: x for x in ev.exceptions}
-    results = [_item_result(ev, i, rule_index, exceptions) for i in ev.items if i.bucket != Bucket.PASS]
-    results += [_check_result(ev, c, rule_index) for c in ev.checks if c.bucket != Bucket.PASS]
+    gate = ctx.result
+    results = [_item_result(ev, i, rule_index, exceptions, gate) for i in ev.items if i.bucket != Bucket.PASS]
+    results += [_check_result(ev, c, rule_index, gate) for c in ev.checks if c.bucket != Bucket.PASS]
     artifacts = [
         {"location": artifact_uri(f.path), "length": f.size, "hashes": {"sha-256": f.sha256},
          "roles": ["policy"]}
@@ -232,7 +240,7 @@ def sarif_log(ctx: RenderContext) -> dict[str, Any]:
                 "asOf": ts(ev.as_of),
                 "snapshot": {"path": inputs.snapshot.path, "sha256": inputs.snapshot.sha256},
                 "policies": [{"name": p.name, "version": p.version} for p in ev.policies],
-                "failing": ev.failing(),
+                "failing": ctx.result.failing,
             },
         }],
     }

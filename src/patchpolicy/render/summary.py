@@ -7,14 +7,12 @@ from patchpolicy.render.text import check_summary
 
 
 class TextSummary(Renderer):
-    """The summary ``check`` prints by default; failing counts honour ``fail_on``."""
+    """The summary ``check`` prints by default; it states the run's gate result."""
 
     filename = "summary.txt"
 
-    def __init__(self, fail_on: frozenset[str] = frozenset(), limit: int = 10) -> None:
-        self.fail_on = fail_on
+    def __init__(self, limit: int = 10) -> None:
         self.limit = limit
 
     def render(self, ctx: RenderContext) -> bytes:
-        ev = ctx.evaluation
-        return check_summary(ev, ev.failing(self.fail_on), self.limit).encode()
+        return check_summary(ctx.evaluation, ctx.result, self.limit).encode()

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.common import format_timestamp
-from patchpolicy.model.results import BUCKET_OF, Bucket, HostCheck, Item, Verdict
+from patchpolicy.model.gate import GateResult
+from patchpolicy.model.results import BUCKET_OF, Bucket, ControlStatus, HostCheck, Item, Verdict
 from patchpolicy.render._common import count
 
 BUCKETS = (Bucket.FAIL, Bucket.WARN, Bucket.WAIVED, Bucket.PASS)
@@ -57,7 +58,8 @@ def item_line(item: Item) -> str:
     return text
 
 
-def check_summary(ev: Evaluation, failing: int, limit: int = 10) -> str:
+def check_summary(ev: Evaluation, gate: GateResult, limit: int = 10) -> str:
+    failing = gate.failing
     t = ev.tally
     lines = [
         f"patchpolicy check at {_ts(ev.as_of)}: {count(t.hosts_read, 'host')}, "
@@ -84,13 +86,22 @@ def check_summary(ev: Evaluation, failing: int, limit: int = 10) -> str:
     if ev.controls:
         lines.append("controls:")
         for c in ev.controls:
-            state = "satisfied" if c.failing_total == 0 else f"NOT satisfied, {c.failing_total} failing"
+            state = (
+                "NOT ASSESSED: no host in scope" if c.status == ControlStatus.NOT_ASSESSED
+                else "satisfied" if c.failing_total == 0 else f"NOT satisfied, {c.failing_total} failing"
+            )
             lines.append(f"  {c.framework} {c.framework_version} {c.control} [{c.policy}]: {state}")
-    expired = [e for e in ev.exceptions if e.status in ("expired", "expiring_soon") or e.orphaned]
+    expired = [e for e in ev.exceptions
+               if e.status in ("expired", "expiring_soon", "error", "over_lifetime")
+               or e.orphaned or e.over_lifetime_for]
     if expired:
         lines.append("exceptions:")
         for e in expired:
             notes = [e.status.value] + (["orphaned: matches no open finding"] if e.orphaned else [])
+            if e.over_lifetime_for and e.status != "over_lifetime":
+                notes.append("over max_lifetime of " + ", ".join(e.over_lifetime_for) + ": covers nothing there")
+            if e.error:
+                notes.append(e.error)
             lines.append(f"  {e.id} (expires {_day(e.expires)}): {', '.join(notes)}")
     failing_checks = [c for c in ev.checks if c.bucket == Bucket.FAIL][:limit]
     if failing_checks:
@@ -100,8 +111,20 @@ def check_summary(ev: Evaluation, failing: int, limit: int = 10) -> str:
     if worst:
         lines.append(f"worst items (of {t.by_bucket.get(Bucket.FAIL, 0) + t.by_bucket.get(Bucket.WARN, 0) + t.by_bucket.get(Bucket.WAIVED, 0)} not passing):")
         lines.extend(f"  {item_line(i)}" for i in worst)
-    lines.append(f"result: {'FAIL' if failing else 'PASS'} ({failing} failing)")
+    lines.extend(empty_scope_lines(ev, gate))
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(gate.reasons.items()) if k != "fail")
+    lines.append(f"result: {gate.word} ({failing} failing{'; ' + reasons if reasons else ''})")
     return "\n".join(lines) + "\n"
+
+
+def empty_scope_lines(ev: Evaluation, gate: GateResult) -> list[str]:
+    """The loud warning for policies that judged nothing: never a silent pass."""
+    out = []
+    for name in gate.empty_scope:
+        tail = "allowed by --allow-empty-scope" if gate.allow_empty_scope else "this fails the gate (--allow-empty-scope to accept)"
+        out.append(f"WARNING: policy {name} judged nothing: its scope matched none of the "
+                   f"{ev.tally.hosts_read} hosts; its controls are not assessed; {tail}")
+    return out
 
 
 def check_line(c: HostCheck) -> str:

@@ -14,14 +14,24 @@ def test_suites_cases_and_failures(ctx: RenderContext) -> None:
     assert list(suites) == ["baseline", "pci-dss"]
     base = suites["baseline"]
     cases = {c.get("name", ""): c for c in base.findall("testcase")}
-    assert sorted(cases) == ["app-01", "build-01", "ci-runner-07", "pos-db-01", "pos-gw-01", "web-01", "web-02"]
-    failure = cases["pos-db-01"].find("failure")
-    assert failure is not None and failure.text is not None
-    assert "overdue: CVE-2026-20777/linux-image-amd64 (critical)" in failure.text
-    assert "reboot_overdue: host check reboot" in failure.text
-    assert cases["ci-runner-07"].find("failure") is not None  # never scanned, no findings
-    assert cases["pos-gw-01"].find("failure") is None
-    out = cases["pos-gw-01"].find("system-out")
+    failure = cases["pos-db-01 CVE-2026-20777/linux-image-amd64"].find("failure")
+    assert failure is not None and "overdue: CVE-2026-20777/linux-image-amd64 (critical)" in (failure.text or "")
+    assert cases["pos-db-01 #reboot"].find("failure") is not None
+    assert cases["ci-runner-07 #scan_freshness"].find("failure") is not None  # never scanned
+    waived = cases["pos-gw-01 CVE-2024-6387/openssh-server"]
+    assert waived.find("failure") is None
+    out = waived.find("system-out")
     assert out is not None and "excepted: CVE-2024-6387/openssh-server" in (out.text or "")
     assert base.get("failures") == str(sum(1 for c in cases.values() if c.find("failure") is not None))
     assert root.get("tests") == str(sum(len(s.findall("testcase")) for s in suites.values()))
+    # The dashboard shows what check shows: failures are the gate's failing count.
+    assert root.get("failures") == str(ctx.result.failing)
+
+
+def test_failures_follow_fail_on(ctx: RenderContext) -> None:
+    for fail_on in ((), ("due_soon",), ("remediated_late",), ("expired_exception",),
+                    ("due_soon", "remediated_late", "expired_exception", "invalid_exception")):
+        gate = ctx.evaluation.gate(fail_on)
+        tightened = RenderContext(ctx.evaluation, ctx.inputs, gate=gate)
+        root = ET.fromstring(JunitXml().render(tightened))
+        assert root.get("failures") == str(gate.failing), fail_on

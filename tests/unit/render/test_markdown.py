@@ -36,5 +36,6 @@ def test_pr_summary_is_compact(ctx: RenderContext) -> None:
     assert md.startswith("### patchpolicy check: FAIL (10 failing)")
     assert "PCI-DSS 4.0.1 6.3.3 (1 failing)" in md
     assert md.count("\n") < 25
-    assert summary_markdown(ctx, fail_on=frozenset({"due_soon"})).startswith(
+    tightened = RenderContext(ctx.evaluation, ctx.inputs, gate=ctx.evaluation.gate({"due_soon"}))
+    assert summary_markdown(tightened).startswith(
         "### patchpolicy check: FAIL (11 failing)")
