@@ -33,7 +33,7 @@ def run_inputs(bundle: Bundle, snapshot: SnapshotSource) -> RunInputs:
 
 def evaluate_files(
     policy_paths: Sequence[str | Path],
-    snapshot_path: str | Path,
+    snapshot_path: str | Path | SnapshotSource,
     *,
     as_of: datetime | None = None,
     keep_items: bool = True,
@@ -43,16 +43,20 @@ def evaluate_files(
     """Load, evaluate at ``as_of`` (default: the snapshot's taken_at), and describe inputs.
 
     ``jobs``: processes for a JSON Lines snapshot when items are not kept (default: see
-    parallel.default_jobs); the result is the same either way.
+    parallel.default_jobs); the result is the same either way. ``snapshot_path`` may be a
+    source already opened (``open_snapshot(..., retain_hosts=True)``) so that a caller
+    that needs the hosts again (the planner) reuses the records evaluated.
     """
     from patchpolicy.parallel import default_jobs, evaluate_parallel
 
     bundle = load_bundle(policy_paths)
-    snapshot = open_snapshot(snapshot_path)
+    snapshot = (
+        snapshot_path if isinstance(snapshot_path, SnapshotSource) else open_snapshot(snapshot_path)
+    )
     when = as_of if as_of is not None else snapshot.header.taken_at
     if jobs is None:
         jobs = default_jobs(snapshot, keep_items)
-    if jobs > 1 and snapshot.streaming and not keep_items:
+    if jobs > 1 and snapshot.file is not None and not keep_items:
         parallel = evaluate_parallel(bundle, snapshot, as_of=when, jobs=jobs, keep_worst=keep_worst)
         return parallel, run_inputs(bundle, snapshot)
     result = evaluate(

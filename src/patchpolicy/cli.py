@@ -174,7 +174,7 @@ policies_option = click.option(
 )
 snapshot_option = click.option(
     "-s", "--snapshot", required=True, type=click.Path(path_type=Path),
-    help="Fleet snapshot: .json, or .jsonl for large fleets (streamed).",
+    help="Fleet snapshot: .json, or .jsonl for large fleets (streamed); - for standard input.",
 )
 as_of_option = click.option(
     "--as-of", type=AS_OF, default=None,
@@ -372,8 +372,9 @@ def plan(
     from patchpolicy.planner import plan_summary, write_plan
     from patchpolicy.snapshot import open_snapshot
 
-    ev, _ = evaluate_files(policies, snapshot, as_of=as_of)
-    result = make_plan(ev.bundle, ev, open_snapshot(snapshot).hosts(), as_of=ev.as_of, horizon=horizon)
+    snap = open_snapshot(snapshot, retain_hosts=True)
+    ev, _ = evaluate_files(policies, snap, as_of=as_of)
+    result = make_plan(ev.bundle, ev, snap.hosts(), as_of=ev.as_of, horizon=horizon)
     written = write_plan(result, out_dir)
     if ics_file is not None:
         from patchpolicy.render.ics import plan_events, render_ics

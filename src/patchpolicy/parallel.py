@@ -10,6 +10,7 @@ forked after the bundle is loaded, so compiled expressions are shared, not rebui
 from __future__ import annotations
 
 import gc
+import hashlib
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from patchpolicy.errors import SnapshotError
 from patchpolicy.evaluator import Evaluation, Evaluator, PartialState
 from patchpolicy.model.bundle import Bundle
 from patchpolicy.model.fleet import HostRecord
-from patchpolicy.snapshot import SnapshotSource
+from patchpolicy.snapshot import MAX_RECORD_BYTES, SnapshotSource, line_error, may_repeat_host
 
 
 def split_ranges(path: Path, start: int, parts: int) -> list[tuple[int, int]]:
@@ -52,7 +53,7 @@ def _lines(path: Path, begin: int, end: int) -> Iterator[tuple[int, bytes]]:
         pos = begin
         n = 0
         while pos < end:
-            line = f.readline()
+            line = f.readline(MAX_RECORD_BYTES + 1)
             if not line:
                 break
             pos += len(line)
@@ -75,6 +76,8 @@ class Partial:
     error: str | None = None
     error_line: tuple[int, int] | None = None
     """(byte offset of the worker's range, line number inside it) of a decode error."""
+    sha256: str = ""
+    """Digest of the bytes of the range this worker read."""
 
 
 def _work(byte_range: tuple[int, int]) -> Partial:
@@ -84,20 +87,24 @@ def _work(byte_range: tuple[int, int]) -> Partial:
     decode = msgspec.json.Decoder(HostRecord).decode
     error = None
     error_line = None
+    h = hashlib.sha256()
     gc.disable()  # a short-lived worker: see snapshot.no_gc for why this is safe
     try:
         for n, line in _lines(path, *byte_range):
+            h.update(line)
             if not line.strip():
                 continue
             try:
                 host = decode(line)
+                if len(line) > MAX_RECORD_BYTES or may_repeat_host(line):
+                    raise msgspec.DecodeError("see the parent's message")
             except (msgspec.DecodeError, msgspec.ValidationError) as e:
                 error, error_line = str(e), (byte_range[0], n)
                 break
             ev.add_host(host)
     except SnapshotError as e:
         error = str(e)
-    return Partial(ev.export_partial(), error, error_line)
+    return Partial(ev.export_partial(), error, error_line, h.hexdigest())
 
 
 def default_jobs(snapshot: SnapshotSource, keep_items: bool) -> int:
@@ -108,7 +115,7 @@ def default_jobs(snapshot: SnapshotSource, keep_items: bool) -> int:
     (benchmarks/bench_check.py --jobs N): one process ~4.4 s, two ~2.9 s. Below
     ``MIN_PARALLEL_BYTES`` forking and merging cost more than they give back.
     """
-    if keep_items or not snapshot.streaming or snapshot.size < MIN_PARALLEL_BYTES:
+    if keep_items or snapshot.file is None or snapshot.size < MIN_PARALLEL_BYTES:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
@@ -124,39 +131,73 @@ def evaluate_parallel(
     keep_worst: int = 20,
 ) -> Evaluation:
     """Like ``evaluate`` on a JSON Lines snapshot, in ``jobs`` forked processes."""
-    if not snapshot.streaming:
-        raise ValueError("parallel evaluation needs a JSON Lines snapshot")
-    with snapshot.path.open("rb") as f:
-        header_end = len(f.readline())
-    ranges = split_ranges(snapshot.path, header_end, jobs)
-    _JOB.update(bundle=bundle, path=snapshot.path, as_of=as_of, keep_worst=keep_worst)
+    if snapshot.file is None:
+        raise ValueError("parallel evaluation needs a JSON Lines snapshot in a regular file")
+    path = snapshot.file
+    header_end = snapshot.header_end
+    ranges = split_ranges(path, header_end, jobs)
+    _JOB.update(bundle=bundle, path=path, as_of=as_of, keep_worst=keep_worst)
     # Move what exists now out of the GC's reach, so forked workers do not touch (and
     # copy) the parent's pages just to scan them.
     gc.freeze()
     try:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=len(ranges), mp_context=ctx) as pool:
-            partials = list(pool.map(_work, ranges))
+            results = pool.map(_work, ranges)
+            # While the workers decode, hash the same ranges; each worker hashes what it
+            # decoded, so equal digests prove the evidence's digest is of the bytes judged.
+            digest, size, range_digests = _hash_ranges(path, header_end, ranges)
+            partials = list(results)
     finally:
         gc.unfreeze()
         _JOB.clear()
     ev = Evaluator(bundle, as_of, keep_items=False, keep_worst=keep_worst)
     for part in partials:
         if part.error is not None:
-            raise SnapshotError(_error_message(snapshot.path, part, header_end))
+            raise SnapshotError(_error_message(snapshot, part))
+    if [p.sha256 for p in partials] != range_digests:
+        raise SnapshotError(f"{snapshot.name}: changed while it was being read")
+    for part in partials:
         ev.absorb(part.state)
+    snapshot.set_digest(digest, size)
     return ev.finish(snapshot.header.taken_at)
 
 
-def _error_message(path: Path, part: Partial, header_end: int) -> str:
+def _hash_ranges(
+    path: Path, header_end: int, ranges: list[tuple[int, int]]
+) -> tuple[str, int, list[str]]:
+    whole = hashlib.sha256()
+    parts = []
+    with path.open("rb") as f:
+        head = f.read(header_end)
+        whole.update(head)
+        size = len(head)
+        for begin, end in ranges:
+            f.seek(begin)
+            part = hashlib.sha256()
+            left = end - begin
+            while left > 0 and (chunk := f.read(min(left, 1 << 20))):
+                whole.update(chunk)
+                part.update(chunk)
+                left -= len(chunk)
+                size += len(chunk)
+            parts.append(part.hexdigest())
+        while chunk := f.read(1 << 20):  # bytes appended after the split: a change
+            whole.update(chunk)
+            size += len(chunk)
+            parts.append("appended")
+    return whole.hexdigest(), size, parts
+
+
+def _error_message(snapshot: SnapshotSource, part: Partial) -> str:
     if part.error_line is None:
         return part.error or "worker failed"
+    # Decode the bad line again in this process for the full message (line, column, path).
     begin, n = part.error_line
-    with path.open("rb") as f:
+    assert snapshot.file is not None
+    with snapshot.file.open("rb") as f:
         before = f.read(begin).count(b"\n")
-    text = part.error or ""
-    where = ""
-    if " - at `" in text:
-        text, _, at = text.partition(" - at `")
-        where = at.rstrip("`") + ": "
-    return f"{path}:{before + n}: {where}{text[:1].lower()}{text[1:]}"
+        line = b""
+        for _ in range(n):
+            line = f.readline()
+    return line_error(snapshot.name, line, before + n) or part.error or "worker failed"

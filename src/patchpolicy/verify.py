@@ -72,8 +72,10 @@ def build_bundle(
     from patchpolicy.render.interface import RenderContext
     from patchpolicy.snapshot import open_snapshot
 
-    ev, inputs = evaluate_files(policy_paths, snapshot_path, as_of=as_of)
-    tasks = plan(ev.bundle, ev, open_snapshot(snapshot_path).hosts(), as_of=ev.as_of,
+    # One read of the snapshot: the planner sees the records that were evaluated.
+    snapshot = open_snapshot(snapshot_path, retain_hosts=True)
+    ev, inputs = evaluate_files(policy_paths, snapshot, as_of=as_of)
+    tasks = plan(ev.bundle, ev, snapshot.hosts(), as_of=ev.as_of,
                  horizon=PLAN_HORIZON)
     result = (gate or Gate()).judge(ev)
     return ev, render_all(RenderContext(ev, inputs, tasks, result), bundle_renderers())

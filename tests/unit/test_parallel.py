@@ -64,7 +64,7 @@ def test_parallel_reports_bad_lines_with_their_number(fleet: Path, tmp_path: Pat
     bad.write_bytes(b"".join(lines))
     bundle = load_bundle([ROOT / "examples" / "policies"])
     snap = open_snapshot(bad)
-    with pytest.raises(SnapshotError, match=r"bad\.jsonl:101: \$\.findings\[0\]\.severity"):
+    with pytest.raises(SnapshotError, match=r"bad\.jsonl:101:253: \$\.findings\[0\]\.severity"):
         evaluate_parallel(bundle, snap, as_of=snap.header.taken_at, jobs=2)
 
 
