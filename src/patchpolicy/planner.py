@@ -717,6 +717,14 @@ class FreezeNote(msgspec.Struct, frozen=True):
     """The ``allow`` text: what may still be changed."""
     binds: bool | None
     """Whether it selects the host asked about; None when no host was given."""
+    hosts: str | None = None
+    """The freeze's host selector (CEL), None when it freezes every host of the window."""
+
+    @property
+    def applies(self) -> bool:
+        """Whether it certainly freezes the occurrence: it binds the host asked about, or
+        no host was asked about and it freezes every host."""
+        return self.binds is True or (self.binds is None and self.hosts is None)
 
 
 class UpcomingWindow(msgspec.Struct, frozen=True):
@@ -755,7 +763,10 @@ def upcoming_windows(
                     binds = planner._host_expr(
                         f'freeze "{fz.freeze.id}" (policy "{fp.name}")', fz.hosts, host, True
                     )
-                notes.append(FreezeNote(fz.freeze.id, fp.name, fz.freeze.allow, binds))
+                # Without a host, a freeze whose selector is the window's freezes every host
+                # of the window; any other selector is named, never shown as a freeze of all.
+                selector = None if fz.freeze.hosts in (None, w.window.hosts) else fz.freeze.hosts
+                notes.append(FreezeNote(fz.freeze.id, fp.name, fz.freeze.allow, binds, selector))
             out.append(UpcomingWindow(p.name, w.window.id, w.window.hosts, occ, tuple(notes)))
     out.sort(key=lambda u: (u.occurrence.start, u.policy, u.window))
     return out, sorted(planner.problems)
@@ -772,10 +783,12 @@ def format_upcoming(upcoming: Sequence[UpcomingWindow]) -> str:
             f"{u.policy}/{u.window}  ({local}, {occ.timezone})"
         )
         for f in u.freezes:
+            allowed = f"allowed: {f.allow}" if f.allow else "nothing allowed"
             if f.binds is False:
                 line += f"  [freeze {f.freeze}: not this host]"
-            else:
-                allowed = f"allowed: {f.allow}" if f.allow else "nothing allowed"
+            elif f.applies:
                 line += f"  [FROZEN {f.freeze}: {allowed}]"
+            else:
+                line += f"  [frozen for hosts matching {f.hosts} ({f.freeze}): {allowed}]"
         lines.append(line)
     return "\n".join(lines) + ("\n" if lines else "")

@@ -123,3 +123,26 @@ def test_windows_for_one_host(tmp_path: Path, snapshot: SnapshotAssertion) -> No
 def test_windows_usage_errors_exit_2(args: list[str], message: str) -> None:
     code, _, stderr = invoke("windows", "-p", str(POLICIES), *args)
     assert code == 2 and message in stderr
+
+
+def test_windows_without_host_marks_frozen_only_where_the_freeze_applies(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: patchpolicy/v1\nkind: PatchPolicy\nmetadata: {name: p, version: 1.0.0}\n"
+        "spec:\n  rules:\n    - {id: all, when: 'true', within: 10d}\n"
+        "  windows:\n"
+        "    - {id: site-a, hosts: 'host.labels[\"site\"] == \"a\"', rrule: 'FREQ=DAILY',"
+        " start: '02:00', duration: 2h, timezone: UTC}\n"
+        "  freezes:\n"
+        "    - {id: site-b-freeze, hosts: 'host.labels[\"site\"] == \"b\"', from: '2026-12-01T00:00:00Z',"
+        " until: '2026-12-31T00:00:00Z'}\n"
+        "    - {id: all-freeze, from: '2026-12-20T00:00:00Z', until: '2026-12-21T00:00:00Z'}\n"
+    )
+    code, stdout, stderr = invoke("windows", "-p", str(tmp_path), "--from", "2026-12-19", "--count", "3")
+    assert code == 0, stderr
+    lines = stdout.splitlines()
+    assert len(lines) == 3
+    # The site-b freeze does not freeze site A's windows: it is named with its selector.
+    assert all("[FROZEN site-b-freeze" not in line for line in lines)
+    assert all('frozen for hosts matching host.labels["site"] == "b" (site-b-freeze)' in line for line in lines)
+    # A freeze of every host does freeze the window it overlaps.
+    assert sum("[FROZEN all-freeze" in line for line in lines) == 1

@@ -125,7 +125,7 @@ def window_events(upcoming: Sequence[UpcomingWindow]) -> list[CalendarEvent]:
     events = []
     for u in upcoming:
         occ = u.occurrence
-        frozen = [f.freeze for f in u.freezes if f.binds is not False]
+        frozen = [f.freeze for f in u.freezes if f.applies]
         summary = f"maintenance window {u.policy}/{u.window}"
         if frozen:
             summary += " (frozen: " + ", ".join(frozen) + ")"
@@ -136,7 +136,8 @@ def window_events(upcoming: Sequence[UpcomingWindow]) -> list[CalendarEvent]:
         ]
         for f in u.freezes:
             allow = f"; allowed: {f.allow}" if f.allow else "; nothing allowed"
-            lines.append(f"freeze {f.freeze} (policy {f.policy}){allow}")
+            scope = "" if f.hosts is None else f" for hosts matching {f.hosts}"
+            lines.append(f"freeze {f.freeze} (policy {f.policy}){scope}{allow}")
         events.append(
             CalendarEvent(
                 start=occ.start,
