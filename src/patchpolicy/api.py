@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from patchpolicy.clock import check_as_of
+from patchpolicy.errors import InputError, SnapshotError
 from patchpolicy.evaluator import Evaluation, evaluate
 from patchpolicy.loader import load_bundle
 from patchpolicy.model.bundle import Bundle
@@ -54,6 +56,12 @@ def evaluate_files(
         snapshot_path if isinstance(snapshot_path, SnapshotSource) else open_snapshot(snapshot_path)
     )
     when = as_of if as_of is not None else snapshot.header.taken_at
+    try:
+        check_as_of(when)
+    except ValueError as e:
+        if as_of is not None:
+            raise InputError(f"as-of: {e}") from None
+        raise SnapshotError(f"{snapshot.path}: taken_at (the default as-of): {e}") from None
     if jobs is None:
         jobs = default_jobs(snapshot, keep_items)
     if jobs > 1 and snapshot.file is not None and not keep_items:

@@ -80,7 +80,15 @@ class ParsedParam(click.ParamType):  # type: ignore[type-arg]  # generic only in
 
 
 #: An RFC 3339 timestamp with offset, or a date (start of that day UTC).
-AS_OF = ParsedParam("timestamp", parse_start_instant, datetime)
+def _as_of(text: object) -> datetime:
+    from patchpolicy.clock import check_as_of
+
+    when = parse_start_instant(text)
+    check_as_of(when)
+    return when
+
+
+AS_OF = ParsedParam("timestamp", _as_of, datetime)
 DURATION = ParsedParam("duration", parse_duration, timedelta)
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "age_text",
     "days_between",
     "deadline_for",
+    "check_as_of",
     "day_start",
     "exceeds",
     "kev_due_instant",
@@ -37,6 +38,21 @@ DAY = timedelta(days=1)
 # beyond it (year 9999, or year 1 minus a duration) is an error verdict, not a crash.
 _MIN = datetime(1, 1, 1, tzinfo=UTC)
 _MAX = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+AS_OF_MIN = datetime(1900, 1, 1, tzinfo=UTC)
+AS_OF_MAX = datetime(9000, 1, 1, tzinfo=UTC)
+"""An as-of must fall in [AS_OF_MIN, AS_OF_MAX): room for due-soon limits, plan horizons and
+window searches on either side, which a year-9999 as-of would overflow."""
+
+
+def check_as_of(as_of: datetime) -> None:
+    """Raise ValueError when ``as_of`` is outside the usable range (see AS_OF_MAX)."""
+    if not AS_OF_MIN <= as_of < AS_OF_MAX:
+        raise ValueError(
+            f"{as_of.isoformat()} is outside the usable range for an as-of "
+            f"({AS_OF_MIN:%Y-%m-%d} to {AS_OF_MAX:%Y-%m-%d})"
+        )
 
 
 def day_start(d: date) -> datetime:

@@ -466,3 +466,28 @@ def _cached_bundle(tmp_path_factory: Any) -> Any:
         (d / "p.yaml").write_text(POLICY)
         _BUNDLES["sla"] = load_bundle([d])
     return _BUNDLES["sla"]
+
+
+def test_timestamps_print_with_four_digit_years() -> None:
+    from patchpolicy.model.common import format_timestamp
+
+    assert format_timestamp(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"
+    assert format_timestamp(datetime(999, 3, 4, 5, 6, 7, 8, tzinfo=UTC)) == "0999-03-04T05:06:07.000008Z"
+
+
+@pytest.mark.parametrize("when", ["9999-12-31", "0001-01-01"])
+def test_unusable_as_of_is_exit_2_naming_it(when: str) -> None:
+    from click.testing import CliRunner
+
+    from patchpolicy.cli import main
+
+    root = Path(__file__).resolve().parents[2]
+    result = CliRunner().invoke(main, ["check", "-p", str(root / "examples" / "policies"),
+                                       "-s", str(root / "examples" / "fleet.json"), "--as-of", when])
+    assert result.exit_code == 2
+    assert "--as-of" in result.stderr and "outside the usable range" in result.stderr
+
+
+def test_first_seen_in_year_one_is_judged(sla: Any) -> None:
+    item = only_item(run(sla, host(finding(fix_released_at="0001-01-01T00:00:00Z"))))
+    assert item.verdict == Verdict.OVERDUE and item.clock_start is not None

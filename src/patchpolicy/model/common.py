@@ -161,7 +161,8 @@ def parse_end_instant(value: object) -> datetime:
 def format_timestamp(dt: datetime) -> str:
     """Canonical RFC 3339 UTC text: ``2026-11-20T06:00:00Z`` (microseconds only if set)."""
     dt = dt.astimezone(UTC)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    # Not strftime: glibc prints year 1 as "1", and RFC 3339 needs four digits.
+    text = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
     if dt.microsecond:
         text += f".{dt.microsecond:06d}"
     return text + "Z"

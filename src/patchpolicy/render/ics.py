@@ -37,7 +37,8 @@ class CalendarEvent:
 def _stamp(dt: datetime) -> str:
     if dt.tzinfo is None:
         raise ValueError(f"calendar times must be aware, got {dt!r}")
-    return dt.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    u = dt.astimezone(UTC)
+    return f"{u.year:04d}{u.month:02d}{u.day:02d}T{u.hour:02d}{u.minute:02d}{u.second:02d}Z"
 
 
 _CONTROLS = {c: None for c in [*range(0x20), 0x7F] if c not in (0x09, 0x0A, 0x0D)}
