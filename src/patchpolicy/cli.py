@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from patchpolicy import __version__
-from patchpolicy.errors import InputError, PatchPolicyError, ValidationError
+from patchpolicy.errors import InputError, OutputError, PatchPolicyError, ValidationError
 from patchpolicy.model.common import parse_duration, parse_start_instant
 from patchpolicy.model.gate import FailOn, Gate
 from patchpolicy.render.text import empty_scope_lines
@@ -42,6 +42,15 @@ def _fail(message: str, code: ExitCode = ExitCode.INPUT) -> None:
     sys.exit(int(code))
 
 
+def _bug() -> None:
+    """An exception nobody meant: the traceback, one line saying so, exit 3."""
+    import traceback
+
+    traceback.print_exc()
+    _fail(f"this is a bug in patchpolicy {__version__}: please report it with the traceback above",
+          ExitCode.INTERNAL)
+
+
 def handle_errors(func: F) -> F:
     """Map patchpolicy's error tree to exit codes; messages go to stderr."""
 
@@ -56,8 +65,19 @@ def handle_errors(func: F) -> F:
             _fail(f"{n} error{'s' if n != 1 else ''}")
         except InputError as e:
             _fail(f"error: {e}")
+        except OutputError as e:
+            # An unusable output path is bad usage, not a failed gate and not a bug.
+            _fail(f"error: {e}")
         except PatchPolicyError as e:
             _fail(f"error: {e}", ExitCode.INTERNAL)
+        except OSError as e:
+            if e.filename is None:
+                _bug()
+            _fail(f"error: {e.filename}: {e.strerror or e}")
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception:  # noqa: BLE001 - the last resort: say it is a bug, exit 3
+            _bug()
 
     return wrapper  # type: ignore[return-value]
 
