@@ -43,6 +43,9 @@ class Diagnostic:
     location: Location
     message: str
     severity: str = field(default="error", compare=False)
+    blocks_evaluation: bool = field(default=True, compare=False)
+    """False for an error that fails ``validate`` but leaves the bundle usable for
+    evaluation, where it is judged instead (an exception over a policy's max_lifetime)."""
 
     def __str__(self) -> str:
         prefix = "" if self.severity == "error" else f"{self.severity}: "

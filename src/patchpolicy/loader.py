@@ -533,10 +533,12 @@ def load_bundle(paths: Iterable[str | Path]) -> Bundle:
     """Load, validate and compile a bundle; raise ValidationError with EVERY problem found.
 
     Warnings (e.g. high-cardinality expressions) do not fail the load; they are on
-    ``Bundle.warnings``.
+    ``Bundle.warnings``. Errors that do not block evaluation (an exception over a policy's
+    max_lifetime: the evaluator gives it status over_lifetime for that policy) fail
+    ``validate`` only.
     """
     bundle, diags = check_bundle(paths)
-    errors = [d for d in diags if d.severity == "error"]
+    errors = [d for d in diags if d.severity == "error" and d.blocks_evaluation]
     if errors or bundle is None:
         raise ValidationError(errors or diags)
     return bundle
@@ -576,15 +578,14 @@ def check_bundle(
                 loaded.append(_Loaded(doc, model))
     policies, exceptions, tests = _compile_all(loaded, diags)
     diags.extend(_semantics(loaded))
-    errors = [d for d in diags if d.severity == "error"]
-    if errors:
+    if any(d.severity == "error" and d.blocks_evaluation for d in diags):
         return None, sorted(set(diags))
     bundle = Bundle(
         policies=tuple(sorted(policies, key=lambda p: p.name)),
         exceptions=tuple(sorted(exceptions, key=lambda e: e.id)),
         tests=tuple(tests),
         files=tuple(sorted(sources, key=lambda s: s.path)),
-        warnings=tuple(sorted(set(diags))),
+        warnings=tuple(sorted({d for d in diags if d.severity != "error"})),
     )
     return bundle, sorted(set(diags))
 
@@ -762,6 +763,7 @@ def _semantics(loaded: list[_Loaded]) -> list[Diagnostic]:
                             doc.where(("exceptions", i, "expires")),
                             f"{ctx}lasts {lifetime.days}d, longer than policy '{name}' "
                             f"allows (max_lifetime {limit.days}d)",
+                            blocks_evaluation=False,
                         )
                     )
     return diags

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from patchpolicy.errors import SnapshotError
 from patchpolicy.evaluator import Evaluation, evaluate
-from patchpolicy.loader import load_bundle
+from patchpolicy.loader import check_bundle, load_bundle
 from patchpolicy.model.fleet import HostRecord
 from patchpolicy.model.results import Bucket, CheckVerdict, ExceptionStatus, Item, Verdict
 
@@ -491,3 +491,61 @@ def test_unusable_as_of_is_exit_2_naming_it(when: str) -> None:
 def test_first_seen_in_year_one_is_judged(sla: Any) -> None:
     item = only_item(run(sla, host(finding(fix_released_at="0001-01-01T00:00:00Z"))))
     assert item.verdict == Verdict.OVERDUE and item.clock_start is not None
+
+
+def test_over_lifetime_for_one_policy_stays_valid_for_another(tmp_path: Path) -> None:
+    strict = POLICY.replace("name: sla", "name: strict").replace("max_lifetime: 90d", "max_lifetime: 30d")
+    loose = POLICY.replace("max_lifetime: 90d", "max_lifetime: 365d")
+    exc = """
+apiVersion: patchpolicy/v1
+kind: ExceptionSet
+metadata: {name: long}
+exceptions:
+  - id: EXC-LONG
+    match: finding.vuln == "CVE-2026-0001"
+    justification: sixty days is over the strict policy's limit
+    approved_by: a@example.com
+    approved_at: 2026-11-01
+    expires: 2026-12-31
+"""
+    for i, doc in enumerate((strict, loose, exc)):
+        (tmp_path / f"doc{i}.yaml").write_text(doc)
+    # validate fails on it (the PR is where it belongs); evaluation still judges everything.
+    b, diags = check_bundle([tmp_path])
+    assert [d.severity for d in diags] == ["error"] and "max_lifetime 30d" in diags[0].message
+    ev = run(b, host(finding()))
+    by_policy = {i.policy: i for i in ev.items}
+    assert by_policy["sla"].verdict == Verdict.EXCEPTED
+    assert by_policy["strict"].verdict != Verdict.EXCEPTED and by_policy["strict"].deadline is not None
+    (report,) = ev.exceptions
+    assert report.over_lifetime_for == ("strict",)
+    assert report.status == ExceptionStatus.VALID and report.items_covered == 1
+
+
+def test_over_lifetime_fails_validate_but_not_evaluate(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from patchpolicy.cli import main
+
+    (tmp_path / "p.yaml").write_text(POLICY.replace("max_lifetime: 90d", "max_lifetime: 30d"))
+    (tmp_path / "x.yaml").write_text(textwrap.dedent(EXCEPTIONS))
+    fleet = tmp_path / "f.json"
+    fleet.write_text(msgspec.json.encode({
+        "apiVersion": "patchpolicy/v1", "kind": "FleetSnapshot", "taken_at": AS_OF.isoformat(),
+        "hosts": [{"id": "h1", "last_scan": AS_OF.isoformat(), "findings": [
+            finding(id="a", vuln="CVE-2026-0001", fix_released_at="2026-10-01T00:00:00Z")]}],
+    }).decode())
+    runner = CliRunner()
+    validate = runner.invoke(main, ["validate", str(tmp_path / "p.yaml"), str(tmp_path / "x.yaml")])
+    assert validate.exit_code == 2 and "max_lifetime 30d" in validate.stderr
+    base = ["check", "-p", str(tmp_path / "p.yaml"), "-p", str(tmp_path / "x.yaml"), "-s", str(fleet),
+            "--format", "json"]
+    result = runner.invoke(main, base)
+    evidence = msgspec.json.decode(result.stdout)
+    status = {e["id"]: e["status"] for e in evidence["exceptions"]}
+    assert status["EXC-VALID"] == "over_lifetime"  # 75 days against a 30-day limit
+    (item,) = evidence["items"]
+    assert item["verdict"] == "overdue" and item["exception"] is None  # it covers nothing
+    tightened = runner.invoke(main, [*base, "--fail-on", "invalid_exception"])
+    assert msgspec.json.decode(tightened.stdout)["summary"]["gate"]["failing"] == (
+        evidence["summary"]["gate"]["failing"] + sum(1 for s in status.values() if s == "over_lifetime"))
