@@ -232,11 +232,26 @@ class Evaluator:
         if not outcome:
             self._pass(runner, host, f, Verdict.UNTRACKED, None)
             return
-        deadlines = self._deadlines(runner, host, f, outcome)
-        if deadlines is None:
-            return
-        best = min(range(len(deadlines)), key=lambda k: deadlines[k][1].deadline)
-        deadline = deadlines[best][1].deadline
+        # Deadlines: every matching rule gives one; the earliest binds. One rule is the
+        # common case: no list to search.
+        if len(outcome) == 1:
+            idx = outcome[0]
+            try:
+                deadlines: list[tuple[int, Deadline]] = [(idx, deadline_for(runner.clocks[idx], f))]
+            except NoClockStart as e:
+                self._fail(runner, host, f, f'rule "{runner.cp.rules[idx].rule.id}": {e}', runner.rule_controls[idx])
+                return
+            best = 0
+        else:
+            found = self._deadlines(runner, host, f, outcome)
+            if found is None:
+                return
+            deadlines = found
+            best = 0
+            for k in range(1, len(deadlines)):
+                if deadlines[k][1][2] < deadlines[best][1][2]:
+                    best = k
+        deadline = deadlines[best][1][2]
         controls = runner.rule_controls[deadlines[best][0]]
         judged = self._verdict(runner, statuses, host, f, deadline, controls)
         if judged is None:
@@ -305,17 +320,16 @@ class Evaluator:
         exception_id: str | None, expired: list[str], message: str | None,
     ) -> None:
         """Count the item; build it only when it is kept or may be among the worst."""
-        deadline = deadlines[best][1].deadline
+        deadline = deadlines[best][1][2]
         bucket = BUCKET_OF[verdict]
         before = False
         if bucket is Bucket.FAIL and not runner.in_effect:
             bucket, before = Bucket.WARN, True
-        days_left = days_between(self.as_of, deadline)
         if not self.keep_items and (
             bucket is Bucket.PASS
             or not self.worst.would_keep(
-                VERDICT_ORDER[verdict], days_left, f.kev is None, f.severity,
-                runner.name, host.id, f.id,
+                VERDICT_ORDER[verdict], days_between(self.as_of, deadline), f.kev is None,
+                f.severity, runner.name, host.id, f.id,
             )
         ):
             # Nobody will read this item: count it without building it.
@@ -323,8 +337,8 @@ class Evaluator:
             return
         rules = runner.cp.rules
         matches = tuple(
-            RuleMatch(rules[i].rule.id, runner.within_text[i], d.source.value, d.start, d.deadline, d.capped)
-            for i, d in deadlines
+            RuleMatch(rules[i].rule.id, runner.within_text[i], src.value, start, dl, capped)
+            for i, (src, start, dl, capped) in deadlines
         )
         binding = matches[best]
         self._record(
@@ -337,7 +351,7 @@ class Evaluator:
                 clock_source=binding.clock_source,
                 clock_start=binding.clock_start,
                 deadline=deadline,
-                days_left=days_left,
+                days_left=days_between(self.as_of, deadline),
                 exception=exception_id,
                 expired_exceptions=tuple(expired),
                 controls=controls,
