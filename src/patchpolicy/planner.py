@@ -425,7 +425,8 @@ def _needs(results: Evaluation | Sequence[Item], hosts: dict[str, HostRecord]) -
             raise EvaluationError(f'host "{item.host}" in the results is not in the snapshot')
         by_id = findings.get(host.id)
         if by_id is None:
-            # The first record of a duplicated finding id wins, as in the evaluator.
+            # A duplicated finding id is one error item in the results: never planned, so
+            # which record setdefault keeps does not matter.
             by_id = findings[host.id] = {}
             for f in host.findings:
                 by_id.setdefault(f.id, f)
