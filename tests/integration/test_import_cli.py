@@ -12,13 +12,11 @@ from click.testing import CliRunner
 from patchpolicy.cli import main
 from patchpolicy.model.fleet import FleetSnapshot
 
-REALDATA = Path(__file__).parents[2] / ".." / "shared" / "realdata"
+REALDATA = Path(__file__).parents[1] / "data" / "realdata"
 
 
 @pytest.fixture
 def realdata() -> Path:
-    if not REALDATA.is_dir():
-        pytest.skip(f"real scanner data not found at {REALDATA}")
     return REALDATA
 
 
