@@ -127,5 +127,5 @@ def test_bad_inventory_row_exits_2_with_file_and_line(realdata: Path, tmp_path: 
 
 
 def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
-    code, _, stderr = _run("nessus", tmp_path / "x.json", "-o", tmp_path / "f.json")
+    code, _, stderr = _run("openvas", tmp_path / "x.json", "-o", tmp_path / "f.json")
     assert code == 2 and "Invalid value for 'FORMAT'" in stderr
