@@ -12,13 +12,11 @@ from click.testing import CliRunner
 from patchpolicy.cli import main
 from patchpolicy.model.fleet import FleetSnapshot
 
-REALDATA = Path(__file__).parents[2] / ".." / "shared" / "realdata"
+REALDATA = Path(__file__).parents[1] / "data" / "realdata"
 
 
 @pytest.fixture
 def realdata() -> Path:
-    if not REALDATA.is_dir():
-        pytest.skip(f"real scanner data not found at {REALDATA}")
     return REALDATA
 
 
@@ -129,5 +127,5 @@ def test_bad_inventory_row_exits_2_with_file_and_line(realdata: Path, tmp_path: 
 
 
 def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
-    code, _, stderr = _run("nessus", tmp_path / "x.json", "-o", tmp_path / "f.json")
+    code, _, stderr = _run("openvas", tmp_path / "x.json", "-o", tmp_path / "f.json")
     assert code == 2 and "Invalid value for 'FORMAT'" in stderr

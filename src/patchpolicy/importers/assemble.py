@@ -193,7 +193,7 @@ def _merge(group: list[_Item]) -> tuple[_Item, Entry, datetime]:
             continue
         o = it.entry
         aliases |= it.ids
-        for name in ("patch", "published_at"):
+        for name in ("patch", "published_at", "fix_released_at"):
             if getattr(merged, name) is None and getattr(o, name) is not None:
                 setattr(merged, name, getattr(o, name))
         # A vendor's "won't fix" stands; otherwise another source's fix fills the gap.
@@ -320,7 +320,7 @@ def _finding(
         epss_percentile=pct,
         kev=kev,
         published_at=e.published_at,
-        fix_released_at=None,
+        fix_released_at=e.fix_released_at,
         first_seen_at=first_seen,
         status=e.status,
         status_reason=e.status_reason,

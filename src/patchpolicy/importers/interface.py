@@ -26,6 +26,7 @@ class ImporterFormat(StrEnum):
     GRYPE = "grype"
     OSV_SCANNER = "osv-scanner"
     CYCLONEDX = "cyclonedx"
+    NESSUS = "nessus"
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Entry:
     epss: float | None = None
     epss_percentile: float | None = None
     published_at: datetime | None = None
+    fix_released_at: datetime | None = None
     status: StatusName = "open"
     status_reason: str | None = None
     fixed_at: datetime | None = None
@@ -104,7 +106,7 @@ class Importer(ABC):
 def get_importer(fmt: ImporterFormat) -> Importer:
     """The importer for ``fmt``; adding a member without a branch fails type checking."""
     # Imported here: the format modules import this module.
-    from patchpolicy.importers import cyclonedx, grype, osv, trivy
+    from patchpolicy.importers import cyclonedx, grype, nessus, osv, trivy
 
     if fmt is ImporterFormat.TRIVY:
         return trivy.TrivyImporter()
@@ -114,6 +116,8 @@ def get_importer(fmt: ImporterFormat) -> Importer:
         return osv.OsvScannerImporter()
     if fmt is ImporterFormat.CYCLONEDX:
         return cyclonedx.CycloneDxImporter()
+    if fmt is ImporterFormat.NESSUS:
+        return nessus.NessusImporter()
     assert_never(fmt)
 
 

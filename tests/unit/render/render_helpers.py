@@ -17,8 +17,8 @@ from patchpolicy.snapshot import open_snapshot
 from patchpolicy.verify import PLAN_HORIZON
 
 ROOT = Path(__file__).resolve().parents[3]
-# CI checks the repository out with shared/ beside it.
-SCHEMAS = ROOT / ".." / "shared" / "realdata" / "schemas"
+# Official schemas copied whole; tests/data/SOURCES.md names origin and licence.
+SCHEMAS = ROOT / "tests" / "data" / "realdata" / "schemas"
 AS_OF = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 
 
