@@ -74,14 +74,16 @@ class Verification:
         )
 
     def lines(self) -> list[str]:
-        """One line per difference, then the notes."""
-        out = [f"missing: {p}" for p in self.missing]
+        """One line per difference (the attestation's first: it is the root of trust when
+        checked), then the notes."""
+        out = list(self.attestation)
+        out += [f"missing: {p}" for p in self.missing]
         out += [f"not a regular file ({kind}): {p}" for p, kind in self.not_regular.items()]
         out += [f"extra (not in {SUMS_FILE}): {p}" for p in self.extra]
         out += [f"extra (not among the files {EVIDENCE_FILE} requires): {p}"
                 for p in self.not_required]
         out += [f"changed (sha256 differs): {p}" for p in self.changed]
-        out += self.incomplete + self.attestation
+        out += self.incomplete
         out += [f"not reproduced (differs from a re-evaluation): {p}" for p in self.not_reproduced]
         return out + self.notes
 
