@@ -322,16 +322,20 @@ def _b64(value: object, what: str) -> bytes:
     if not isinstance(value, str):
         raise ValueError(f"{what} is not a string")
     try:
-        return base64.b64decode(value, validate=True)
+        decoded = base64.b64decode(value, validate=True)
     except binascii.Error as e:
         raise ValueError(f"{what} is not base64: {e}") from e
+    if base64.b64encode(decoded).decode() != value:  # unused bits set: an edit that decodes alike
+        raise ValueError(f"{what} is not canonical base64")
+    return decoded
 
 
 def _envelope(data: bytes) -> tuple[str, bytes, list[tuple[str, bytes]]]:
-    lines = [line for line in data.splitlines() if line.strip()]
-    if len(lines) != 1:
-        raise ValueError(f"expected one DSSE envelope (one line), found {len(lines)}")
-    env = msgspec.json.decode(lines[0])
+    # Exactly as attest() writes it: one line and its newline, nothing else to edit unseen.
+    newlines = data.count(b"\n")
+    if not data.endswith(b"\n") or newlines != 1:
+        raise ValueError(f"expected one DSSE envelope (one line), found {newlines} newlines")
+    env = msgspec.json.decode(data[:-1])
     if not isinstance(env, dict):
         raise ValueError("not a JSON object")
     payload_type = env.get("payloadType")
@@ -388,7 +392,8 @@ def check_attestation(
         out.problems.append(f"signature: {where}: payloadType {payload_type!r}, not {PAYLOAD_TYPE}")
         return out
     signed = pae(payload_type, payload)
-    if not any(key.verify(sig, signed) for _, sig in signatures):
+    # The keyid must be the key's too: an envelope is not edited anywhere without failing.
+    if not any(kid == key.keyid and key.verify(sig, signed) for kid, sig in signatures):
         ids = ", ".join(sorted({k[:16] or "(none)" for k, _ in signatures}))
         out.problems.append(
             f"signature: FAILED: no signature in {where} verifies with {key.describe()} "

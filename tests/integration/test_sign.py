@@ -193,7 +193,7 @@ def test_attestation_symlink_or_garbage_fails(signed: Path) -> None:
     assert code == 1 and "not a DSSE envelope" in out
     (signed / ATT).write_text("{}\n{}\n")
     code, out = verify("--key", "org.pub.pem")
-    assert code == 1 and "expected one DSSE envelope (one line), found 2" in out
+    assert code == 1 and "expected one DSSE envelope (one line), found 2 newlines" in out
     (signed / ATT).unlink()
     (signed / ATT).symlink_to(signed.parent / "org.pub.pem")
     code, out = verify("--key", "org.pub.pem")

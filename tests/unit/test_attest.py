@@ -92,7 +92,7 @@ def test_check_attestation_rejects_other_payload_types_and_statements() -> None:
     key = generate_key(KeyType.ED25519)
     env = json.loads(attest(FILES, key))
     env["payloadType"] = "text/plain"
-    problems = check_attestation(json.dumps(env).encode(), key.public, digests(FILES), EVIDENCE)
+    problems = check_attestation(json.dumps(env).encode() + b"\n", key.public, digests(FILES), EVIDENCE)
     assert problems.problems == [
         "signature: attestation.intoto.jsonl: payloadType 'text/plain', not application/vnd.in-toto+json"]
     # A validly signed payload that is not our Statement.
@@ -102,7 +102,7 @@ def test_check_attestation_rejects_other_payload_types_and_statements() -> None:
     env = {"payload": base64.b64encode(payload).decode(),
            "payloadType": "application/vnd.in-toto+json",
            "signatures": [{"keyid": key.public.keyid, "sig": base64.b64encode(sig).decode()}]}
-    problems = check_attestation(json.dumps(env).encode(), key.public, digests(FILES), EVIDENCE)
+    problems = check_attestation(json.dumps(env).encode() + b"\n", key.public, digests(FILES), EVIDENCE)
     assert len(problems.problems) == 1
     assert "predicateType is 'https://example.com/other'" in problems.problems[0]
 
@@ -113,3 +113,18 @@ def test_attestation_cannot_sign_itself() -> None:
         attest({**FILES, ATTESTATION_FILE: b""}, key)
     with pytest.raises(AttestationError, match="no evidence.json"):
         attest({"report.md": b""}, key)
+
+
+def test_any_flipped_bit_of_the_envelope_fails() -> None:
+    """Every byte of attestation.intoto.jsonl matters: keyid, base64 padding bits, the
+    newline; none can be edited while the signature still verifies."""
+    key = generate_key(KeyType.ED25519)
+    small = {"evidence.json": EVIDENCE}
+    line = attest(small, key)
+    assert check_attestation(line, key.public, digests(small), EVIDENCE).problems == []
+    for i in range(len(line)):
+        for bit in (0x01, 0x20):
+            edited = bytearray(line)
+            edited[i] ^= bit
+            problems = check_attestation(bytes(edited), key.public, digests(small), EVIDENCE).problems
+            assert problems, (i, bit, bytes(edited[max(0, i - 10):i + 10]))
