@@ -218,10 +218,13 @@ as_of_option = click.option(
               help="Evidence bundle directory (replaced atomically).")
 @fail_on_option
 @allow_empty_scope_option
+@click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None, metavar="KEY",
+              help="Sign the bundle with this private key (PEM; password in "
+                   "PATCHPOLICY_KEY_PASSWORD): writes attestation.intoto.jsonl.")
 @handle_errors
 def evaluate(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
-    fail_on: tuple[str, ...], allow_empty_scope: bool,
+    fail_on: tuple[str, ...], allow_empty_scope: bool, sign_key: Path | None,
 ) -> None:
     """Evaluate a snapshot and write the evidence bundle (evidence.json, reports, SHA256SUMS).
 
@@ -230,8 +233,17 @@ def evaluate(
     from patchpolicy.render.bundle import write_bundle
     from patchpolicy.verify import build_bundle
 
+    signer = None
+    if sign_key is not None:
+        from patchpolicy.attest import load_private_key
+
+        signer = load_private_key(sign_key)  # before evaluating: a bad key fails fast
     gate = Gate.of(fail_on, allow_empty_scope=allow_empty_scope)
     ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate)
+    if signer is not None:
+        from patchpolicy.attest import ATTESTATION_FILE, attest
+
+        files[ATTESTATION_FILE] = attest(files, signer)
     write_bundle(out_dir, files)
     result = gate.judge(ev)
     for line in empty_scope_lines(ev, result):
@@ -241,6 +253,8 @@ def evaluate(
         f"{ev.tally.findings_read} findings, {ev.tally.items} items; "
         f"{result.word} ({result.failing} failing)"
     )
+    if signer is not None:
+        click.echo(f"signed: {ATTESTATION_FILE} with {signer.public.describe()}")
     sys.exit(result.exit_code)
 
 
@@ -286,10 +300,17 @@ def check(
               help="The policy bundle evaluated (repeatable); with -s, re-evaluate and compare.")
 @click.option("-s", "--snapshot", type=click.Path(path_type=Path), default=None,
               help="The fleet snapshot evaluated; with -p, re-evaluate and compare.")
+@click.option("--key", "public_key", type=click.Path(path_type=Path), default=None,
+              metavar="PUBLIC.pem",
+              help="Check attestation.intoto.jsonl with this public key: the signature, every "
+                   "signed file's digest, no unsigned file.")
 @handle_errors
-def verify(bundle_dir: Path, policies: tuple[Path, ...], snapshot: Path | None) -> None:
-    """Check that an evidence bundle was not edited: every file against SHA256SUMS
-    (missing, extra or changed files fail) and, given -p and -s, a re-evaluation at the
+def verify(
+    bundle_dir: Path, policies: tuple[Path, ...], snapshot: Path | None, public_key: Path | None,
+) -> None:
+    """Check that an evidence bundle is complete and was not edited: the files evidence.json
+    requires, every file against SHA256SUMS (missing, extra, changed or non-regular files
+    fail), with --key the signed attestation, and, given -p and -s, a re-evaluation at the
     recorded as-of that must reproduce every byte.
 
     Exits 0 when everything matches, 1 on any difference, 2 on bad input.
@@ -298,14 +319,25 @@ def verify(bundle_dir: Path, policies: tuple[Path, ...], snapshot: Path | None) 
 
     if bool(policies) != (snapshot is not None):
         _fail("error: give both -p and -s to re-evaluate, or neither to only re-hash")
+    key = None
+    if public_key is not None:
+        from patchpolicy.attest import load_public_key
+
+        key = load_public_key(public_key)
     if snapshot is not None:
-        result = reproduce_bundle(bundle_dir, policies, snapshot)
+        result = reproduce_bundle(bundle_dir, policies, snapshot, key)
     else:
-        result = verify_bundle(bundle_dir)
+        result = verify_bundle(bundle_dir, key)
     for line in result.lines():
         click.echo(line)
     what = "re-hashed" + (" and reproduced" if snapshot is not None else "")
-    if result.ok:
+    if result.ok and key is not None:
+        click.echo(f"ok: {result.checked} files {what}, signature verified with "
+                   f"{key.describe()} ({public_key}): {bundle_dir}")
+    elif result.ok and result.signed:
+        click.echo(f"ok: {result.checked} files {what}: {bundle_dir} (signed but unverified: "
+                   "give --key PUBLIC.pem to check the signature)")
+    elif result.ok:
         click.echo(f"ok: {result.checked} files {what}: {bundle_dir}")
     else:
         click.echo(f"FAIL: {bundle_dir} differs from its evidence")
@@ -512,3 +544,23 @@ def diff(
     result = run_diff(specs, base=base, snapshot=snapshot, as_of=as_of)
     click.echo(render(result, fmt), nl=False)
     sys.exit(result.exit_code(frozenset(DiffFailOn(f) for f in fail_on)))
+
+
+@main.command()
+@click.option("-o", "--out", "prefix", required=True, metavar="PREFIX",
+              help="Write PREFIX.key.pem (private, mode 0600) and PREFIX.pub.pem (public).")
+@click.option("--type", "key_type", type=click.Choice(["ed25519", "ecdsa-p256"]),
+              default="ed25519", show_default=True, help="Signature algorithm.")
+@handle_errors
+def keygen(prefix: str, key_type: str) -> None:
+    """Make a key pair for signing evidence bundles (evaluate --sign, verify --key).
+
+    The private key is encrypted with PATCHPOLICY_KEY_PASSWORD when that is set; existing
+    files are never overwritten. Exits 0, or 2 on bad input.
+    """
+    from patchpolicy.attest import PASSWORD_ENV, KeyType, load_public_key, write_keypair
+
+    private, public, encrypted = write_keypair(prefix, KeyType(key_type))
+    how = f"encrypted with ${PASSWORD_ENV}" if encrypted else f"NOT encrypted: set {PASSWORD_ENV}"
+    click.echo(f"wrote {private} (private, {how})")
+    click.echo(f"wrote {public} (public: give it to auditors; {load_public_key(public).describe()})")

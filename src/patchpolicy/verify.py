@@ -1,15 +1,20 @@
-"""Make an evidence bundle, and verify one: nothing edited, and (given the inputs) reproducible.
+"""Make an evidence bundle, and verify one: complete, nothing edited, signed by the key
+given, and (given the inputs) reproducible.
 
 ``build_bundle`` is the one way a bundle's bytes are made: ``evaluate`` writes what it
 returns and ``verify`` compares against it, so the two cannot drift. ``verify_bundle``
-re-hashes a bundle directory against its ``SHA256SUMS`` (a missing, extra or changed file
-is a difference); ``reproduce_bundle`` re-evaluates the inputs at the as-of recorded in
-``evidence.json`` and compares every file byte for byte.
+checks completeness (every file ``evidence.json`` names as required is present and a
+regular file; ``SHA256SUMS`` lists exactly the files present), re-hashes every file
+against ``SHA256SUMS`` and, given a public key, checks ``attestation.intoto.jsonl``
+(signature, every subject's digest, no unlisted file); ``reproduce_bundle`` re-evaluates
+the inputs at the as-of recorded in ``evidence.json`` and compares every file byte for
+byte.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import msgspec
 
+from patchpolicy.attest import ATTESTATION_FILE, EVIDENCE_FILE, PublicKey, check_attestation
 from patchpolicy.errors import InputError
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.common import parse_timestamp
@@ -28,6 +34,14 @@ from patchpolicy.render.bundle import SUMS_FILE, render_all
 PLAN_HORIZON = timedelta(days=90)
 
 _SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
+
+#: The marker ``write_bundle`` leaves in a directory it wrote (to recognise its own output).
+OUTPUT_MARKER = ".patchpolicy-output"
+#: Files a bundle may hold that ``SHA256SUMS`` does not list: the attestation signs the
+#: sums (it cannot be inside them), and the output marker is not evidence.
+UNLISTED_OK = frozenset({ATTESTATION_FILE, OUTPUT_MARKER})
+#: Required whatever ``evidence.json`` says: it names the rest.
+ALWAYS_REQUIRED = frozenset({EVIDENCE_FILE, SUMS_FILE})
 
 
 class BundleError(InputError):
@@ -40,20 +54,37 @@ class Verification:
 
     checked: int = 0
     missing: list[str] = field(default_factory=list)
+    not_regular: dict[str, str] = field(default_factory=dict)
     extra: list[str] = field(default_factory=list)
+    not_required: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
+    attestation: list[str] = field(default_factory=list)
     not_reproduced: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: ``attestation.intoto.jsonl`` is present (checked only when a key is given).
+    signed: bool = False
+    #: The signature verified with the key given, and so did every subject.
+    signature_verified: bool = False
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.extra or self.changed or self.not_reproduced)
+        return not (
+            self.missing or self.not_regular or self.extra or self.not_required or self.changed
+            or self.incomplete or self.attestation or self.not_reproduced
+        )
 
     def lines(self) -> list[str]:
-        """One line per difference, then the notes."""
-        out = [f"missing: {p}" for p in self.missing]
+        """One line per difference (the attestation's first: it is the root of trust when
+        checked), then the notes."""
+        out = list(self.attestation)
+        out += [f"missing: {p}" for p in self.missing]
+        out += [f"not a regular file ({kind}): {p}" for p, kind in self.not_regular.items()]
         out += [f"extra (not in {SUMS_FILE}): {p}" for p in self.extra]
+        out += [f"extra (not among the files {EVIDENCE_FILE} requires): {p}"
+                for p in self.not_required]
         out += [f"changed (sha256 differs): {p}" for p in self.changed]
+        out += self.incomplete
         out += [f"not reproduced (differs from a re-evaluation): {p}" for p in self.not_reproduced]
         return out + self.notes
 
@@ -102,36 +133,124 @@ def read_sums(bundle_dir: Path) -> dict[str, str]:
     return sums
 
 
-def bundle_files(bundle_dir: Path) -> dict[str, bytes]:
-    """Every regular file under ``bundle_dir`` by its POSIX relative path."""
+def scan_bundle(bundle_dir: Path) -> dict[str, str]:
+    """Every entry under ``bundle_dir`` (directories aside) by its POSIX relative path, as
+    ``file``, ``symlink`` or ``special`` (FIFO, socket, device). Symlinks are not
+    followed, and nothing is opened."""
     if not bundle_dir.is_dir():
         raise BundleError(f"{bundle_dir}: not a directory")
+    found: dict[str, str] = {}
+
+    def walk(d: Path, prefix: str) -> None:
+        with os.scandir(d) as it:
+            for entry in sorted(it, key=lambda e: e.name):
+                name = prefix + entry.name
+                if entry.is_symlink():
+                    found[name] = "symlink"
+                elif entry.is_dir(follow_symlinks=False):
+                    walk(Path(entry.path), name + "/")
+                elif entry.is_file(follow_symlinks=False):
+                    found[name] = "file"
+                else:
+                    found[name] = "special"
+
+    try:
+        walk(bundle_dir, "")
+    except OSError as e:
+        raise BundleError(f"{bundle_dir}: cannot read: {e.strerror or e}") from e
+    return found
+
+
+def _sha256(path: Path) -> str:
+    """Streamed: a bundle file is never read into memory whole to be hashed."""
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as e:
+        raise BundleError(f"{path}: cannot read: {e.strerror or e}") from e
+
+
+def bundle_files(bundle_dir: Path) -> dict[str, bytes]:
+    """Every regular file under ``bundle_dir`` by its POSIX relative path, the attestation
+    and the output marker aside (what a bundle's bytes are compared and signed over)."""
     try:
         return {
-            p.relative_to(bundle_dir).as_posix(): p.read_bytes()
-            for p in sorted(bundle_dir.rglob("*"))
-            if p.is_file() or p.is_symlink()
+            name: (bundle_dir / name).read_bytes()
+            for name, kind in scan_bundle(bundle_dir).items()
+            if kind == "file" and name not in UNLISTED_OK
         }
     except OSError as e:
-        raise BundleError(f"{bundle_dir}: cannot read: {e}") from e
+        raise BundleError(f"{bundle_dir}: cannot read: {e.strerror or e}") from e
 
 
-def verify_bundle(bundle_dir: str | Path) -> Verification:
-    """Re-hash every file against ``SHA256SUMS``; the sums file itself is the root of trust
-    here (compare it, or ``evidence.json``'s input digests, with a copy kept elsewhere)."""
+def _required(bundle_dir: Path, present: dict[str, str], v: Verification) -> frozenset[str] | None:
+    """The files ``evidence.json`` requires (its ``files`` list), always with itself and
+    ``SHA256SUMS``; ``None`` when it cannot be read (reported as missing or not a
+    regular file), with a line in ``v.incomplete`` when it names none."""
+
+    class _Files(msgspec.Struct):
+        files: list[str]
+
+    if present.get(EVIDENCE_FILE) != "file":
+        return None
+    path = bundle_dir / EVIDENCE_FILE
+    try:
+        names = msgspec.json.decode(path.read_bytes(), type=_Files).files
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError) as e:
+        v.incomplete.append(
+            f"incomplete: {path}: no list of required files (files): cannot prove the "
+            f"bundle complete: {e}"
+        )
+        return None
+    bad = [n for n in names if not n or n.startswith("/") or ".." in Path(n).parts]
+    if bad:
+        v.incomplete.append(f"incomplete: {path}: files: bad path {bad[0]!r}")
+    return ALWAYS_REQUIRED | (set(names) - set(bad))
+
+
+def verify_bundle(bundle_dir: str | Path, key: PublicKey | None = None) -> Verification:
+    """Check completeness (the files ``evidence.json`` requires are all present and
+    regular; ``SHA256SUMS`` lists exactly the files present), re-hash every file against
+    ``SHA256SUMS``, and, given ``key``, check the attestation: its signature, every
+    subject's digest, no file outside its subjects.
+
+    Without a key, ``SHA256SUMS`` is the root of trust (compare it, or ``evidence.json``'s
+    input digests, with a copy kept elsewhere): whoever edits a file can re-hash it."""
     d = Path(bundle_dir)
-    files = bundle_files(d)
-    sums = read_sums(d)
+    present = scan_bundle(d)
+    if SUMS_FILE not in present:
+        raise BundleError(f"{d / SUMS_FILE}: no {SUMS_FILE}: not an evidence bundle")
     v = Verification()
+    v.not_regular = {n: kind for n, kind in present.items() if kind != "file"}
+    sums = read_sums(d) if present[SUMS_FILE] == "file" else {}
+    required = _required(d, present, v)
+    listed = set(sums) | {SUMS_FILE}
+    v.missing = sorted((listed | (required or ALWAYS_REQUIRED)) - set(present))
+    digests = {
+        n: (_sha256(d / n) if kind == "file" else None)
+        for n, kind in present.items() if n != ATTESTATION_FILE and n != OUTPUT_MARKER
+    }
     for name, digest in sorted(sums.items()):
-        data = files.get(name)
-        if data is None:
-            v.missing.append(name)
+        if name not in digests:
             continue
         v.checked += 1
-        if hashlib.sha256(data).hexdigest() != digest:
+        if digests[name] is not None and digests[name] != digest:
             v.changed.append(name)
-    v.extra = sorted(n for n in files if n not in sums and n != SUMS_FILE)
+    if present[SUMS_FILE] == "file":
+        v.extra = sorted(set(digests) - listed)
+        if required is not None:
+            v.not_required = sorted((set(digests) & listed) - required)
+    v.signed = ATTESTATION_FILE in present
+    if key is not None:
+        if not v.signed:
+            v.attestation.append(
+                f"signature: FAILED: {d} is not signed (no {ATTESTATION_FILE}), but a key was given"
+            )
+        elif present[ATTESTATION_FILE] == "file":
+            evidence = (d / EVIDENCE_FILE).read_bytes() if digests.get(EVIDENCE_FILE) else None
+            check = check_attestation((d / ATTESTATION_FILE).read_bytes(), key, digests, evidence)
+            v.attestation = check.problems
+            v.signature_verified = not check.problems
     return v
 
 
@@ -169,12 +288,14 @@ def reproduce_bundle(
     bundle_dir: str | Path,
     policy_paths: Sequence[str | Path],
     snapshot_path: str | Path,
+    key: PublicKey | None = None,
 ) -> Verification:
     """Re-hash (``verify_bundle``), then re-evaluate the inputs at the recorded as-of and
-    compare every file byte for byte. Paths are recorded as given to ``evaluate``: pass
-    the same paths (from the same directory) for ``evidence.json`` to match."""
+    compare every file byte for byte (the attestation aside: its signature needs the
+    private key). Paths are recorded as given to ``evaluate``: pass the same paths (from
+    the same directory) for ``evidence.json`` to match."""
     d = Path(bundle_dir)
-    v = verify_bundle(d)
+    v = verify_bundle(d, key)
     as_of, gate = _recorded(d)
     _, fresh = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate)
     on_disk = bundle_files(d)

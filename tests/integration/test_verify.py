@@ -105,3 +105,102 @@ def test_bad_input_exits_2(bundle: Path) -> None:
     assert code == 2 and "not an evidence bundle" in err
     code, _, err = run("verify", "out", "-p", "examples/policies")
     assert code == 2 and "both -p and -s" in err
+
+
+# -- completeness (issue 12.6): the files evidence.json requires, and nothing else --
+
+
+def test_evidence_names_every_required_file(bundle: Path) -> None:
+    files = json.loads((bundle / "evidence.json").read_text())["files"]
+    on_disk = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+    assert files == on_disk
+    assert "SHA256SUMS" in files and "evidence.json" in files
+
+
+def test_every_file_deleted_and_empty_sums_fails(bundle: Path) -> None:
+    for p in sorted(bundle.rglob("*"), reverse=True):
+        if p.name != "SHA256SUMS":
+            p.unlink() if p.is_file() else p.rmdir()
+    (bundle / "SHA256SUMS").write_text("")
+    code, out, _ = run("verify", "out")
+    assert code == 1, out
+    assert "missing: evidence.json" in out and "FAIL" in out
+    assert "ok:" not in out
+
+
+@pytest.mark.parametrize("name", ["report.md", "oscal/poam.json", "evidence.json"])
+def test_file_deleted_with_its_sums_line_fails(bundle: Path, name: str) -> None:
+    (bundle / name).unlink()
+    sums = bundle / "SHA256SUMS"
+    sums.write_text("".join(line + "\n" for line in sums.read_text().splitlines()
+                            if not line.endswith("  " + name)))
+    code, out, _ = run("verify", "out")
+    assert code == 1, out
+    assert f"missing: {name}" in out
+
+
+def test_required_file_replaced_by_a_symlink_fails(bundle: Path) -> None:
+    """Same bytes behind the link: the sums match, but the bundle holds no such file."""
+    kept = bundle.parent / "report.md.kept"
+    (bundle / "report.md").rename(kept)
+    (bundle / "report.md").symlink_to(kept)
+    code, out, _ = run("verify", "out")
+    assert code == 1, out
+    assert "not a regular file (symlink): report.md" in out
+
+
+def test_symlinked_directory_and_fifo_fail_without_hanging(bundle: Path) -> None:
+    import os
+
+    shutil.move(bundle / "oscal", bundle.parent / "oscal")
+    (bundle / "oscal").symlink_to(bundle.parent / "oscal")
+    os.mkfifo(bundle / "pipe")
+    code, out, _ = run("verify", "out")
+    assert code == 1, out
+    assert "not a regular file (symlink): oscal" in out
+    assert "not a regular file (special): pipe" in out
+    assert "missing: oscal/poam.json" in out
+
+
+def test_sums_must_list_exactly_the_files_present(bundle: Path) -> None:
+    """A file added and listed in SHA256SUMS is still not part of the bundle."""
+    import hashlib
+
+    (bundle / "notes.txt").write_text("added later\n")
+    digest = hashlib.sha256(b"added later\n").hexdigest()
+    with (bundle / "SHA256SUMS").open("a") as f:
+        f.write(f"{digest}  notes.txt\n")
+    code, out, _ = run("verify", "out")
+    assert code == 1, out
+    assert "extra (not among the files evidence.json requires): notes.txt" in out
+
+
+def test_required_file_present_but_unlisted_fails(bundle: Path) -> None:
+    sums = bundle / "SHA256SUMS"
+    sums.write_text("".join(line + "\n" for line in sums.read_text().splitlines()
+                            if not line.endswith("  tasks.csv")))
+    code, out, _ = run("verify", "out")
+    assert code == 1, out
+    assert "extra (not in SHA256SUMS): tasks.csv" in out
+
+
+def test_evidence_without_a_files_list_fails(bundle: Path) -> None:
+    import hashlib
+
+    path = bundle / "evidence.json"
+    doc = json.loads(path.read_text())
+    del doc["files"]
+    path.write_text(json.dumps(doc))
+    sums = bundle / "SHA256SUMS"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    sums.write_text("".join((f"{digest}  evidence.json" if line.endswith("  evidence.json")
+                             else line) + "\n" for line in sums.read_text().splitlines()))
+    code, out, _ = run("verify", "out")
+    assert code == 1, out
+    assert "no list of required files (files): cannot prove the bundle complete" in out
+
+
+def test_output_marker_is_allowed_unlisted(bundle: Path) -> None:
+    (bundle / ".patchpolicy-output").write_text("")
+    code, out, _ = run("verify", "out")
+    assert code == 0, out

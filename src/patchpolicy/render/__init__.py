@@ -63,6 +63,14 @@ def bundle_renderers() -> list[Renderer]:
     return [renderer_for(o) for o in BundleOutput]
 
 
+def required_files() -> list[str]:
+    """Every file a complete bundle holds (``evidence.json`` lists them as ``files``):
+    the rendered outputs and ``SHA256SUMS``, sorted."""
+    from patchpolicy.render.bundle import SUMS_FILE
+
+    return sorted([o.value for o in BundleOutput] + [SUMS_FILE])
+
+
 class CheckFormat(StrEnum):
     """What ``check --format`` prints on stdout."""
 

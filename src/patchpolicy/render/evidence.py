@@ -57,7 +57,12 @@ def encode_json(data: Any) -> bytes:
 
 
 class EvidenceJson(Renderer):
+    """``evidence_document`` plus ``files``: the bundle's required files, so that ``verify``
+    can tell a complete bundle from one with files deleted along with their sums."""
+
     filename = "evidence.json"
 
     def render(self, ctx: RenderContext) -> bytes:
-        return encode_json(evidence_document(ctx))
+        from patchpolicy.render import required_files  # the package imports this module
+
+        return encode_json({**evidence_document(ctx), "files": required_files()})
