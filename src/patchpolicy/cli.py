@@ -526,10 +526,12 @@ def test_command(paths: tuple[Path, ...], show_coverage: bool, min_coverage: flo
 @click.option("--fail-on", "fail_on", multiple=True,
               type=click.Choice(["weakening", "unknown", "bump", "now_failing"]),
               help="Also fail (exit 1) on these (repeatable); version errors always fail.")
+@click.option("--allow-minor-weakening", is_flag=True,
+              help="Do not fail when a weakening is published with less than a major bump.")
 @handle_errors
 def diff(
     specs: tuple[str, ...], base: str | None, snapshot: Path | None, as_of: datetime | None,
-    fmt: str, fail_on: tuple[str, ...],
+    fmt: str, fail_on: tuple[str, ...], allow_minor_weakening: bool,
 ) -> None:
     """Semantic diff of two policy bundles: each change classified weakening, unknown,
     strengthening or neutral, with the version bump it needs and, with --snapshot, the
@@ -543,7 +545,10 @@ def diff(
 
     result = run_diff(specs, base=base, snapshot=snapshot, as_of=as_of)
     click.echo(render(result, fmt), nl=False)
-    sys.exit(result.exit_code(frozenset(DiffFailOn(f) for f in fail_on)))
+    gate = frozenset(DiffFailOn(f) for f in fail_on)
+    for reason in result.failures(gate, allow_minor_weakening=allow_minor_weakening):
+        click.echo(f"diff fails: {reason}", err=True)
+    sys.exit(result.exit_code(gate, allow_minor_weakening=allow_minor_weakening))
 
 
 @main.command()

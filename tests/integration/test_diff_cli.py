@@ -113,8 +113,10 @@ def test_markdown_comment(pair: Path) -> None:
     edit(pair / "new" / "pci.yaml", "within: 30d", "within: 45d")
     edit(pair / "new" / "pci.yaml", "version: 2.1.0", "version: 2.2.0")
     edit(pair / "new" / "exceptions-payments.yaml", "expires: 2026-12-28", "expires: 2026-12-29")
-    code, out, _ = run("diff", "old", "new", "--format", "markdown", "-s", "fleet.json")
-    assert code == 0
+    code, out, err = run("diff", "old", "new", "--format", "markdown", "-s", "fleet.json")
+    assert code == 1 and "weakening published as a MINOR bump" in err
+    assert run("diff", "old", "new", "--format", "markdown", "-s", "fleet.json",
+               "--allow-minor-weakening")[0] == 0
     assert out.startswith("### patchpolicy diff\n")
     assert "**3 weakening**" in out
     assert ("| PatchPolicy `pci-dss` | changed | 2.1.0 → 2.2.0 | 2 | 0 | 0 | 0 | **warning**: "
@@ -127,8 +129,9 @@ def test_markdown_comment(pair: Path) -> None:
 def test_base_revision_of_a_git_repository(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     edit(repo / "policies" / "pci.yaml", "within: 30d", "within: 45d")
     edit(repo / "policies" / "pci.yaml", "version: 2.1.0", "version: 2.1.1")
-    code, out, err = run("diff", "--base", "HEAD", "policies")
+    code, out, err = run("diff", "--base", "HEAD", "policies", "--allow-minor-weakening")
     assert code == 0, err
+    assert run("diff", "--base", "HEAD", "policies")[0] == 1  # a weakening under a patch bump
     assert out.startswith("patchpolicy diff: HEAD:policies -> policies\n")
     assert "2 weakening" in out
     assert "[policies/pci.yaml:" in out
@@ -140,7 +143,7 @@ def test_base_revision_of_a_git_repository(repo: Path, monkeypatch: pytest.Monke
     git(repo, "commit", "-q", "-am", "pci: 45 days")
     (repo / "docs").mkdir()
     monkeypatch.chdir(repo / "docs")
-    code, out2, err = run("diff", "HEAD~1:policies", "HEAD:policies")
+    code, out2, err = run("diff", "HEAD~1:policies", "HEAD:policies", "--allow-minor-weakening")
     assert code == 0, err
     assert out2.replace("HEAD~1:policies -> HEAD:policies", "HEAD:policies -> policies") \
         .replace("[HEAD:policies/", "[policies/") == out

@@ -19,6 +19,10 @@ title, description, owner, rule title                  neutral
 effective_from added or later / removed or earlier     weakening / strengthening
 control (metadata.controls) added / removed            strengthening / weakening
 control title, requirement, framework version          neutral
+retention years fewer or removed / more or added       weakening / strengthening
+retention basis                                        neutral
+any field the table in review/fields.py does not name  unknown (needs a MAJOR bump;
+                                                       never silently equal)
 rule or hygiene ``controls`` id added / removed        strengthening / weakening
 scope wider / narrower / equivalent / undecidable      strengthening / weakening /
 (omitted scope = every host)                           neutral / unknown
@@ -70,7 +74,8 @@ Version discipline (semantic versioning of ``metadata.version``): a document who
 content changed must have a higher version; the same or a lower version is an *error*
 (exit 1). The bump must match the strongest change: a weakening or unknown change
 needs a MAJOR bump, a strengthening a MINOR bump, a neutral change a PATCH bump; a
-smaller bump is a *warning* (``--fail-on bump`` makes it fail). In ``0.y.z`` versions a
+smaller bump is a *warning* (``--fail-on bump`` makes it fail), except that a weakening
+published with less than a MAJOR bump fails by default (``--allow-minor-weakening``). In ``0.y.z`` versions a
 MINOR bump counts as MAJOR (initial development, as Cargo does). ExceptionSets carry an
 optional version: the rule applies when both sides have one; dropping it is an error.
 """
@@ -99,6 +104,7 @@ from patchpolicy.model.bundle import Bundle, CompiledException, CompiledPolicy
 from patchpolicy.model.common import format_duration, format_timestamp
 from patchpolicy.model.exceptions import ExceptionSet, PolicyException
 from patchpolicy.model.policy import ClockSource, Rule
+from patchpolicy.review.fields import unclassified_changes
 from patchpolicy.review.impact import Impact
 
 __all__ = [
@@ -422,7 +428,32 @@ def _diff_policy(doc: _Doc, old: CompiledPolicy, new: CompiledPolicy) -> None:
         doc.neutral_fields(f'control "{a.id}"', a, b,
                            ("framework", "version", "title", "requirement"),
                            "control description only")
+    _diff_retention(doc, om.retention, nm.retention)
     _diff_spec(doc, old, new)
+    _unclassified(doc, "PatchPolicy", old.policy, new.policy)
+
+
+def _diff_retention(doc: _Doc, old: Any, new: Any) -> None:
+    """Evidence retention: keeping evidence for fewer years weakens what the policy demands."""
+    a = old.years if old is not None else None
+    b = new.years if new is not None else None
+    if a != b:
+        if b is None or (a is not None and b < a):
+            cls, why = Classification.WEAKENING, "evidence kept for less time" if b else "retention removed"
+        else:
+            cls, why = Classification.STRENGTHENING, "evidence kept for longer" if a else "retention added"
+        doc.add("metadata", "retention.years", cls, why, a, b)
+    if old is not None and new is not None and old.basis != new.basis:
+        doc.add("metadata", "retention.basis", Classification.NEUTRAL, "documentation of the retention rule",
+                old.basis, new.basis)
+
+
+def _unclassified(doc: _Doc, kind: str, old: Any, new: Any) -> None:
+    """The safety net: a difference at a field the table does not classify is unknown."""
+    dumps = (old.model_dump(mode="json"), new.model_dump(mode="json"))
+    for path, a, b in unclassified_changes(kind, *dumps):
+        doc.add("document", path, Classification.UNKNOWN,
+                "changed; patchpolicy does not classify this field: effect unknown", a, b)
 
 
 def _diff_spec(doc: _Doc, old: CompiledPolicy, new: CompiledPolicy) -> None:
@@ -766,12 +797,27 @@ class BundleDiff:
     def version_issues(self, severity: str) -> list[DocumentDiff]:
         return [d for d in self.documents if d.version is not None and d.version.severity == severity]
 
-    def failures(self, fail_on: frozenset[DiffFailOn] = frozenset()) -> list[str]:
-        """Why the gate fails, one line per reason; empty when it passes."""
+    def failures(
+        self, fail_on: frozenset[DiffFailOn] = frozenset(), *, allow_minor_weakening: bool = False
+    ) -> list[str]:
+        """Why the gate fails, one line per reason; empty when it passes.
+
+        A weakening published with less than a major bump fails by default (the most
+        dangerous bump mistake: consumers pinned to ^MAJOR take it silently).
+        """
         reasons = [
             f"{d.kind} {d.name}: {d.version.message}" for d in self.version_issues("error")
             if d.version is not None
         ]
+        if not allow_minor_weakening:
+            reasons.extend(
+                f"{d.kind} {d.name}: weakening published as a {d.version.actual.name} bump "
+                f"({d.version.message}); --allow-minor-weakening accepts it"
+                for d in self.version_issues("warning")
+                if d.version is not None and d.version.actual is not None
+                and DiffFailOn.BUMP not in fail_on
+                and any(c.classification == Classification.WEAKENING for c in d.changes)
+            )
         counts = self.counts()
         if DiffFailOn.WEAKENING in fail_on and counts[Classification.WEAKENING]:
             reasons.append(f"{counts[Classification.WEAKENING]} weakening change(s)")
@@ -790,9 +836,11 @@ class BundleDiff:
                 reasons.append(f"{n} item(s) now failing on {self.impact.snapshot}")
         return reasons
 
-    def exit_code(self, fail_on: frozenset[DiffFailOn] = frozenset()) -> int:
+    def exit_code(
+        self, fail_on: frozenset[DiffFailOn] = frozenset(), *, allow_minor_weakening: bool = False
+    ) -> int:
         """0 when the gate passes, 1 when it fails (version errors always fail)."""
-        return 1 if self.failures(fail_on) else 0
+        return 1 if self.failures(fail_on, allow_minor_weakening=allow_minor_weakening) else 0
 
 
 def _identity(loc: Location) -> str:
@@ -857,6 +905,7 @@ def _exception_doc(
         doc.neutral_fields("metadata", old[0].metadata, new[0].metadata,
                            ("owner", "description"), "documentation only")
         _diff_exceptions(doc, old[1], new[1])
+        _unclassified(doc, "ExceptionSet", old[0], new[0])
     return _document(
         doc,
         old[0].metadata.version if old else None,

@@ -462,9 +462,12 @@ def test_weakening_with_minor_bump_is_flagged_and_gates_on_request(tmp_path: Pat
     result = changes_of(tmp_path, edit)
     (doc,) = [d for d in result.documents if d.name == "p"]
     assert doc.version is not None and doc.version.severity == "warning"
-    assert result.exit_code() == 0
-    assert result.exit_code(frozenset({DiffFailOn.BUMP})) == 1
-    assert result.exit_code(frozenset({DiffFailOn.WEAKENING})) == 1
+    # A weakening under a minor bump fails by default (issue 11 #8); it can be allowed.
+    assert result.exit_code() == 1
+    assert any("weakening published as a MINOR bump" in r for r in result.failures())
+    assert result.exit_code(allow_minor_weakening=True) == 0
+    assert result.exit_code(frozenset({DiffFailOn.BUMP}), allow_minor_weakening=True) == 1
+    assert result.exit_code(frozenset({DiffFailOn.WEAKENING}), allow_minor_weakening=True) == 1
 
 
 def test_weakening_with_major_bump_passes_unless_gated(tmp_path: Path) -> None:
