@@ -218,21 +218,26 @@ as_of_option = click.option(
               help="Evidence bundle directory (replaced atomically).")
 @fail_on_option
 @allow_empty_scope_option
+@click.option("--force", is_flag=True,
+              help="Replace DIR even when it is not empty and was not written by patchpolicy.")
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None, metavar="KEY",
               help="Sign the bundle with this private key (PEM; password in "
                    "PATCHPOLICY_KEY_PASSWORD): writes attestation.intoto.jsonl.")
 @handle_errors
 def evaluate(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
-    fail_on: tuple[str, ...], allow_empty_scope: bool, sign_key: Path | None,
+    fail_on: tuple[str, ...], allow_empty_scope: bool, force: bool, sign_key: Path | None,
 ) -> None:
     """Evaluate a snapshot and write the evidence bundle (evidence.json, reports, SHA256SUMS).
 
     Exits 0 when nothing fails, 1 when something fails, 2 on bad input.
     """
+    from patchpolicy.outdir import check_output_dir
     from patchpolicy.render.bundle import write_bundle
     from patchpolicy.verify import build_bundle
 
+    # Before evaluating: a directory that must not be replaced fails fast, writing nothing.
+    check_output_dir(out_dir, inputs=[*policies, snapshot], force=force)
     signer = None
     if sign_key is not None:
         from patchpolicy.attest import load_private_key

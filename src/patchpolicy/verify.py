@@ -28,6 +28,7 @@ from patchpolicy.errors import InputError
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.common import parse_timestamp
 from patchpolicy.model.gate import Gate
+from patchpolicy.outdir import OUTPUT_MARKER
 from patchpolicy.render.bundle import SUMS_FILE, render_all
 
 #: Remediation tasks in a bundle cover windows starting before as-of + this.
@@ -35,8 +36,6 @@ PLAN_HORIZON = timedelta(days=90)
 
 _SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
-#: The marker ``write_bundle`` leaves in a directory it wrote (to recognise its own output).
-OUTPUT_MARKER = ".patchpolicy-output"
 #: Files a bundle may hold that ``SHA256SUMS`` does not list: the attestation signs the
 #: sums (it cannot be inside them), and the output marker is not evidence.
 UNLISTED_OK = frozenset({ATTESTATION_FILE, OUTPUT_MARKER})

@@ -10,6 +10,7 @@ from xml.etree import ElementTree as ET
 from click.testing import CliRunner
 
 from patchpolicy.cli import main
+from patchpolicy.outdir import OUTPUT_MARKER
 from patchpolicy.render import BundleOutput
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,9 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def _files(d: Path) -> dict[str, bytes]:
-    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+    """The evidence files of a bundle (the output marker is not evidence)."""
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))
+            if p.is_file() and p.name != OUTPUT_MARKER}
 
 
 def test_bundle_has_every_output_and_sums_cover_them(examples: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from patchpolicy.cli import main
+from patchpolicy.outdir import OUTPUT_MARKER
 from patchpolicy.render import BundleOutput
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,8 +113,10 @@ def test_bad_input_exits_2(bundle: Path) -> None:
 
 def test_evidence_names_every_required_file(bundle: Path) -> None:
     files = json.loads((bundle / "evidence.json").read_text())["files"]
-    on_disk = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+    on_disk = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*")
+                     if p.is_file() and p.name != OUTPUT_MARKER)
     assert files == on_disk
+    assert (bundle / OUTPUT_MARKER).is_file()  # present, but not evidence
     assert "SHA256SUMS" in files and "evidence.json" in files
 
 

@@ -1,20 +1,18 @@
 """Write an evidence bundle directory atomically, with SHA256SUMS over every file.
 
 Every file is rendered in memory first, written into a temporary sibling directory, and
-only then swapped into place: an error leaves the previous bundle (or nothing) behind,
-never a half-written one.
+only then swapped into place (:mod:`patchpolicy.outdir`): an error leaves the previous
+bundle (or nothing) behind, never a half-written one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from patchpolicy.errors import OutputError
+from patchpolicy.outdir import replace_dir
 from patchpolicy.render.interface import RenderContext, Renderer
 
 SUMS_FILE = "SHA256SUMS"
@@ -37,31 +35,6 @@ def render_all(ctx: RenderContext, renderers: Iterable[Renderer]) -> dict[str, b
 
 
 def write_bundle(out_dir: Path, files: dict[str, bytes]) -> None:
-    """Replace ``out_dir`` with exactly ``files``, atomically from a reader's view."""
-    out_dir = Path(out_dir)
-    parent = out_dir.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
-    except OSError as e:
-        raise OutputError(f"{out_dir}: cannot create output directory: {e.strerror or e}") from e
-    try:
-        for name, data in files.items():
-            path = tmp / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        old = None
-        if out_dir.exists():
-            if not out_dir.is_dir():
-                raise OutputError(f"{out_dir}: exists and is not a directory")
-            old = parent / f".{out_dir.name}.old-{os.getpid()}"
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"{out_dir}: cannot write evidence bundle: {e.strerror or e}") from e
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    """Replace ``out_dir`` with exactly ``files`` (and the output marker), atomically from a
+    reader's view; see :mod:`patchpolicy.outdir` for what may be replaced."""
+    replace_dir(Path(out_dir), files)
