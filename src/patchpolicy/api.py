@@ -16,7 +16,7 @@ from patchpolicy.snapshot import SnapshotSource, open_snapshot
 
 
 def run_inputs(bundle: Bundle, snapshot: SnapshotSource) -> RunInputs:
-    from patchpolicy import __version__
+    from patchpolicy.version import __version__
 
     h = snapshot.header
     return RunInputs(

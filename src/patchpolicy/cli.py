@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 
 import click
 
-from patchpolicy import __version__
 from patchpolicy.errors import InputError, OutputError, PatchPolicyError, ValidationError
 from patchpolicy.model.common import parse_duration, parse_start_instant
 from patchpolicy.model.gate import FailOn, Gate
 from patchpolicy.render.text import empty_scope_lines
 from patchpolicy.schema import DocumentKind
+from patchpolicy.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 
