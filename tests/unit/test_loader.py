@@ -208,3 +208,28 @@ def test_high_cardinality_warning_only_where_no_guard_covers_it(tmp_path: Path) 
     assert len(warnings) == 1
     assert 'exception "UNGUARDED"' in warnings[0] and "finding.vuln" in warnings[0]
     assert warnings[0].startswith(f"{tmp_path / 'e.yaml'}:12:")
+
+
+def test_unquoted_numeric_version_says_to_quote_it(tmp_path: Path) -> None:
+    from patchpolicy.loader import check_bundle
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: patchpolicy/v1\nkind: PatchPolicy\nmetadata: {name: p, version: 1.10}\n"
+        "spec:\n  rules:\n    - {id: all, when: 'true', within: 10d}\n"
+    )
+    _, diags = check_bundle([tmp_path])
+    (d,) = diags
+    assert d.location.line == 3 and "unquoted number" in d.message and "quoted string" in d.message
+
+
+def test_rrule_dateutil_rejects_late_is_a_clear_error(tmp_path: Path) -> None:
+    from patchpolicy.loader import check_bundle
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: patchpolicy/v1\nkind: PatchPolicy\nmetadata: {name: p, version: 1.0.0}\n"
+        "spec:\n  rules:\n    - {id: all, when: 'true', within: 10d}\n  windows:\n"
+        "    - {id: w, rrule: 'FREQ=MINUTELY;BYHOUR=25', start: '02:00', duration: 1h, timezone: UTC}\n"
+    )
+    _, diags = check_bundle([tmp_path])
+    (d,) = diags
+    assert d.location.line == 8 and "invalid rrule 'FREQ=MINUTELY;BYHOUR=25'" in d.message
