@@ -25,7 +25,7 @@ from typing import Any
 
 import pydantic
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import (
@@ -264,6 +264,9 @@ def read_documents(
         for i, data in enumerate(_yaml().load_all(text)):
             if data is None:
                 continue
+            tagged = _tagged(data, name)
+            if tagged is not None:
+                return docs, [tagged]
             kind = data.get("kind") if isinstance(data, dict) else None
             docs.append(
                 SourceDocument(name, i, data, lines, kind if isinstance(kind, str) else None)
@@ -275,6 +278,29 @@ def read_documents(
     if not docs:
         return [], [Diagnostic(Location(name, 1, 1), "file holds no document")]
     return docs, []
+
+
+def _tagged(data: Any, name: str) -> Diagnostic | None:
+    """The first explicit YAML tag (``!!binary``, ``!custom``) in a document, as an error:
+    tags change what a value is in ways a policy reviewer cannot see."""
+    stack: list[tuple[Any, Location]] = [(data, Location(name, 1, 1))]
+    while stack:
+        node, where = stack.pop()
+        tag = getattr(getattr(node, "tag", None), "value", None)
+        if isinstance(node, TaggedScalar | bytes) or (
+            isinstance(node, CommentedMap | CommentedSeq) and tag
+        ):
+            shown = tag or ("!!binary" if isinstance(node, bytes) else "a tag")
+            return Diagnostic(where, f"YAML tags are not allowed ({shown}): write the plain value")
+        if isinstance(node, CommentedMap):
+            for key, value in node.items():
+                line, col = node.lc.value(key)
+                stack.append((value, Location(name, line + 1, col + 1)))
+        elif isinstance(node, CommentedSeq):
+            for i, value in enumerate(node):
+                line, col = node.lc.item(i)
+                stack.append((value, Location(name, line + 1, col + 1)))
+    return None
 
 
 # ---------------------------------------------------------------- schema layer

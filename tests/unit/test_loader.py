@@ -233,3 +233,18 @@ def test_rrule_dateutil_rejects_late_is_a_clear_error(tmp_path: Path) -> None:
     _, diags = check_bundle([tmp_path])
     (d,) = diags
     assert d.location.line == 8 and "invalid rrule 'FREQ=MINUTELY;BYHOUR=25'" in d.message
+
+
+@pytest.mark.parametrize("value", ["!!binary aGVsbG8=", "!custom x", "!thing {a: 1}"])
+def test_yaml_tags_are_not_allowed(tmp_path: Path, value: str) -> None:
+    from patchpolicy.loader import check_bundle
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: patchpolicy/v1\nkind: PatchPolicy\nmetadata:\n  name: p\n  version: 1.0.0\n"
+        f"  title: {value}\nspec:\n  rules:\n    - {{id: all, when: 'true', within: 10d}}\n"
+    )
+    bundle, diags = check_bundle([tmp_path])
+    assert bundle is None
+    (d,) = diags
+    assert (d.location.line, d.location.col) == (6, 10)
+    assert d.message.startswith("YAML tags are not allowed (!") and "Tagged" not in d.message
