@@ -17,15 +17,13 @@ from xml.etree import ElementTree as ET
 from patchpolicy.evaluator import Evaluation, worst_key
 from patchpolicy.model.gate import FailOn, GateResult
 from patchpolicy.model.results import Bucket, ExceptionReport, ExceptionStatus, HostCheck, Item
+from patchpolicy.render import sanitize
 from patchpolicy.render._common import day, days_text
 from patchpolicy.render.interface import RenderContext, Renderer
 
-# XML 1.0 cannot carry most C0 controls even as character references: drop them.
-_XML_BAD = {c: None for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
-
-
-def _clean(text: str) -> str:
-    return text.translate(_XML_BAD)
+# XML 1.0 cannot carry most C0 controls even as character references: dropped; DEL, C1
+# and bidi controls shown as visible escapes (render/sanitize.py).
+_clean = sanitize.xml
 
 
 def _item_line(i: Item) -> str:
