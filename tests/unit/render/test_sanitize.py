@@ -87,3 +87,23 @@ def test_html_escapes_markup_and_controls() -> None:
     assert sanitize.html('<b a="1">&') == "&lt;b a=&quot;1&quot;&gt;&amp;"
     assert sanitize.html(None) == "-"
     assert sanitize.html(OSC52 + BIDI) == "]52;c;cm0gLXJmIH4=evil\\u202egpj.exe"
+
+
+def test_windows_output_shows_controls_and_stays_one_line_per_occurrence() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from patchpolicy.planner import FreezeNote, UpcomingWindow, format_upcoming
+    from patchpolicy.windows import Occurrence
+
+    start = datetime(2026, 12, 20, 1, 0, tzinfo=UTC)
+    occ = Occurrence(start, start + timedelta(hours=4), "prod-sunday", "Europe/Berlin")
+    upcoming = [
+        UpcomingWindow("baseline" + ESC, "prod" + FORGED, None, occ,
+                       (FreezeNote("year-end" + OSC52, "baseline", "x" + BIDI, None,
+                                   hosts='host.id == "a\nb"'),)),
+    ]
+    out = format_upcoming(upcoming)
+    assert out.count("\n") == 1 and out.endswith("\n")
+    assert not RAW_CONTROL.search(out[:-1])
+    assert "baseline\\x1b[31mred\\x1b[0m/prodx\\nresult: PASS (0 failing)" in out
+    assert "[frozen for hosts matching host.id == \"a\\nb\" (year-end\\x1b]52;c;cm0gLXJmIH4=\\x07): allowed: xevil\\u202egpj.exe]" in out
