@@ -670,6 +670,8 @@ def write_plan(p: Plan, directory: str | Path) -> list[Path]:
 
 def plan_summary(p: Plan, limit: int = 10) -> str:
     """A terminal summary: counts, then the most urgent tasks (at most ``limit``)."""
+    from patchpolicy.render.sanitize import text as _t
+
     c = p.counts
     lines = [
         f"plan at {format_timestamp(p.as_of)}, horizon {p.horizon}: "
@@ -690,14 +692,14 @@ def plan_summary(p: Plan, limit: int = 10) -> str:
         lines.append("  most urgent:")
     for t in urgent:
         when = (
-            f"{t.window} {format_timestamp(t.start)}" if t.start is not None
+            f"{_t(t.window)} {format_timestamp(t.start)}" if t.start is not None
             else f"unscheduled ({t.reason.value if t.reason else '?'})"
         )
         flags = "".join(
             f" {flag}" for flag, on in (("at-risk", t.at_risk), ("soak-delayed", t.soak_delayed)) if on
         )
         lines.append(
-            f"    {t.priority.value} {t.host}: {len(t.findings)} finding"
+            f"    {t.priority.value} {_t(t.host)}: {len(t.findings)} finding"
             f"{'s' if len(t.findings) != 1 else ''}, deadline {format_timestamp(t.deadline)}, "
             f"{when}{flags} [{t.id}]"
         )

@@ -104,3 +104,10 @@ def test_tasks_csv_keeps_formula_neutralisation(hostile: Path) -> None:
     csv_text = (hostile.parent / "out" / "tasks.csv").read_text(encoding="utf-8")
     assert "\"'=HYPERLINK(\"\"x\"\")x\\nresult: PASS (0 failing)\"" in csv_text
     assert ",=HYPERLINK" not in csv_text and ',"=HYPERLINK' not in csv_text
+
+
+def test_plan_summary_is_inert(hostile: Path) -> None:
+    code, out, err = run("plan", "-p", "examples/policies", "-s", "hostile.json", "-o", "plan")
+    assert code == 0, out + err
+    assert_inert(out + err, "plan")
+    assert "=HYPERLINK(\"x\")x\\nresult: PASS (0 failing):" in out
