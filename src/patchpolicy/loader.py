@@ -36,7 +36,7 @@ from ruamel.yaml.scalarstring import (
     SingleQuotedScalarString,
 )
 
-from patchpolicy.errors import Diagnostic, ExprError, Location, ValidationError
+from patchpolicy.errors import Diagnostic, ExprError, InputError, Location, ValidationError
 from patchpolicy.model.bundle import (
     Bundle,
     CompiledException,
@@ -75,6 +75,80 @@ class _Constructor(RoundTripConstructor):
 _Constructor.add_constructor(
     "tag:yaml.org,2002:timestamp", RoundTripConstructor.construct_yaml_str
 )
+
+
+MAX_POLICY_FILE = 16 * 1024 * 1024
+"""Bytes in one policy file: far beyond any real bundle file, short of exhausting memory."""
+MAX_ALIASES = 100
+"""YAML aliases (``*name``) in one file: the 414-byte alias bomb expands to gigabytes."""
+
+
+def _read_policy_file(path: Path) -> bytes:
+    """A regular file's bytes, refusing devices, FIFOs and files over MAX_POLICY_FILE."""
+    import stat
+
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file (a device, FIFO or socket)"
+        raise InputError(f"cannot read policy: it is {kind}")
+    if st.st_size > MAX_POLICY_FILE:
+        raise InputError(f"file is {st.st_size:,} bytes; the limit for a policy file is {MAX_POLICY_FILE:,}")
+    with path.open("rb") as fh:
+        data = fh.read(MAX_POLICY_FILE + 1)
+    if len(data) > MAX_POLICY_FILE:
+        raise InputError(f"file is over {MAX_POLICY_FILE:,} bytes, the limit for a policy file")
+    return data
+
+
+MAX_EXPANDED_NODES = 100_000
+"""Nodes a file may stand for once its aliases are expanded (each alias counts the whole
+node it names): a real policy has a few hundred."""
+
+
+def _too_many_aliases(text: str, name: str) -> Diagnostic | None:
+    """Measure the expanded size from the event stream, building nothing: aliases are
+    expanded when the document is converted, so a bomb must be stopped before that."""
+    if "*" not in text or "&" not in text:
+        return None
+    from ruamel.yaml.events import (
+        AliasEvent,
+        CollectionEndEvent,
+        CollectionStartEvent,
+        ScalarEvent,
+    )
+
+    sizes: dict[str, int] = {}
+    stack: list[list[Any]] = [[None, 0]]
+    aliases = 0
+    try:
+        for event in YAML(typ="rt").parse(text):
+            if isinstance(event, CollectionStartEvent):
+                stack.append([event.anchor, 1])
+                continue
+            if isinstance(event, ScalarEvent):
+                n = 1
+                if event.anchor:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, AliasEvent):
+                aliases += 1
+                n = sizes.get(event.anchor or "", 1)
+            elif isinstance(event, CollectionEndEvent) and len(stack) > 1:
+                anchor, n = stack.pop()
+                if anchor:
+                    sizes[anchor] = n
+            else:
+                continue
+            stack[-1][1] += n
+            if stack[-1][1] > MAX_EXPANDED_NODES or aliases > MAX_ALIASES:
+                mark = event.start_mark
+                return Diagnostic(
+                    Location(name, mark.line + 1, mark.column + 1),
+                    f"YAML aliases expand this file beyond {MAX_EXPANDED_NODES:,} nodes or use "
+                    f"more than {MAX_ALIASES} aliases: refused (an alias bomb); write the values out",
+                )
+    except YAMLError:
+        return None  # the real load reports the syntax error with its position
+    return None
 
 
 def _yaml() -> YAML:
@@ -318,6 +392,9 @@ def read_documents(
         return [], [Diagnostic(Location(name), f"not UTF-8 text: {e.reason} at byte {e.start}")]
     lines = tuple(text.splitlines())
     docs: list[SourceDocument] = []
+    bomb = _too_many_aliases(text, name)
+    if bomb is not None:
+        return [], [bomb]
     try:
         for i, data in enumerate(_yaml().load_all(text)):
             if data is None:
@@ -642,7 +719,10 @@ def check_bundle(
     sources: list[SourceFile] = []
     for f in files:
         try:
-            data = f.read_bytes()
+            data = _read_policy_file(f)
+        except InputError as e:
+            diags.append(Diagnostic(Location(str(f)), str(e)))
+            continue
         except FileNotFoundError:
             diags.append(Diagnostic(Location(str(f)), "no such file or directory"))
             continue

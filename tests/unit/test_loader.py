@@ -306,3 +306,35 @@ def test_an_unreadable_subdirectory_is_an_error(tmp_path: Path, monkeypatch: pyt
     assert [(Path(d.location.file).name, d.message) for d in diags] == [
         ("locked", "cannot read directory: Permission denied")
     ]
+
+
+def test_a_yaml_alias_bomb_is_refused_before_expansion(tmp_path: Path) -> None:
+    from patchpolicy.loader import check_bundle
+
+    rows = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        rows.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    (tmp_path / "bomb.yaml").write_text("\n".join(rows) + "\n")
+    _, diags = check_bundle([tmp_path / "bomb.yaml"])
+    (d,) = diags
+    assert "alias bomb" in d.message and d.location.line > 1
+
+
+def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
+    from patchpolicy.loader import check_bundle
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: patchpolicy/v1\nkind: PatchPolicy\nmetadata: {name: p, version: 1.0.0}\n"
+        "spec:\n  rules:\n    - {id: a, when: 'true', within: &w 10d, controls: []}\n"
+        "    - {id: b, when: 'false', within: *w}\n"
+    )
+    bundle, diags = check_bundle([tmp_path])
+    assert bundle is not None and diags == []
+
+
+def test_a_device_is_refused_not_read_forever(tmp_path: Path) -> None:
+    from patchpolicy.loader import check_bundle
+
+    _, diags = check_bundle([Path("/dev/zero")])
+    (d,) = diags
+    assert d.message == "cannot read policy: it is not a regular file (a device, FIFO or socket)"
