@@ -30,6 +30,7 @@ from patchpolicy.model.common import parse_timestamp
 from patchpolicy.model.gate import Gate
 from patchpolicy.outdir import OUTPUT_MARKER
 from patchpolicy.render.bundle import SUMS_FILE, render_all
+from patchpolicy.render.interface import RenderOptions
 
 #: Remediation tasks in a bundle cover windows starting before as-of + this.
 PLAN_HORIZON = timedelta(days=90)
@@ -94,6 +95,7 @@ def build_bundle(
     *,
     as_of: datetime | None = None,
     gate: Gate | None = None,
+    options: RenderOptions | None = None,
 ) -> tuple[Evaluation, dict[str, bytes]]:
     """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written)."""
     from patchpolicy.api import evaluate_files
@@ -108,7 +110,8 @@ def build_bundle(
     tasks = plan(ev.bundle, ev, snapshot.hosts(), as_of=ev.as_of,
                  horizon=PLAN_HORIZON)
     result = (gate or Gate()).judge(ev)
-    return ev, render_all(RenderContext(ev, inputs, tasks, result), bundle_renderers())
+    ctx = RenderContext(ev, inputs, tasks, result, options or RenderOptions())
+    return ev, render_all(ctx, bundle_renderers())
 
 
 def read_sums(bundle_dir: Path) -> dict[str, str]:
