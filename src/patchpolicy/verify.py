@@ -281,6 +281,17 @@ def _recorded(bundle_dir: Path) -> tuple[datetime, Gate]:
         raise BundleError(f"{path}: cannot read the recorded as-of and gate: {e}") from e
 
 
+def _recorded_options(bundle_dir: Path) -> RenderOptions:
+    """The SARIF cap and grouping ``results.sarif`` records; the defaults when it records
+    none (the comparison then reports the file if it was made otherwise)."""
+    try:
+        props = msgspec.json.decode((bundle_dir / "results.sarif").read_bytes())["runs"][0]["properties"]
+        return RenderOptions(sarif_max_results=int(props["maxResults"]),
+                             sarif_group_threshold=int(props["groupThreshold"]))
+    except (OSError, msgspec.DecodeError, KeyError, IndexError, TypeError, ValueError):
+        return RenderOptions()
+
+
 def recorded_as_of(bundle_dir: Path) -> datetime:
     """The as-of instant ``evidence.json`` records."""
     return _recorded(bundle_dir)[0]
@@ -299,7 +310,8 @@ def reproduce_bundle(
     d = Path(bundle_dir)
     v = verify_bundle(d, key)
     as_of, gate = _recorded(d)
-    _, fresh = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate)
+    _, fresh = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate,
+                            options=_recorded_options(d))
     on_disk = bundle_files(d)
     v.not_reproduced = sorted(
         name for name in set(fresh) | set(on_disk) if fresh.get(name) != on_disk.get(name)

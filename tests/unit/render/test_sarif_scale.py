@@ -156,3 +156,20 @@ def test_rules_have_a_name_distinct_from_the_id_and_the_driver_an_information_ur
     assert names["pci-dss/kev"] == "PciDssKev"
     assert names["baseline#scan_freshness"] == "BaselineScanFreshness"
     assert all(name != rid and name.isalnum() for rid, name in names.items())
+
+
+def test_check_takes_the_cap_and_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from patchpolicy.cli import main
+
+    monkeypatch.chdir(ROOT)
+    args = ["check", "-p", "examples/policies", "-s", "examples/fleet.json", "--format", "sarif"]
+    full = json.loads(CliRunner().invoke(main, args).stdout)["runs"][0]
+    capped = json.loads(CliRunner().invoke(main, [*args, "--sarif-max-results", "2"]).stdout)["runs"][0]
+    assert len(full["results"]) > 2 and full["properties"]["omittedResults"] == 0
+    assert len(capped["results"]) == 2
+    assert capped["properties"]["omittedResults"] == len(full["results"]) - 2
+    grouped = json.loads(CliRunner().invoke(main, [*args, "--sarif-group-threshold", "1"]).stdout)["runs"][0]
+    assert grouped["properties"]["groupedResults"] > 0
+    assert sum(r["properties"].get("itemCount", 1) for r in grouped["results"]) == len(full["results"])
