@@ -6,9 +6,10 @@ Contract:
   (``policy#scan_freshness``, ``policy#reboot``, ``policy#scope``) and one for items that
   could not be judged (``policy#error``); each rule's help cites the controls it evidences;
 * a result per item and host check that does not pass: level from the gate bucket
-  (fail = ``error``, warn = ``warning``); waived items are ``error`` results carrying a
-  suppression of kind ``external`` with the exception's justification, which dashboards
-  show as dismissed; passing entries are left out;
+  (fail = ``error``, warn = ``warning``, and ``error`` for whatever fails the gate); waived
+  items are ``note`` results carrying a suppression of kind ``external``, status
+  ``accepted``, with the exception's justification, which dashboards show as dismissed and
+  do not count as errors; passing entries are left out;
 * locations point at the policy file and line of the binding rule, or of the policy
   document for host checks and errors; the host is a logical location;
 * ``partialFingerprints`` hash (policy, host, finding or check), so a dashboard tracks an
@@ -60,7 +61,9 @@ HOST_SAMPLE = 20
 MAX_GZIP_BYTES = 10 * 1000 * 1000
 """GitHub code scanning's limit on an uploaded (gzipped) SARIF file, with some margin."""
 CAP_NOTE = "patchpolicy/sarif-cap"
-LEVEL = {Bucket.FAIL: "error", Bucket.WARN: "warning", Bucket.WAIVED: "error", Bucket.PASS: "none"}
+# Waived: ``note`` with a suppression, so that neither GitHub nor sarif-tools (whose summary
+# ignores suppressions) counts an accepted exception as an error; the gate still decides.
+LEVEL = {Bucket.FAIL: "error", Bucket.WARN: "warning", Bucket.WAIVED: "note", Bucket.PASS: "none"}
 HOST_CHECKS = {
     "scan_freshness": "The host was scanned recently enough (hygiene.max_scan_age).",
     "reboot": "An installed fix does not wait for a reboot too long (hygiene.max_reboot_pending).",
