@@ -173,3 +173,22 @@ def test_check_takes_the_cap_and_the_threshold(monkeypatch: pytest.MonkeyPatch) 
     grouped = json.loads(CliRunner().invoke(main, [*args, "--sarif-group-threshold", "1"]).stdout)["runs"][0]
     assert grouped["properties"]["groupedResults"] > 0
     assert sum(r["properties"].get("itemCount", 1) for r in grouped["results"]) == len(full["results"])
+
+
+def test_results_are_dropped_until_the_gzipped_log_fits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import patchpolicy.render.sarif as sarif
+
+    hosts = [_host(h, [_finding(f"CVE-2025-{h * 10 + k}") for k in range(4)]) for h in range(500)]
+    ctx = _context(tmp_path, hosts, RenderOptions())
+    unlimited = _run(ctx)
+    assert len(unlimited["results"]) == 2_000 and unlimited["properties"]["omittedResults"] == 0
+    monkeypatch.setattr(sarif, "MAX_GZIP_BYTES", 40_000)
+    data = SarifLog().render(ctx)
+    assert len(gzip.compress(data, mtime=0)) <= 40_000
+    run = json.loads(data)["runs"][0]
+    kept = len(run["results"])
+    assert 0 < kept < 2_000 and run["properties"]["maxResults"] == kept
+    assert run["properties"]["omittedResults"] == 2_000 - kept
+    (note,) = run["invocations"][0]["toolExecutionNotifications"]
+    assert note["message"]["text"].startswith(f"{2_000 - kept} of 2000 results left out")
