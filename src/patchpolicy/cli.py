@@ -18,6 +18,8 @@ from patchpolicy.errors import InputError, OutputError, PatchPolicyError, Valida
 from patchpolicy.model.common import parse_duration, parse_start_instant
 from patchpolicy.model.gate import FailOn, Gate
 from patchpolicy.render.interface import RenderOptions
+from patchpolicy.render.sanitize import lines as _safe_lines
+from patchpolicy.render.sanitize import text as _safe
 from patchpolicy.render.text import empty_scope_lines
 from patchpolicy.schema import DocumentKind
 from patchpolicy.version import __version__
@@ -39,7 +41,7 @@ class ExitCode(IntEnum):
 
 
 def _fail(message: str, code: ExitCode = ExitCode.INPUT) -> None:
-    click.echo(message, err=True)
+    click.echo(_safe_lines(message), err=True)
     sys.exit(int(code))
 
 
@@ -61,7 +63,7 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except ValidationError as e:
             for d in e.diagnostics:
-                click.echo(str(d), err=True)
+                click.echo(_safe_lines(d), err=True)
             n = sum(1 for d in e.diagnostics if d.severity == "error")
             _fail(f"{n} error{'s' if n != 1 else ''}")
         except InputError as e:
@@ -140,13 +142,13 @@ def validate(paths: tuple[Path, ...], strict: bool) -> None:
     bundle, diags = check_bundle(paths, documents)
     errors = [d for d in diags if d.severity == "error" or strict]
     for d in diags:
-        click.echo(str(d), err=bool(errors))
+        click.echo(_safe_lines(d), err=bool(errors))
     if errors:
         n = len(errors)
         _fail(f"{n} error{'s' if n != 1 else ''} in {len({d.location.file for d in errors})} file(s)")
     assert bundle is not None
     for doc in documents:
-        click.echo(f"{doc.where()}: ok {_summary(doc, bundle)}")
+        click.echo(_safe(f"{doc.where()}: ok {_summary(doc, bundle)}"))
 
 
 def _summary(doc: Any, bundle: Any) -> str:
@@ -362,7 +364,7 @@ def verify(
     else:
         result = verify_bundle(bundle_dir, key)
     for line in result.lines():
-        click.echo(line)
+        click.echo(_safe(line))
     what = "re-hashed" + (" and reproduced" if snapshot is not None else "")
     if result.ok and key is not None:
         click.echo(f"ok: {result.checked} files {what}, signature verified with "
@@ -437,7 +439,7 @@ def import_(
         epss=epss, previous=previous, scan_time=scan_time, taken_at=taken_at,
     )
     for line in report.lines():
-        click.echo(line)
+        click.echo(_safe(line))
 
 
 @main.command()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from typing import Any
 
 import pydantic
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import (
@@ -163,16 +164,73 @@ def _key_pos(node: Any, loc: Sequence[str | int], key: str) -> tuple[int, int] |
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand directories to their policy files (sorted); files are taken as given."""
+    """Expand directories to their policy files (sorted); files are taken as given.
+
+    Problems met on the way (see :func:`discover_checked`) are left to the reads to report.
+    """
+    return discover_checked(paths)[0]
+
+
+def discover_checked(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
+    """Expand directories to their policy files, and say what could not be read.
+
+    The symlink rule: inside a directory given on the command line, a symlink to a file or
+    a directory is followed when its target is inside that directory (a loop is reported
+    once); a symlink whose target is outside it, or missing, is an error, as is a
+    subdirectory that cannot be listed. Nothing is skipped without a word.
+    """
     found: list[Path] = []
+    problems: list[Diagnostic] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found.extend(
-                sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
-            )
+            found.extend(_walk_dir(p, problems))
         else:
             found.append(p)
+    return _unique(found), problems
+
+
+def _walk_dir(root: Path, problems: list[Diagnostic]) -> list[Path]:
+    top = root.resolve()
+    out: list[Path] = []
+    visited: set[Path] = {top}
+    pending = [root]
+    while pending:
+        d = pending.pop()
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as e:
+            problems.append(Diagnostic(Location(str(d)), f"cannot read directory: {e.strerror or e}"))
+            continue
+        for entry in entries:
+            path = Path(d) / entry.name
+            target = path
+            if entry.is_symlink():
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    problems.append(Diagnostic(Location(str(path)), "dangling symlink: its target does not exist"))
+                    continue
+                if target != top and top not in target.parents:
+                    problems.append(Diagnostic(
+                        Location(str(path)),
+                        f"symlink to {target}, outside {root}: not followed (symlinks must stay inside the bundle)",
+                    ))
+                    continue
+            if target.is_dir():
+                real = target.resolve()
+                if real in visited:
+                    if entry.is_symlink():
+                        problems.append(Diagnostic(Location(str(path)), "symlink loop: directory already read"))
+                    continue
+                visited.add(real)
+                pending.append(path)
+            elif target.is_file() and entry.name.lower().endswith(tuple(SUFFIXES)):
+                out.append(path)
+    return sorted(out)
+
+
+def _unique(found: list[Path]) -> list[Path]:
     seen: set[Path] = set()
     unique = []
     for f in found:
@@ -264,6 +322,9 @@ def read_documents(
         for i, data in enumerate(_yaml().load_all(text)):
             if data is None:
                 continue
+            tagged = _tagged(data, name)
+            if tagged is not None:
+                return docs, [tagged]
             kind = data.get("kind") if isinstance(data, dict) else None
             docs.append(
                 SourceDocument(name, i, data, lines, kind if isinstance(kind, str) else None)
@@ -275,6 +336,29 @@ def read_documents(
     if not docs:
         return [], [Diagnostic(Location(name, 1, 1), "file holds no document")]
     return docs, []
+
+
+def _tagged(data: Any, name: str) -> Diagnostic | None:
+    """The first explicit YAML tag (``!!binary``, ``!custom``) in a document, as an error:
+    tags change what a value is in ways a policy reviewer cannot see."""
+    stack: list[tuple[Any, Location]] = [(data, Location(name, 1, 1))]
+    while stack:
+        node, where = stack.pop()
+        tag = getattr(getattr(node, "tag", None), "value", None)
+        if isinstance(node, TaggedScalar | bytes) or (
+            isinstance(node, CommentedMap | CommentedSeq) and tag
+        ):
+            shown = tag or ("!!binary" if isinstance(node, bytes) else "a tag")
+            return Diagnostic(where, f"YAML tags are not allowed ({shown}): write the plain value")
+        if isinstance(node, CommentedMap):
+            for key, value in node.items():
+                line, col = node.lc.value(key)
+                stack.append((value, Location(name, line + 1, col + 1)))
+        elif isinstance(node, CommentedSeq):
+            for i, value in enumerate(node):
+                line, col = node.lc.item(i)
+                stack.append((value, Location(name, line + 1, col + 1)))
+    return None
 
 
 # ---------------------------------------------------------------- schema layer
@@ -551,10 +635,9 @@ def check_bundle(
 
     ``documents``, when given, receives every parsed document in file order.
     """
-    files = discover(paths)
-    diags: list[Diagnostic] = []
+    files, diags = discover_checked(paths)
     if not files:
-        return None, [Diagnostic(Location(".".join(str(p) for p in paths) or "."), "no policy files found")]
+        return None, [*diags, Diagnostic(Location(".".join(str(p) for p in paths) or "."), "no policy files found")]
     loaded: list[_Loaded] = []
     sources: list[SourceFile] = []
     for f in files:

@@ -627,11 +627,11 @@ def _cell(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, datetime):
         return format_timestamp(value)
-    text = str(value)
-    # Spreadsheet formula injection: a cell starting with one of these is quoted as text.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
+    # Spreadsheet formula injection (a cell starting with = + - @ TAB CR is quoted as text)
+    # and control characters shown as visible escapes: render/sanitize.py.
+    from patchpolicy.render.sanitize import csv_cell
+
+    return csv_cell(str(value))
 
 
 def tasks_csv(p: Plan) -> bytes:
@@ -670,6 +670,8 @@ def write_plan(p: Plan, directory: str | Path) -> list[Path]:
 
 def plan_summary(p: Plan, limit: int = 10) -> str:
     """A terminal summary: counts, then the most urgent tasks (at most ``limit``)."""
+    from patchpolicy.render.sanitize import text as _t
+
     c = p.counts
     lines = [
         f"plan at {format_timestamp(p.as_of)}, horizon {p.horizon}: "
@@ -690,14 +692,14 @@ def plan_summary(p: Plan, limit: int = 10) -> str:
         lines.append("  most urgent:")
     for t in urgent:
         when = (
-            f"{t.window} {format_timestamp(t.start)}" if t.start is not None
+            f"{_t(t.window)} {format_timestamp(t.start)}" if t.start is not None
             else f"unscheduled ({t.reason.value if t.reason else '?'})"
         )
         flags = "".join(
             f" {flag}" for flag, on in (("at-risk", t.at_risk), ("soak-delayed", t.soak_delayed)) if on
         )
         lines.append(
-            f"    {t.priority.value} {t.host}: {len(t.findings)} finding"
+            f"    {t.priority.value} {_t(t.host)}: {len(t.findings)} finding"
             f"{'s' if len(t.findings) != 1 else ''}, deadline {format_timestamp(t.deadline)}, "
             f"{when}{flags} [{t.id}]"
         )
@@ -775,21 +777,23 @@ def upcoming_windows(
 
 def format_upcoming(upcoming: Sequence[UpcomingWindow]) -> str:
     """Terminal text: one line per occurrence, UTC and local, with its freezes."""
+    from patchpolicy.render.sanitize import text as _t
+
     lines = []
     for u in upcoming:
         occ = u.occurrence
         local = f"{occ.local_start:%Y-%m-%d %H:%M %Z} .. {occ.local_end:%Y-%m-%d %H:%M %Z}"
         line = (
             f"{format_timestamp(occ.start)} .. {format_timestamp(occ.end)}  "
-            f"{u.policy}/{u.window}  ({local}, {occ.timezone})"
+            f"{_t(u.policy)}/{_t(u.window)}  ({_t(local)}, {_t(occ.timezone)})"
         )
         for f in u.freezes:
             allowed = f"allowed: {f.allow}" if f.allow else "nothing allowed"
             if f.binds is False:
-                line += f"  [freeze {f.freeze}: not this host]"
+                line += f"  [freeze {_t(f.freeze)}: not this host]"
             elif f.applies:
-                line += f"  [FROZEN {f.freeze}: {allowed}]"
+                line += f"  [FROZEN {_t(f.freeze)}: {_t(allowed)}]"
             else:
-                line += f"  [frozen for hosts matching {f.hosts} ({f.freeze}): {allowed}]"
+                line += f"  [frozen for hosts matching {_t(f.hosts)} ({_t(f.freeze)}): {_t(allowed)}]"
         lines.append(line)
     return "\n".join(lines) + ("\n" if lines else "")

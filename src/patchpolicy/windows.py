@@ -191,6 +191,18 @@ def _normalise_rule(text: str, zone: ZoneInfo) -> str:
     return ";".join(f"{k}={v}" for k, v in parts.items())
 
 
+def _expand(text: str, occurrences: Iterator[datetime]) -> Iterator[datetime]:
+    """dateutil checks some combinations only when it starts expanding
+    (``FREQ=MINUTELY;BYHOUR=25``): its ValueError becomes a WindowError naming the rule."""
+    while True:
+        try:
+            yield next(occurrences)
+        except StopIteration:
+            return
+        except ValueError as e:
+            raise WindowError(f"invalid rrule {text!r}: {_lower(str(e)).rstrip('.')}") from e
+
+
 @functools.lru_cache(maxsize=512)
 def _build_rule(text: str, timezone: str, start: time, anchor: date) -> rrule:
     zone = ZoneInfo(timezone)
@@ -271,7 +283,7 @@ def _iter_with_wall(
     # or resolution difference, and the exact filter is on the resolved instant below.
     search_from = after.astimezone(zone).replace(tzinfo=None) - offset - timedelta(days=1)
     last: datetime | None = None
-    for local in rule.xafter(search_from.replace(tzinfo=zone), inc=True):
+    for local in _expand(window.rrule, rule.xafter(search_from.replace(tzinfo=zone), inc=True)):
         wall = local.replace(tzinfo=None) + offset
         start = resolve_local(wall, zone)
         if limit is not None and start >= limit:

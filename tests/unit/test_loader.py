@@ -208,3 +208,101 @@ def test_high_cardinality_warning_only_where_no_guard_covers_it(tmp_path: Path) 
     assert len(warnings) == 1
     assert 'exception "UNGUARDED"' in warnings[0] and "finding.vuln" in warnings[0]
     assert warnings[0].startswith(f"{tmp_path / 'e.yaml'}:12:")
+
+
+def test_unquoted_numeric_version_says_to_quote_it(tmp_path: Path) -> None:
+    from patchpolicy.loader import check_bundle
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: patchpolicy/v1\nkind: PatchPolicy\nmetadata: {name: p, version: 1.10}\n"
+        "spec:\n  rules:\n    - {id: all, when: 'true', within: 10d}\n"
+    )
+    _, diags = check_bundle([tmp_path])
+    (d,) = diags
+    assert d.location.line == 3 and "unquoted number" in d.message and "quoted string" in d.message
+
+
+def test_rrule_dateutil_rejects_late_is_a_clear_error(tmp_path: Path) -> None:
+    from patchpolicy.loader import check_bundle
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: patchpolicy/v1\nkind: PatchPolicy\nmetadata: {name: p, version: 1.0.0}\n"
+        "spec:\n  rules:\n    - {id: all, when: 'true', within: 10d}\n  windows:\n"
+        "    - {id: w, rrule: 'FREQ=MINUTELY;BYHOUR=25', start: '02:00', duration: 1h, timezone: UTC}\n"
+    )
+    _, diags = check_bundle([tmp_path])
+    (d,) = diags
+    assert d.location.line == 8 and "invalid rrule 'FREQ=MINUTELY;BYHOUR=25'" in d.message
+
+
+@pytest.mark.parametrize("value", ["!!binary aGVsbG8=", "!custom x", "!thing {a: 1}"])
+def test_yaml_tags_are_not_allowed(tmp_path: Path, value: str) -> None:
+    from patchpolicy.loader import check_bundle
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: patchpolicy/v1\nkind: PatchPolicy\nmetadata:\n  name: p\n  version: 1.0.0\n"
+        f"  title: {value}\nspec:\n  rules:\n    - {{id: all, when: 'true', within: 10d}}\n"
+    )
+    bundle, diags = check_bundle([tmp_path])
+    assert bundle is None
+    (d,) = diags
+    assert (d.location.line, d.location.col) == (6, 10)
+    assert d.message.startswith("YAML tags are not allowed (!") and "Tagged" not in d.message
+
+
+POLICY_DOC = (
+    "apiVersion: patchpolicy/v1\nkind: PatchPolicy\nmetadata: {{name: {name}, version: 1.0.0}}\n"
+    "spec:\n  rules:\n    - {{id: all, when: 'true', within: 10d}}\n"
+)
+
+
+def test_a_policy_directory_never_skips_an_entry_silently(tmp_path: Path) -> None:
+    import os
+
+    from patchpolicy.loader import check_bundle
+
+    root = tmp_path / "bundle"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.yaml").write_text(POLICY_DOC.format(name="a"))
+    (root / "sub" / "b.yaml").write_text(POLICY_DOC.format(name="b"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "c.yaml").write_text(POLICY_DOC.format(name="c"))
+    os.symlink(outside, root / "linked-outside")
+    os.symlink(root / "sub", root / "linked-inside")  # inside: followed, read once
+    os.symlink(root / "missing.yaml", root / "dangling.yaml")
+    os.symlink(root, root / "sub" / "loop")
+    bundle, diags = check_bundle([root])
+    messages = sorted((Path(d.location.file).name, d.message.split(":")[0]) for d in diags)
+    assert messages == [
+        ("dangling.yaml", "dangling symlink"),
+        ("linked-outside", f"symlink to {outside}, outside {root}"),
+        ("loop", "symlink loop"),
+    ]
+    assert bundle is None  # errors fail the load: exit 2 from validate
+
+
+def test_an_unreadable_subdirectory_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from patchpolicy.loader import check_bundle
+
+    root = tmp_path / "bundle"
+    (root / "locked").mkdir(parents=True)
+    (root / "a.yaml").write_text(POLICY_DOC.format(name="a"))
+    (root / "locked" / "b.yaml").write_text(POLICY_DOC.format(name="b"))
+    real_scandir = os.scandir
+
+    def scandir(path: object) -> object:
+        # chmod 0 does not stop root (CI runs as root): refuse the listing the way the
+        # kernel does for anyone else.
+        if Path(str(path)).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    bundle, diags = check_bundle([root])
+    assert bundle is None
+    assert [(Path(d.location.file).name, d.message) for d in diags] == [
+        ("locked", "cannot read directory: Permission denied")
+    ]

@@ -220,6 +220,26 @@ def _offset(source: str, e: lark.exceptions.UnexpectedInput) -> int:
     return sum(len(text) + 1 for text in lines[: line - 1]) + column - 1
 
 
+MAX_EXPRESSION_LENGTH = 256 * 1024
+"""Characters in one expression: room for an ``in [...]`` list of ~10,000 CVE ids."""
+MAX_EXPRESSION_DEPTH = 250
+"""Levels of the parse tree: about 24 nested parentheses, or a chain of ~230 ``||`` terms.
+Deeper expressions are refused before any recursive analysis or engine sees them."""
+
+
+def _depth(tree: lark.Tree[Any]) -> int:
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        if d > deepest:
+            deepest = d
+            if deepest > MAX_EXPRESSION_DEPTH:
+                return deepest
+        stack.extend((c, d + 1) for c in getattr(node, "children", ()))
+    return deepest
+
+
 def analyse(
     source: str,
     *,
@@ -231,8 +251,18 @@ def analyse(
     unknown = roots - FIELDS.keys()
     if unknown:
         raise ValueError(f"roots {sorted(unknown)} are not in the CEL field tree")
+    if len(source) > MAX_EXPRESSION_LENGTH:
+        raise ExprError(
+            f"expression is {len(source):,} characters long; the limit is {MAX_EXPRESSION_LENGTH:,}", 0
+        )
     if tree is None:
         tree = parse(source)
+    if _depth(tree) > MAX_EXPRESSION_DEPTH:
+        raise ExprError(
+            "expression nests too deeply (more than about 24 parentheses, or a chain of more "
+            "than about 230 || or && terms): split it into rules, or use `in [...]` for a list",
+            0,
+        )
     walker = _Walker(source, roots)
     result = walker.visit(tree, frozenset())
     if expect_bool and result not in ("bool", _ANY):

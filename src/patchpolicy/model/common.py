@@ -176,6 +176,11 @@ _SEMVER = re.compile(
 
 
 def parse_semver(value: object) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            f"invalid version {value!r}: an unquoted number (YAML reads 1.10 as 1.1); a "
+            'version must be a quoted string MAJOR.MINOR.PATCH, e.g. version: "2.1.0"'
+        )
     if not isinstance(value, str) or not _SEMVER.match(value):
         raise ValueError(f"invalid version {value!r}: expected semver MAJOR.MINOR.PATCH, e.g. 2.1.0")
     return value

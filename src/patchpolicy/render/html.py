@@ -8,9 +8,9 @@ every piece of user text passes through ``html.escape``. Sections match ``report
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from html import escape
 
 from patchpolicy.model.results import Bucket, ControlStatus, Item
+from patchpolicy.render import sanitize
 from patchpolicy.render._common import (
     BUCKET_ORDER,
     AgeBin,
@@ -65,8 +65,8 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 
 
 def e(value: object) -> str:
-    """Escape one value for HTML text or a quoted attribute (``None`` -> ``-``)."""
-    return escape("-" if value is None else str(value), quote=True)
+    """Escape one value for HTML text or a quoted attribute (``None`` -> ``-``; controls visible)."""
+    return sanitize.html(value)
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]],

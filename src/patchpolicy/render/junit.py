@@ -17,15 +17,15 @@ from xml.etree import ElementTree as ET
 from patchpolicy.evaluator import Evaluation, worst_key
 from patchpolicy.model.gate import FailOn, GateResult
 from patchpolicy.model.results import Bucket, ExceptionReport, ExceptionStatus, HostCheck, Item
+from patchpolicy.render import sanitize
 from patchpolicy.render._common import day, days_text
 from patchpolicy.render.interface import RenderContext, Renderer
 
-# XML 1.0 cannot carry most C0 controls even as character references: drop them.
-_XML_BAD = {c: None for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
-
-
-def _clean(text: str) -> str:
-    return text.translate(_XML_BAD)
+# XML 1.0 cannot carry most C0 controls even as character references: dropped; DEL, C1
+# and bidi controls shown as visible escapes (render/sanitize.py).
+_clean = sanitize.xml
+# Ids, names and values inside a line are one line each: every control shown as an escape.
+_t = sanitize.text
 
 
 def _item_line(i: Item) -> str:
@@ -33,17 +33,17 @@ def _item_line(i: Item) -> str:
     if days_text(i) != "-":
         tail.append(days_text(i))
     if i.binding_rule:
-        tail.append(f"rule {i.binding_rule}")
+        tail.append(f"rule {_t(i.binding_rule)}")
     if i.exception:
-        tail.append(f"exception {i.exception}")
+        tail.append(f"exception {_t(i.exception)}")
     if i.message:
-        tail.append(i.message)
+        tail.append(_t(i.message))
     kev = ", KEV" if i.kev else ""
-    return f"{i.verdict.value}: {i.finding} ({i.severity}{kev})" + (f" - {'; '.join(tail)}" if tail else "")
+    return f"{i.verdict.value}: {_t(i.finding)} ({_t(i.severity)}{kev})" + (f" - {'; '.join(tail)}" if tail else "")
 
 
 def _check_line(c: HostCheck) -> str:
-    return f"{c.verdict.value}: host check {c.check} - {c.detail}"
+    return f"{c.verdict.value}: host check {_t(c.check)} - {_t(c.detail)}"
 
 
 def junit_tree(ev: Evaluation, gate: GateResult) -> ET.Element:
@@ -92,7 +92,7 @@ def junit_tree(ev: Evaluation, gate: GateResult) -> ET.Element:
             "errors": "0", "skipped": "0", "package": "patchpolicy",
         })
         for e, why in failed:
-            el = ET.SubElement(suite, "testcase", {"name": _clean(e.id), "classname": "exceptions"})
+            el = ET.SubElement(suite, "testcase", {"name": _t(e.id), "classname": "exceptions"})
             ET.SubElement(el, "failure", {"type": f"exception-{e.status.value}",
                                           "message": _clean(why)}).text = _clean(why)
         total_tests += len(failed)
@@ -112,7 +112,7 @@ class _Cases:
 
     def __call__(self, name: str, text: str, failed: bool, kind: str = "policy-violation") -> None:
         self.tests += 1
-        el = ET.SubElement(self.suite, "testcase", {"name": _clean(name), "classname": _clean(self.classname)})
+        el = ET.SubElement(self.suite, "testcase", {"name": _t(name), "classname": _t(self.classname)})
         if failed:
             self.failures += 1
             ET.SubElement(el, "failure", {"type": kind, "message": _clean(text.split("\n")[0])}).text = _clean(text)
@@ -123,14 +123,14 @@ class _Cases:
 def _exception_failure(e: ExceptionReport, gate: GateResult) -> str:
     """Why an exception fails the gate, or "" (the same rules as Gate.judge)."""
     if e.status == ExceptionStatus.ERROR:
-        return f"exception {e.id}: {e.error}"
+        return f"exception {_t(e.id)}: {_t(e.error)}"
     if e.status == ExceptionStatus.EXPIRED and FailOn.EXPIRED_EXCEPTION in gate.fail_on:
-        return f"exception {e.id} expired {e.expires.isoformat()}"
+        return f"exception {_t(e.id)} expired {e.expires.isoformat()}"
     if FailOn.INVALID_EXCEPTION in gate.fail_on and (
         e.status == ExceptionStatus.OVER_LIFETIME or e.over_lifetime_for
     ):
         names = ", ".join(e.over_lifetime_for) or ", ".join(e.policies)
-        return f"exception {e.id} lasts longer than policy {names} allows (max_lifetime)"
+        return f"exception {_t(e.id)} lasts longer than policy {_t(names)} allows (max_lifetime)"
     return ""
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.results import Bucket, Item
+from patchpolicy.render import sanitize
 from patchpolicy.render._common import (
     BUCKET_ORDER,
     ageing,
@@ -27,8 +28,6 @@ from patchpolicy.render._common import (
 )
 from patchpolicy.render.interface import RenderContext, Renderer
 
-_SPECIAL = set("\\`*_[]<>|#!~&")
-
 
 def _retention(ev: Evaluation) -> list[str]:
     """A paragraph per policy that states how long its evidence must be kept."""
@@ -42,10 +41,8 @@ def _retention(ev: Evaluation) -> list[str]:
 
 
 def esc(text: object) -> str:
-    """Markdown-escape one inline value: specials backslashed, line breaks to spaces."""
-    s = "-" if text is None else str(text)
-    s = " ".join(s.split()) if ("\n" in s or "\r" in s or "\t" in s) else s
-    return "".join("\\" + c if c in _SPECIAL else c for c in s)
+    """Markdown-escape one inline value: line breaks to spaces, controls visible, specials backslashed."""
+    return sanitize.markdown(text)
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:

@@ -316,10 +316,16 @@ def test_semver_accepted(text: str, parts: tuple[int, int, int]) -> None:
     assert semver_tuple(text) == parts
 
 
-@pytest.mark.parametrize("text", ["v2", "2", "2.1", "2.1.0.0", "02.1.0", "1.0.0-", "1.0.0-01", " 1.0.0", 2])
+@pytest.mark.parametrize("text", ["v2", "2", "2.1", "2.1.0.0", "02.1.0", "1.0.0-", "1.0.0-01", " 1.0.0"])
 def test_semver_rejected(text: object) -> None:
     with pytest.raises(ValueError, match="expected semver MAJOR.MINOR.PATCH"):
         parse_semver(text)
+
+
+@pytest.mark.parametrize("number", [2, 1.1])
+def test_a_numeric_version_says_to_quote_it(number: object) -> None:
+    with pytest.raises(ValueError, match="an unquoted number .* quoted string MAJOR.MINOR.PATCH"):
+        parse_semver(number)
 
 
 def test_zones() -> None:
