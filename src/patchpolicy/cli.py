@@ -17,6 +17,7 @@ import click
 from patchpolicy.errors import InputError, OutputError, PatchPolicyError, ValidationError
 from patchpolicy.model.common import parse_duration, parse_start_instant
 from patchpolicy.model.gate import FailOn, Gate
+from patchpolicy.render.interface import RenderOptions
 from patchpolicy.render.sanitize import lines as _safe_lines
 from patchpolicy.render.sanitize import text as _safe
 from patchpolicy.render.text import empty_scope_lines
@@ -206,6 +207,26 @@ snapshot_option = click.option(
     "-s", "--snapshot", required=True, type=click.Path(path_type=Path),
     help="Fleet snapshot: .json, or .jsonl for large fleets (streamed); - for standard input.",
 )
+sarif_options = [
+    click.option("--sarif-max-results", type=click.IntRange(min=1), default=25_000,
+                 show_default=True, help="At most this many SARIF results (the worst kept)."),
+    click.option("--sarif-group-threshold", type=click.IntRange(min=0), default=10,
+                 show_default=True,
+                 help="One SARIF result per rule and vulnerability on at least this many "
+                      "hosts; 0 never groups."),
+]
+
+
+def sarif_options_of(max_results: int, group_threshold: int) -> RenderOptions:
+    return RenderOptions(sarif_max_results=max_results, sarif_group_threshold=group_threshold)
+
+
+def with_sarif_options(f: Any) -> Any:
+    for option in reversed(sarif_options):
+        f = option(f)
+    return f
+
+
 as_of_option = click.option(
     "--as-of", type=AS_OF, default=None,
     help="Evaluate at this instant (RFC 3339, or a date). Default: the snapshot's taken_at.",
@@ -225,10 +246,12 @@ as_of_option = click.option(
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None, metavar="KEY",
               help="Sign the bundle with this private key (PEM; password in "
                    "PATCHPOLICY_KEY_PASSWORD): writes attestation.intoto.jsonl.")
+@with_sarif_options
 @handle_errors
 def evaluate(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
     fail_on: tuple[str, ...], allow_empty_scope: bool, force: bool, sign_key: Path | None,
+    sarif_max_results: int, sarif_group_threshold: int,
 ) -> None:
     """Evaluate a snapshot and write the evidence bundle (evidence.json, reports, SHA256SUMS).
 
@@ -246,7 +269,8 @@ def evaluate(
 
         signer = load_private_key(sign_key)  # before evaluating: a bad key fails fast
     gate = Gate.of(fail_on, allow_empty_scope=allow_empty_scope)
-    ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate)
+    ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate,
+                             options=sarif_options_of(sarif_max_results, sarif_group_threshold))
     if signer is not None:
         from patchpolicy.attest import ATTESTATION_FILE, attest
 
@@ -277,10 +301,12 @@ def evaluate(
 @click.option("--limit", default=10, show_default=True, help="Worst items to list.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Processes for a JSON Lines snapshot (default: every core for files over 32 MB).")
+@with_sarif_options
 @handle_errors
 def check(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
     fail_on: tuple[str, ...], allow_empty_scope: bool, fmt: str, limit: int, jobs: int | None,
+    sarif_max_results: int, sarif_group_threshold: int,
 ) -> None:
     """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input."""
     from patchpolicy.api import evaluate_files
@@ -293,7 +319,9 @@ def check(
         jobs=jobs,
     )
     result = Gate.of(fail_on, allow_empty_scope=allow_empty_scope).judge(ev)
-    out = check_renderer(form, limit=limit).render(RenderContext(ev, inputs, gate=result))
+    options = sarif_options_of(sarif_max_results, sarif_group_threshold)
+    out = check_renderer(form, limit=limit).render(RenderContext(ev, inputs, gate=result,
+                                                                 options=options))
     click.echo(out, nl=False)
     if form is not CheckFormat.TEXT:
         for line in empty_scope_lines(ev, result):

@@ -30,6 +30,7 @@ from patchpolicy.model.common import parse_timestamp
 from patchpolicy.model.gate import Gate
 from patchpolicy.outdir import OUTPUT_MARKER
 from patchpolicy.render.bundle import SUMS_FILE, render_all
+from patchpolicy.render.interface import RenderOptions
 
 #: Remediation tasks in a bundle cover windows starting before as-of + this.
 PLAN_HORIZON = timedelta(days=90)
@@ -94,6 +95,7 @@ def build_bundle(
     *,
     as_of: datetime | None = None,
     gate: Gate | None = None,
+    options: RenderOptions | None = None,
 ) -> tuple[Evaluation, dict[str, bytes]]:
     """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written)."""
     from patchpolicy.api import evaluate_files
@@ -108,7 +110,8 @@ def build_bundle(
     tasks = plan(ev.bundle, ev, snapshot.hosts(), as_of=ev.as_of,
                  horizon=PLAN_HORIZON)
     result = (gate or Gate()).judge(ev)
-    return ev, render_all(RenderContext(ev, inputs, tasks, result), bundle_renderers())
+    ctx = RenderContext(ev, inputs, tasks, result, options or RenderOptions())
+    return ev, render_all(ctx, bundle_renderers())
 
 
 def read_sums(bundle_dir: Path) -> dict[str, str]:
@@ -278,6 +281,17 @@ def _recorded(bundle_dir: Path) -> tuple[datetime, Gate]:
         raise BundleError(f"{path}: cannot read the recorded as-of and gate: {e}") from e
 
 
+def _recorded_options(bundle_dir: Path) -> RenderOptions:
+    """The SARIF cap and grouping ``results.sarif`` records; the defaults when it records
+    none (the comparison then reports the file if it was made otherwise)."""
+    try:
+        props = msgspec.json.decode((bundle_dir / "results.sarif").read_bytes())["runs"][0]["properties"]
+        return RenderOptions(sarif_max_results=int(props["maxResults"]),
+                             sarif_group_threshold=int(props["groupThreshold"]))
+    except (OSError, msgspec.DecodeError, KeyError, IndexError, TypeError, ValueError):
+        return RenderOptions()
+
+
 def recorded_as_of(bundle_dir: Path) -> datetime:
     """The as-of instant ``evidence.json`` records."""
     return _recorded(bundle_dir)[0]
@@ -296,7 +310,8 @@ def reproduce_bundle(
     d = Path(bundle_dir)
     v = verify_bundle(d, key)
     as_of, gate = _recorded(d)
-    _, fresh = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate)
+    _, fresh = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate,
+                            options=_recorded_options(d))
     on_disk = bundle_files(d)
     v.not_reproduced = sorted(
         name for name in set(fresh) | set(on_disk) if fresh.get(name) != on_disk.get(name)

@@ -207,3 +207,18 @@ def test_output_marker_is_allowed_unlisted(bundle: Path) -> None:
     (bundle / ".patchpolicy-output").write_text("")
     code, out, _ = run("verify", "out")
     assert code == 0, out
+
+
+def test_a_bundle_with_sarif_options_is_reproduced_with_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run("evaluate", *INPUTS, "-o", "out", "--sarif-max-results", "3",
+                       "--sarif-group-threshold", "2")
+    assert code == 1, out
+    run_ = json.loads((tmp_path / "out" / "results.sarif").read_text())["runs"][0]
+    assert len(run_["results"]) == 3 and run_["properties"]["omittedResults"] > 0
+    assert run_["properties"]["groupThreshold"] == 2
+    code, out, _ = run("verify", "out", *INPUTS)
+    assert code == 0, out
+    assert "re-hashed and reproduced" in out

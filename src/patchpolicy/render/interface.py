@@ -15,6 +15,16 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class RenderOptions:
+    """Knobs of individual renderers; the defaults fit their consumers."""
+
+    sarif_max_results: int = 25_000
+    """At most this many SARIF results (GitHub code scanning's limit per run); the worst kept."""
+    sarif_group_threshold: int = 10
+    """One SARIF result per (rule, vulnerability) hitting at least this many hosts; 0: never."""
+
+
+@dataclass(frozen=True)
 class RenderContext:
     """Everything a renderer may read: the evaluation and what it was computed from.
 
@@ -27,6 +37,7 @@ class RenderContext:
     plan: Plan | None = None
     gate: GateResult | None = None
     """The run's gate result; None means the default gate (no --fail-on)."""
+    options: RenderOptions = RenderOptions()
 
     @property
     def result(self) -> GateResult:

@@ -6,32 +6,64 @@ Contract:
   (``policy#scan_freshness``, ``policy#reboot``, ``policy#scope``) and one for items that
   could not be judged (``policy#error``); each rule's help cites the controls it evidences;
 * a result per item and host check that does not pass: level from the gate bucket
-  (fail = ``error``, warn = ``warning``); waived items are ``error`` results carrying a
-  suppression of kind ``external`` with the exception's justification, which dashboards
-  show as dismissed; passing entries are left out;
+  (fail = ``error``, warn = ``warning``, and ``error`` for whatever fails the gate); waived
+  items are ``note`` results carrying a suppression of kind ``external``, status
+  ``accepted``, with the exception's justification, which dashboards show as dismissed and
+  do not count as errors; passing entries are left out;
 * locations point at the policy file and line of the binding rule, or of the policy
   document for host checks and errors; the host is a logical location;
 * ``partialFingerprints`` hash (policy, host, finding or check), so a dashboard tracks an
-  item across runs whatever its message or deadline.
+  item across runs whatever its message or deadline; the same hash is given as
+  ``primaryLocationLineHash`` so that GitHub, whose own hash would only see the policy
+  line, keeps one alert per host;
+* grouping: where one rule and one vulnerability (or one host check) fail or warn on at
+  least ``sarif_group_threshold`` hosts, one result stands for them all, with the host
+  count and a sample of hosts (properties ``hostCount``, ``itemCount``, ``hosts``);
+  suppressed (waived) items are never grouped;
+* cap: at most ``sarif_max_results`` results and a gzipped log under 10 MB (GitHub code
+  scanning's limits); the worst are kept (``worst_key`` order, suppressed results last),
+  and the run's properties and a ``toolExecutionNotifications`` note say how many were
+  left out and where every item is (evidence.json, ``check --format json``).
 """
 
 from __future__ import annotations
 
+import gzip
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import PurePath, PurePosixPath
 from typing import Any
 
 from patchpolicy.errors import Location
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.bundle import CompiledPolicy
+from patchpolicy.model.evaluation import worst_key
 from patchpolicy.model.gate import GateResult
-from patchpolicy.model.results import Bucket, ExceptionReport, HostCheck, Item, Verdict
+from patchpolicy.model.results import (
+    Bucket,
+    CheckVerdict,
+    ExceptionReport,
+    HostCheck,
+    Item,
+    Verdict,
+)
 from patchpolicy.render._common import day, days_text, stable_hash, ts
 from patchpolicy.render.evidence import encode_json
 from patchpolicy.render.interface import RenderContext, Renderer
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 FINGERPRINT = "patchpolicy/v1"
-LEVEL = {Bucket.FAIL: "error", Bucket.WARN: "warning", Bucket.WAIVED: "error", Bucket.PASS: "none"}
+GITHUB_FINGERPRINT = "primaryLocationLineHash"
+INFORMATION_URI = "https://github.com/patchpolicy/patchpolicy"
+HOST_SAMPLE = 20
+"""Hosts named in a grouped result."""
+MAX_GZIP_BYTES = 10 * 1000 * 1000
+"""GitHub code scanning's limit on an uploaded (gzipped) SARIF file, with some margin."""
+CAP_NOTE = "patchpolicy/sarif-cap"
+# Waived: ``note`` with a suppression, so that neither GitHub nor sarif-tools (whose summary
+# ignores suppressions) counts an accepted exception as an error; the gate still decides.
+LEVEL = {Bucket.FAIL: "error", Bucket.WARN: "warning", Bucket.WAIVED: "note", Bucket.PASS: "none"}
 HOST_CHECKS = {
     "scan_freshness": "The host was scanned recently enough (hygiene.max_scan_age).",
     "reboot": "An installed fix does not wait for a reboot too long (hygiene.max_reboot_pending).",
@@ -89,7 +121,7 @@ def _rule(
     text, md, tags = _controls_md(cp, controls)
     return {
         "id": rule_id,
-        "name": rule_id,
+        "name": rule_name(rule_id),
         "shortDescription": {"text": short},
         "fullDescription": {"text": f"{head}: {desc}"},
         "help": {
@@ -99,6 +131,12 @@ def _rule(
         "defaultConfiguration": {"level": "error"},
         "properties": {"tags": [kind, *tags], "policy": cp.name, "policyVersion": cp.version},
     }
+
+
+def rule_name(rule_id: str) -> str:
+    """A PascalCase name distinct from the id: ``pci-dss/kev`` -> ``PciDssKev``."""
+    name = "".join(w[:1].upper() + w[1:] for w in re.split(r"[^0-9A-Za-z]+", rule_id) if w)
+    return name if name and name != rule_id else f"Rule{name}"
 
 
 def _rules(ev: Evaluation) -> list[dict[str, Any]]:
@@ -147,6 +185,11 @@ def _item_message(i: Item) -> str:
     return "; ".join(parts) + "."
 
 
+def _fingerprints(digest: str) -> dict[str, str]:
+    """Ours, and GitHub's (``hash:occurrence``), so hosts sharing a policy line stay apart."""
+    return {FINGERPRINT: digest, GITHUB_FINGERPRINT: f"{digest}:1"}
+
+
 def _level(gate: GateResult, policy: str, verdict: Any, bucket: Bucket) -> str:
     """The SARIF level agrees with the gate: whatever fails the run is an error."""
     return "error" if gate.fails(policy, verdict, bucket) else LEVEL[bucket]
@@ -167,7 +210,7 @@ def _item_result(ev: Evaluation, i: Item, rule_index: dict[str, int],
         "kind": "fail",
         "message": {"text": _item_message(i)},
         "locations": [_location(where, i.host)],
-        "partialFingerprints": {FINGERPRINT: stable_hash("item", i.policy, i.host, i.finding)},
+        "partialFingerprints": _fingerprints(stable_hash("item", i.policy, i.host, i.finding)),
         "properties": {
             "policy": i.policy, "host": i.host, "finding": i.finding, "vuln": i.vuln,
             "package": i.package, "severity": i.severity, "verdict": i.verdict.value,
@@ -200,22 +243,169 @@ def _check_result(ev: Evaluation, c: HostCheck, rule_index: dict[str, int],
         "kind": "fail",
         "message": {"text": f"{c.verdict.value}: host {c.host}: {c.detail}{note}."},
         "locations": [_location(cp.where, c.host)],
-        "partialFingerprints": {FINGERPRINT: stable_hash("check", c.policy, c.host, c.check)},
+        "partialFingerprints": _fingerprints(stable_hash("check", c.policy, c.host, c.check)),
         "properties": {"policy": c.policy, "host": c.host, "check": c.check,
                        "verdict": c.verdict.value, "bucket": c.bucket.value,
                        "controls": list(c.controls)},
     }
 
 
-def sarif_log(ctx: RenderContext) -> dict[str, Any]:
-    """The SARIF log as plain data."""
+@dataclass
+class _Entry:
+    """One result to be: its rank (worst first), what it stands for, and how to build it."""
+
+    rank: tuple[Any, ...]
+    build: Callable[[], dict[str, Any]]
+    items: int = 1
+    grouped: bool = False
+    members: list[Any] = field(default_factory=list)
+
+
+def _check_rank(c: HostCheck) -> tuple[Any, ...]:
+    """Host checks ranked like items: an error first, then failing, then warning."""
+    first = 0 if c.verdict == CheckVerdict.ERROR else 1 if c.bucket == Bucket.FAIL else 2
+    return (0, first, 0, 1, 9, c.policy, c.host, c.check)
+
+
+def _sample(hosts: list[str]) -> tuple[list[str], str]:
+    """The first ``HOST_SAMPLE`` hosts (sorted) and their text, with how many more."""
+    sample = hosts[:HOST_SAMPLE]
+    more = f" and {len(hosts) - len(sample)} more" if len(hosts) > len(sample) else ""
+    return sample, ", ".join(sample) + more
+
+
+def _item_group_result(ev: Evaluation, members: list[Item], rule_index: dict[str, int],
+                       gate: GateResult) -> dict[str, Any]:
+    """One result for one rule and one vulnerability on many hosts."""
+    members = sorted(members, key=worst_key)
+    worst = members[0]
+    one = _item_result(ev, worst, rule_index, {}, gate)
+    hosts = sorted({i.host for i in members})
+    sample, text = _sample(hosts)
+    deadlines = [i.deadline for i in members if i.deadline is not None]
+    parts = [f"{worst.verdict.value}: {worst.vuln} ({worst.severity}{', KEV' if worst.kev else ''}) "
+             f"on {len(hosts)} hosts ({len(members)} items): {text}"]
+    if deadlines:
+        parts.append(f"earliest deadline {day(min(deadlines))}")
+    if worst.binding_rule:
+        parts.append(f"rule {worst.binding_rule}")
+    one["message"] = {"text": "; ".join(parts) + "."}
+    one["locations"][0].pop("logicalLocations")
+    one["partialFingerprints"] = _fingerprints(
+        stable_hash("group", worst.policy, one["ruleId"], worst.vuln, worst.bucket.value))
+    one["properties"] = {
+        "policy": worst.policy, "vuln": worst.vuln, "severity": worst.severity,
+        "verdict": worst.verdict.value, "bucket": worst.bucket.value,
+        "deadline": ts(min(deadlines)) if deadlines else None, "kev": worst.kev,
+        "controls": list(worst.controls), "hostCount": len(hosts), "itemCount": len(members),
+        "hosts": sample, "packages": sorted({i.package for i in members if i.package})[:HOST_SAMPLE],
+    }
+    return one
+
+
+def _check_group_result(ev: Evaluation, members: list[HostCheck], rule_index: dict[str, int],
+                        gate: GateResult) -> dict[str, Any]:
+    """One result for one host check failing or warning on many hosts."""
+    members = sorted(members, key=_check_rank)
+    worst = members[0]
+    one = _check_result(ev, worst, rule_index, gate)
+    hosts = sorted({c.host for c in members})
+    sample, text = _sample(hosts)
+    one["message"] = {"text": f"{worst.verdict.value}: {worst.check} on {len(hosts)} hosts: {text}."}
+    one["locations"][0].pop("logicalLocations")
+    one["partialFingerprints"] = _fingerprints(
+        stable_hash("check-group", worst.policy, worst.check, worst.bucket.value))
+    one["properties"] = {
+        "policy": worst.policy, "check": worst.check, "verdict": worst.verdict.value,
+        "bucket": worst.bucket.value, "controls": list(worst.controls),
+        "hostCount": len(hosts), "itemCount": len(members), "hosts": sample,
+    }
+    return one
+
+
+def _entries(ctx: RenderContext, rule_index: dict[str, int]) -> list[_Entry]:
+    """Every result to be, in output order: items then host checks, groups where the first
+    member was."""
+    ev, gate = ctx.evaluation, ctx.result
+    threshold = ctx.options.sarif_group_threshold
+    exceptions = {x.id: x for x in ev.exceptions}
+    entries: list[_Entry] = []
+    groups: dict[tuple[str, ...], _Entry] = {}
+
+    def item_key(i: Item) -> tuple[str, ...] | None:
+        if i.bucket == Bucket.WAIVED or threshold <= 0:
+            return None  # suppressed results keep their own exception
+        rule = f"{i.policy}#error" if i.verdict == Verdict.ERROR or i.binding_rule is None \
+            else f"{i.policy}/{i.binding_rule}"
+        return ("item", rule, i.vuln, i.bucket.value, _level(gate, i.policy, i.verdict, i.bucket))
+
+    def check_key(c: HostCheck) -> tuple[str, ...] | None:
+        if threshold <= 0:
+            return None
+        return ("check", c.policy, c.check, c.bucket.value, _level(gate, c.policy, c.verdict, c.bucket))
+
+    failing = [i for i in ev.items if i.bucket != Bucket.PASS]
+    checks = [c for c in ev.checks if c.bucket != Bucket.PASS]
+    hosts: dict[tuple[str, ...], set[str]] = {}
+    for k, host in [(item_key(i), i.host) for i in failing] + [(check_key(c), c.host) for c in checks]:
+        if k is not None:
+            hosts.setdefault(k, set()).add(host)
+    big = {k for k, h in hosts.items() if len(h) >= threshold}
+
+    def add(k: tuple[str, ...] | None, member: Any, rank: tuple[Any, ...],
+            one: Callable[[], dict[str, Any]], many: Callable[[list[Any]], dict[str, Any]]) -> None:
+        if k not in big:
+            entries.append(_Entry(rank, one))
+            return
+        assert k is not None
+        g = groups.get(k)
+        if g is None:
+            g = groups[k] = _Entry(rank, lambda: {}, items=0, grouped=True)
+            g.build = lambda g=g: many(g.members)  # type: ignore[misc]
+            entries.append(g)
+        g.members.append(member)
+        g.items += 1
+        g.rank = min(g.rank, rank)
+
+    for i in failing:
+        add(item_key(i), i, (1 if i.bucket == Bucket.WAIVED else 0, *worst_key(i)),
+            lambda i=i: _item_result(ev, i, rule_index, exceptions, gate),  # type: ignore[misc]
+            lambda ms: _item_group_result(ev, ms, rule_index, gate))
+    for c in checks:
+        add(check_key(c), c, _check_rank(c),
+            lambda c=c: _check_result(ev, c, rule_index, gate),  # type: ignore[misc]
+            lambda ms: _check_group_result(ev, ms, rule_index, gate))
+    return entries
+
+
+def sarif_log(ctx: RenderContext, *, max_results: int | None = None) -> dict[str, Any]:
+    """The SARIF log as plain data; ``max_results`` overrides the options' cap."""
     ev, inputs = ctx.evaluation, ctx.inputs
     rules = _rules(ev)
     rule_index = {r["id"]: n for n, r in enumerate(rules)}
-    exceptions = {x.id: x for x in ev.exceptions}
-    gate = ctx.result
-    results = [_item_result(ev, i, rule_index, exceptions, gate) for i in ev.items if i.bucket != Bucket.PASS]
-    results += [_check_result(ev, c, rule_index, gate) for c in ev.checks if c.bucket != Bucket.PASS]
+    entries = _entries(ctx, rule_index)
+    cap = ctx.options.sarif_max_results if max_results is None else max_results
+    kept = entries
+    if len(entries) > cap:
+        order = sorted(range(len(entries)), key=lambda n: entries[n].rank)
+        keep = set(order[:cap])
+        kept = [e for n, e in enumerate(entries) if n in keep]
+    results = [e.build() for e in kept]
+    omitted = len(entries) - len(kept)
+    omitted_items = sum(e.items for e in entries) - sum(e.items for e in kept)
+    invocation: dict[str, Any] = {"executionSuccessful": True}
+    if omitted:
+        invocation["toolExecutionNotifications"] = [{
+            "descriptor": {"id": CAP_NOTE},
+            "level": "note",
+            "message": {"text": (
+                f"{omitted} of {len(entries)} results left out (standing for {omitted_items} "
+                f"items and host checks) to stay within GitHub code scanning's limits; the "
+                f"{len(kept)} worst are kept. Every item is in evidence.json of the evidence "
+                f"bundle (patchpolicy evaluate -o DIR) and in patchpolicy check --format json; "
+                f"--sarif-max-results changes the cap."
+            )},
+        }]
     artifacts = [
         {"location": artifact_uri(f.path), "length": f.size, "hashes": {"sha-256": f.sha256},
          "roles": ["policy"]}
@@ -229,18 +419,24 @@ def sarif_log(ctx: RenderContext) -> dict[str, Any]:
                 "name": "patchpolicy",
                 "version": inputs.tool_version,
                 "semanticVersion": inputs.tool_version,
+                "informationUri": INFORMATION_URI,
                 "rules": rules,
             }},
             "automationDetails": {"id": f"patchpolicy/{ts(ev.as_of)}"},
             "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The directory patchpolicy ran in."}}},
             "artifacts": artifacts,
-            "invocations": [{"executionSuccessful": True}],
+            "invocations": [invocation],
             "results": results,
             "properties": {
                 "asOf": ts(ev.as_of),
                 "snapshot": {"path": inputs.snapshot.path, "sha256": inputs.snapshot.sha256},
                 "policies": [{"name": p.name, "version": p.version} for p in ev.policies],
                 "failing": ctx.result.failing,
+                "groupThreshold": ctx.options.sarif_group_threshold,
+                "maxResults": cap,
+                "groupedResults": sum(1 for e in kept if e.grouped),
+                "omittedResults": omitted,
+                "omittedItems": omitted_items,
             },
         }],
     }
@@ -252,4 +448,13 @@ class SarifLog(Renderer):
     filename = "results.sarif"
 
     def render(self, ctx: RenderContext) -> bytes:
-        return encode_json(sarif_log(ctx))
+        """The log, with fewer results when its gzipped size would exceed ``MAX_GZIP_BYTES``."""
+        cap = ctx.options.sarif_max_results
+        while True:
+            log = sarif_log(ctx, max_results=cap)
+            data = encode_json(log)
+            size = len(gzip.compress(data, compresslevel=6, mtime=0))
+            n = len(log["runs"][0]["results"])
+            if size <= MAX_GZIP_BYTES or n == 0:
+                return data
+            cap = min(n - 1, int(n * MAX_GZIP_BYTES / size * 0.9))
