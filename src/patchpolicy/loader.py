@@ -100,6 +100,8 @@ def _read_policy_file(path: Path) -> bytes:
     return data
 
 
+MAX_YAML_DEPTH = 64
+"""Nested collections in one document: a real policy nests about six deep."""
 MAX_EXPANDED_NODES = 100_000
 """Nodes a file may stand for once its aliases are expanded (each alias counts the whole
 node it names): a real policy has a few hundred."""
@@ -108,7 +110,10 @@ node it names): a real policy has a few hundred."""
 def _too_many_aliases(text: str, name: str) -> Diagnostic | None:
     """Measure the expanded size from the event stream, building nothing: aliases are
     expanded when the document is converted, so a bomb must be stopped before that."""
-    if "*" not in text or "&" not in text:
+    could_nest = text.count("[") + text.count("{") > MAX_YAML_DEPTH or any(
+        len(line) - len(line.lstrip(" -")) > 2 * MAX_YAML_DEPTH for line in text.splitlines()
+    )
+    if not could_nest and ("*" not in text or "&" not in text):
         return None
     from ruamel.yaml.events import (
         AliasEvent,
@@ -124,6 +129,12 @@ def _too_many_aliases(text: str, name: str) -> Diagnostic | None:
         for event in YAML(typ="rt").parse(text):
             if isinstance(event, CollectionStartEvent):
                 stack.append([event.anchor, 1])
+                if len(stack) > MAX_YAML_DEPTH + 1:
+                    mark = event.start_mark
+                    return Diagnostic(
+                        Location(name, mark.line + 1, mark.column + 1),
+                        f"YAML nests deeper than {MAX_YAML_DEPTH} levels: refused",
+                    )
                 continue
             if isinstance(event, ScalarEvent):
                 n = 1

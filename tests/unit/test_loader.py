@@ -338,3 +338,12 @@ def test_a_device_is_refused_not_read_forever(tmp_path: Path) -> None:
     _, diags = check_bundle([Path("/dev/zero")])
     (d,) = diags
     assert d.message == "cannot read policy: it is not a regular file (a device, FIFO or socket)"
+
+
+def test_yaml_nested_300_deep_is_refused_not_a_recursion_error(tmp_path: Path) -> None:
+    from patchpolicy.loader import check_bundle
+
+    (tmp_path / "deep.yaml").write_text("a: " + "[" * 300 + "]" * 300 + "\n")
+    _, diags = check_bundle([tmp_path / "deep.yaml"])
+    (d,) = diags
+    assert d.message == "YAML nests deeper than 64 levels: refused" and d.location.line == 1
