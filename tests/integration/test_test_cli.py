@@ -200,3 +200,16 @@ def test_other_tests_and_their_snapshots_stay_out_of_the_bundle(bundle: Path) ->
     code, out, _ = run("test", str(bundle), "--coverage")
     assert code == 0, out
     assert "2 cases in 2 files" in out
+
+
+def test_a_dangling_symlink_in_the_test_directory_is_an_error(tmp_path: Path) -> None:
+    import os
+
+    from click.testing import CliRunner
+
+    from patchpolicy.cli import main
+
+    os.symlink(tmp_path / "gone.yaml", tmp_path / "case.yaml")
+    result = CliRunner().invoke(main, ["test", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "dangling symlink" in result.stderr

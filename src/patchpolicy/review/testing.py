@@ -47,6 +47,7 @@ from patchpolicy.loader import (
     HOST_FINDING,
     SourceDocument,
     discover,
+    discover_checked,
     expression_location,
     load_bundle,
     read_documents,
@@ -205,11 +206,11 @@ def _resolved(path: str | Path) -> str:
 
 
 def _collect(paths: Sequence[str | Path]) -> _Collected:
-    files = discover(paths)
-    if not files:
+    files, problems = discover_checked(paths)
+    if not files and not problems:
         raise InputError(f"{', '.join(str(p) for p in paths)}: no test files found")
     out = _Collected()
-    diags: list[Diagnostic] = []
+    diags: list[Diagnostic] = list(problems)
     for f in files:
         if not f.exists():
             diags.append(Diagnostic(Location(str(f)), "no such file or directory"))
