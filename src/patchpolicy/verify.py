@@ -292,11 +292,6 @@ def _recorded_options(bundle_dir: Path) -> RenderOptions:
         return RenderOptions()
 
 
-def recorded_as_of(bundle_dir: Path) -> datetime:
-    """The as-of instant ``evidence.json`` records."""
-    return _recorded(bundle_dir)[0]
-
-
 def reproduce_bundle(
     bundle_dir: str | Path,
     policy_paths: Sequence[str | Path],

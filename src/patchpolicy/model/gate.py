@@ -21,9 +21,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from patchpolicy.model.evaluation import Evaluation
-from patchpolicy.model.results import Bucket, CheckVerdict, ExceptionStatus, Verdict
+from patchpolicy.model.results import (
+    Bucket,
+    CheckVerdict,
+    ExceptionReport,
+    ExceptionStatus,
+    Verdict,
+)
 
-__all__ = ["FailOn", "Gate", "GateResult"]
+__all__ = ["FailOn", "Gate", "GateResult", "exception_reason"]
 
 
 class FailOn(StrEnum):
@@ -33,6 +39,20 @@ class FailOn(StrEnum):
     REMEDIATED_LATE = "remediated_late"
     EXPIRED_EXCEPTION = "expired_exception"
     INVALID_EXCEPTION = "invalid_exception"
+
+
+def exception_reason(e: ExceptionReport, fail_on: frozenset[str] | tuple[str, ...]) -> str | None:
+    """The one reason an exception fails the gate (``exception_error``, or the --fail-on
+    value that names it), or None. One exception counts once, whatever else is true of it."""
+    if e.status == ExceptionStatus.ERROR:
+        return "exception_error"
+    if e.status == ExceptionStatus.EXPIRED and FailOn.EXPIRED_EXCEPTION in fail_on:
+        return FailOn.EXPIRED_EXCEPTION
+    if FailOn.INVALID_EXCEPTION in fail_on and (
+        e.status == ExceptionStatus.OVER_LIFETIME or e.over_lifetime_for
+    ):
+        return FailOn.INVALID_EXCEPTION
+    return None
 
 
 _VERDICT_FAIL_ON: dict[str, FailOn] = {Verdict.DUE_SOON: FailOn.DUE_SOON, Verdict.REMEDIATED_LATE: FailOn.REMEDIATED_LATE}
@@ -113,18 +133,15 @@ class Gate:
                 reasons[reason] = reasons.get(reason, 0) + n
 
         add("fail", t.by_bucket.get(Bucket.FAIL, 0) + t.checks_by_bucket.get(Bucket.FAIL, 0))
-        add("exception_error", sum(1 for e in ev.exceptions if e.status == ExceptionStatus.ERROR))
         for verdict, reason in _VERDICT_FAIL_ON.items():
             if reason in self.fail_on:
                 add(reason, sum(
                     counts.get(verdict, 0) for policy, counts in t.by_policy.items() if policy in in_effect
                 ))
-        if FailOn.EXPIRED_EXCEPTION in self.fail_on:
-            add(FailOn.EXPIRED_EXCEPTION, sum(1 for e in ev.exceptions if e.status == ExceptionStatus.EXPIRED))
-        if FailOn.INVALID_EXCEPTION in self.fail_on:
-            add(FailOn.INVALID_EXCEPTION, sum(
-                1 for e in ev.exceptions if e.status == ExceptionStatus.OVER_LIFETIME or e.over_lifetime_for
-            ))
+        for e in ev.exceptions:
+            exc_reason = exception_reason(e, self.fail_on)
+            if exc_reason is not None:
+                add(exc_reason, 1)
         empty = tuple(p.name for p in ev.policies if not t.hosts_in_scope.get(p.name, 0))
         if not self.allow_empty_scope:
             add("empty_scope", len(empty))

@@ -15,8 +15,8 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 from patchpolicy.evaluator import Evaluation, worst_key
-from patchpolicy.model.gate import FailOn, GateResult
-from patchpolicy.model.results import Bucket, ExceptionReport, ExceptionStatus, HostCheck, Item
+from patchpolicy.model.gate import FailOn, GateResult, exception_reason
+from patchpolicy.model.results import Bucket, ExceptionReport, HostCheck, Item
 from patchpolicy.render import sanitize
 from patchpolicy.render._common import day, days_text
 from patchpolicy.render.interface import RenderContext, Renderer
@@ -121,17 +121,16 @@ class _Cases:
 
 
 def _exception_failure(e: ExceptionReport, gate: GateResult) -> str:
-    """Why an exception fails the gate, or "" (the same rules as Gate.judge)."""
-    if e.status == ExceptionStatus.ERROR:
+    """Why an exception fails the gate, or "": the reason is the gate's own."""
+    reason = exception_reason(e, gate.fail_on)
+    if reason is None:
+        return ""
+    if reason == "exception_error":
         return f"exception {_t(e.id)}: {_t(e.error)}"
-    if e.status == ExceptionStatus.EXPIRED and FailOn.EXPIRED_EXCEPTION in gate.fail_on:
+    if reason == FailOn.EXPIRED_EXCEPTION:
         return f"exception {_t(e.id)} expired {e.expires.isoformat()}"
-    if FailOn.INVALID_EXCEPTION in gate.fail_on and (
-        e.status == ExceptionStatus.OVER_LIFETIME or e.over_lifetime_for
-    ):
-        names = ", ".join(e.over_lifetime_for) or ", ".join(e.policies)
-        return f"exception {_t(e.id)} lasts longer than policy {_t(names)} allows (max_lifetime)"
-    return ""
+    names = ", ".join(e.over_lifetime_for) or ", ".join(e.policies)
+    return f"exception {_t(e.id)} lasts longer than policy {_t(names)} allows (max_lifetime)"
 
 
 class JunitXml(Renderer):
