@@ -414,7 +414,15 @@ def _host_record(
             "owner": prev.owner, "criticality": prev.criticality, "exposure": prev.exposure,
         }
     else:
-        attrs = {"name": name}
+        tags = sorted({t for r in reports for t in r.tags})
+        labels: dict[str, str] = {}
+        for r in reports:
+            for k, v in r.labels.items():
+                labels.setdefault(k, v)
+        attrs = {
+            "name": name, "tags": tuple(tags), "labels": dict(sorted(labels.items())),
+            "criticality": next((r.criticality for r in reports if r.criticality), None),
+        }
     return HostRecord(
         id=host_id,
         os=os_rec,
@@ -470,20 +478,20 @@ def _build(
 
     parsed: list[tuple[ParsedReport, FileReport]] = []
     for fmt, path in inputs:
-        rep = get_importer(fmt).load(path)
-        if rep.scan_time is not None:
-            when, source = rep.scan_time, "report"
-        elif scan_time is not None:
-            when, source = scan_time, "--scan-time"
-        else:
-            raise ImporterError(
-                f"{rep.file}: the report has no scan time ({fmt.value} reports may omit it):"
-                " pass --scan-time"
-            )
-        inv_host = inv.lookup(rep.host_keys) if inv is not None else None
-        host_id = inv_host.id if inv_host is not None else rep.host_id
-        fr = FileReport(rep.file, fmt, host_id, when, source, entries_read=len(rep.entries))
-        parsed.append((rep, fr))
+        for rep in get_importer(fmt).load_reports(path):
+            if rep.scan_time is not None:
+                when, source = rep.scan_time, "report"
+            elif scan_time is not None:
+                when, source = scan_time, "--scan-time"
+            else:
+                raise ImporterError(
+                    f"{rep.file}: the report has no scan time ({fmt.value} reports may omit it):"
+                    " pass --scan-time"
+                )
+            inv_host = inv.lookup(rep.host_keys) if inv is not None else None
+            host_id = inv_host.id if inv_host is not None else rep.host_id
+            fr = FileReport(rep.file, fmt, host_id, when, source, entries_read=len(rep.entries))
+            parsed.append((rep, fr))
 
     latest = max(fr.scan_time for _, fr in parsed)
     if taken_at is not None and taken_at < latest:

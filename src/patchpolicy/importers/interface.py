@@ -76,6 +76,11 @@ class ParsedReport:
     tool_version: str | None = None
     host_name: str | None = None
     os: OsRecord | None = None
+    # Host attributes a server scanner knows (asset tags, labels, criticality); an
+    # inventory or the previous snapshot, when given, wins over them.
+    tags: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    criticality: str | None = None
 
     @property
     def host_id(self) -> str:
@@ -86,6 +91,12 @@ class Importer(ABC):
     """Reads one scanner format. Subclasses implement ``parse``; they never write files."""
 
     format: ClassVar[ImporterFormat]
+
+    def load_reports(self, path: Path, label: str | None = None) -> list[ParsedReport]:
+        """Every host the file at ``path`` reports on, one ``ParsedReport`` each, in file
+        order. Formats with one artifact per file (the container scanners) return one;
+        server scanners (Nessus, Qualys, Inspector) override this to return many."""
+        return [self.load(path, label)]
 
     def load(self, path: Path, label: str | None = None) -> ParsedReport:
         """Parse the report at ``path``; every problem is an ``ImporterError`` naming
