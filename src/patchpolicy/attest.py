@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from patchpolicy.errors import InputError, OutputError
+from patchpolicy.outdir import FileBody, body_sha256
 
 ATTESTATION_FILE = "attestation.intoto.jsonl"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -257,12 +258,12 @@ def evidence_predicate(evidence: bytes) -> dict[str, Any]:
         raise AttestationError(f"{EVIDENCE_FILE}: not patchpolicy evidence: {e}") from e
 
 
-def statement(files: Mapping[str, bytes], predicate: Mapping[str, Any]) -> dict[str, Any]:
+def statement(files: Mapping[str, FileBody], predicate: Mapping[str, Any]) -> dict[str, Any]:
     """An in-toto Statement v1: every file as a subject (sorted by name)."""
     return {
         "_type": STATEMENT_TYPE,
         "subject": [
-            {"name": name, "digest": {"sha256": hashlib.sha256(data).hexdigest()}}
+            {"name": name, "digest": {"sha256": body_sha256(data)}}
             for name, data in sorted(files.items())
         ],
         "predicateType": PREDICATE_TYPE,
@@ -271,7 +272,7 @@ def statement(files: Mapping[str, bytes], predicate: Mapping[str, Any]) -> dict[
 
 
 def attest(
-    files: Mapping[str, bytes], key: PrivateKey, predicate: Mapping[str, Any] | None = None
+    files: Mapping[str, FileBody], key: PrivateKey, predicate: Mapping[str, Any] | None = None
 ) -> bytes:
     """The ``attestation.intoto.jsonl`` line for a bundle's ``files`` (name -> bytes)."""
     if ATTESTATION_FILE in files:
@@ -279,7 +280,10 @@ def attest(
     if predicate is None:
         if EVIDENCE_FILE not in files:
             raise AttestationError(f"no {EVIDENCE_FILE}: not an evidence bundle")
-        predicate = evidence_predicate(files[EVIDENCE_FILE])
+        evidence = files[EVIDENCE_FILE]
+        if not isinstance(evidence, bytes):
+            raise AttestationError(f"{EVIDENCE_FILE} is too large to be an evidence summary")
+        predicate = evidence_predicate(evidence)
     payload = _ENCODER.encode(statement(files, predicate))
     signature = key.sign(pae(PAYLOAD_TYPE, payload))
     envelope = {

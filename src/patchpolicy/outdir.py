@@ -19,19 +19,65 @@ import contextlib
 import ctypes
 import ctypes.util
 import fcntl
+import hashlib
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from patchpolicy.errors import OutputError
 
-__all__ = ["OUTPUT_MARKER", "check_output_dir", "replace_dir"]
+__all__ = ["OUTPUT_MARKER", "FileBody", "Streamed", "body_sha256", "check_output_dir", "replace_dir"]
 
 OUTPUT_MARKER = ".patchpolicy-output"
 MARKER_TEXT = b"written by patchpolicy: this directory is replaced as a whole on the next run\n"
+
+
+
+class Streamed:
+    """A file body too large to hold in memory (``items.jsonl``): its bytes come as
+    chunks, read again each time they are asked for; the digest is computed once."""
+
+    def __init__(self, chunks: Callable[[], Iterator[bytes]], sha256: str | None = None) -> None:
+        self.chunks = chunks
+        self._sha256 = sha256
+
+    @classmethod
+    def of_file(cls, path: Path, chunk: int = 1 << 20) -> Streamed:
+        def read() -> Iterator[bytes]:
+            with path.open("rb") as fh:
+                while data := fh.read(chunk):
+                    yield data
+
+        return cls(read)
+
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            h = hashlib.sha256()
+            for data in self.chunks():
+                h.update(data)
+            self._sha256 = h.hexdigest()
+        return self._sha256
+
+
+FileBody = bytes | Streamed
+"""What a file of an output directory holds: bytes, or chunks streamed from elsewhere."""
+
+
+def body_sha256(body: FileBody) -> str:
+    return body.sha256() if isinstance(body, Streamed) else hashlib.sha256(body).hexdigest()
+
+
+def _write_body(path: Path, body: FileBody) -> None:
+    if isinstance(body, Streamed):
+        with path.open("wb") as fh:
+            for data in body.chunks():
+                fh.write(data)
+    else:
+        path.write_bytes(body)
+
 
 _TMP = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)-[A-Za-z0-9_]+$")
 _RENAME_EXCHANGE = 2
@@ -67,7 +113,7 @@ def check_output_dir(out_dir: Path, *, inputs: Iterable[Path] = (), force: bool 
         )
 
 
-def replace_dir(out_dir: Path, files: dict[str, bytes]) -> None:
+def replace_dir(out_dir: Path, files: dict[str, FileBody]) -> None:
     """Replace ``out_dir`` with exactly ``files`` plus the marker, atomically."""
     out_dir = Path(out_dir)
     parent = out_dir.resolve().parent
@@ -85,7 +131,7 @@ def replace_dir(out_dir: Path, files: dict[str, bytes]) -> None:
             for name, data in {**files, OUTPUT_MARKER: MARKER_TEXT}.items():
                 path = tmp / name
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
+                _write_body(path, data)
             target = parent / out_dir.name
             if target.is_dir() and not target.is_symlink():
                 if _exchange(tmp, target):

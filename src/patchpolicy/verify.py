@@ -28,7 +28,7 @@ from patchpolicy.errors import InputError
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.common import parse_timestamp
 from patchpolicy.model.gate import Gate
-from patchpolicy.outdir import OUTPUT_MARKER
+from patchpolicy.outdir import OUTPUT_MARKER, FileBody, Streamed, body_sha256
 from patchpolicy.render.bundle import SUMS_FILE, render_all
 from patchpolicy.render.interface import RenderOptions
 
@@ -96,7 +96,7 @@ def build_bundle(
     as_of: datetime | None = None,
     gate: Gate | None = None,
     options: RenderOptions | None = None,
-) -> tuple[Evaluation, dict[str, bytes]]:
+) -> tuple[Evaluation, dict[str, FileBody]]:
     """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written)."""
     from patchpolicy.api import evaluate_files
     from patchpolicy.planner import plan
@@ -172,15 +172,21 @@ def _sha256(path: Path) -> str:
         raise BundleError(f"{path}: cannot read: {e.strerror or e}") from e
 
 
-def bundle_files(bundle_dir: Path) -> dict[str, bytes]:
+_READ_WHOLE = 64 * 2**20
+"""Files up to this size are read into memory; larger ones (items.jsonl) are streamed."""
+
+
+def bundle_files(bundle_dir: Path) -> dict[str, FileBody]:
     """Every regular file under ``bundle_dir`` by its POSIX relative path, the attestation
     and the output marker aside (what a bundle's bytes are compared and signed over)."""
     try:
-        return {
-            name: (bundle_dir / name).read_bytes()
-            for name, kind in scan_bundle(bundle_dir).items()
-            if kind == "file" and name not in UNLISTED_OK
-        }
+        out: dict[str, FileBody] = {}
+        for name, kind in scan_bundle(bundle_dir).items():
+            if kind != "file" or name in UNLISTED_OK:
+                continue
+            path = bundle_dir / name
+            out[name] = Streamed.of_file(path) if path.stat().st_size > _READ_WHOLE else path.read_bytes()
+        return out
     except OSError as e:
         raise BundleError(f"{bundle_dir}: cannot read: {e.strerror or e}") from e
 
@@ -208,6 +214,50 @@ def _required(bundle_dir: Path, present: dict[str, str], v: Verification) -> fro
     if bad:
         v.incomplete.append(f"incomplete: {path}: files: bad path {bad[0]!r}")
     return ALWAYS_REQUIRED | (set(names) - set(bad))
+
+
+class _ItemsFile(msgspec.Struct):
+    path: str
+    count: int
+    size: int
+    sha256: str
+
+
+class _ItemsHead(msgspec.Struct):
+    items_file: _ItemsFile | None = None
+
+
+def _check_items_file(bundle_dir: Path, digests: dict[str, str | None], v: Verification) -> None:
+    """``evidence.json`` names items.jsonl by digest, size and line count: the summary and
+    the items must describe one evaluation, even if both were re-hashed into SHA256SUMS."""
+    if not digests.get(EVIDENCE_FILE):
+        return
+    try:
+        head = msgspec.json.decode((bundle_dir / EVIDENCE_FILE).read_bytes(), type=_ItemsHead)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        return  # reported by _required
+    ref = head.items_file
+    if ref is None:
+        return
+    where = f"{bundle_dir / EVIDENCE_FILE}: items_file"
+    if ref.path not in digests:
+        v.incomplete.append(f"incomplete: {where}: names {ref.path!r}, which is not in the bundle")
+        return
+    path = bundle_dir / ref.path
+    if digests[ref.path] != ref.sha256:
+        v.incomplete.append(f"inconsistent: {where}.sha256 is not the digest of {ref.path}")
+        return
+    lines = 0
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            lines += chunk.count(b"\n")
+            size += len(chunk)
+    if (lines, size) != (ref.count, ref.size):
+        v.incomplete.append(
+            f"inconsistent: {where}: {ref.count} items of {ref.size} bytes recorded,"
+            f" {ref.path} holds {lines} lines of {size} bytes"
+        )
 
 
 def verify_bundle(bundle_dir: str | Path, key: PublicKey | None = None) -> Verification:
@@ -238,6 +288,7 @@ def verify_bundle(bundle_dir: str | Path, key: PublicKey | None = None) -> Verif
         v.checked += 1
         if digests[name] is not None and digests[name] != digest:
             v.changed.append(name)
+    _check_items_file(d, digests, v)
     if present[SUMS_FILE] == "file":
         v.extra = sorted(set(digests) - listed)
         if required is not None:
@@ -309,7 +360,8 @@ def reproduce_bundle(
                             options=_recorded_options(d))
     on_disk = bundle_files(d)
     v.not_reproduced = sorted(
-        name for name in set(fresh) | set(on_disk) if fresh.get(name) != on_disk.get(name)
+        name for name in set(fresh) | set(on_disk)
+        if name not in fresh or name not in on_disk or body_sha256(fresh[name]) != body_sha256(on_disk[name])
     )
     if v.not_reproduced:
         v.notes.append(

@@ -222,3 +222,39 @@ def test_a_bundle_with_sarif_options_is_reproduced_with_them(
     code, out, _ = run("verify", "out", *INPUTS)
     assert code == 0, out
     assert "re-hashed and reproduced" in out
+
+
+def test_an_edited_line_of_items_jsonl_is_caught_even_when_re_hashed(bundle: Path) -> None:
+    """items.jsonl holds every item; evidence.json names it by digest, size and count, so
+    an edit with a re-hashed SHA256SUMS still fails, and a re-evaluation catches it too."""
+    import hashlib
+
+    items = bundle / "items.jsonl"
+    lines = items.read_bytes().splitlines(keepends=True)
+    record = json.loads(lines[3])
+    record["verdict"] = "ok" if record["verdict"] != "ok" else "overdue"
+    lines[3] = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+    items.write_bytes(b"".join(lines))
+    code, out, _ = run("verify", "out")
+    assert code == 1 and "changed (sha256 differs): items.jsonl" in out, out
+    sums = (bundle / "SHA256SUMS").read_text().splitlines()
+    digest = hashlib.sha256(items.read_bytes()).hexdigest()
+    sums = [f"{digest}  items.jsonl" if s.endswith("  items.jsonl") else s for s in sums]
+    (bundle / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    code, out, _ = run("verify", "out")
+    assert code == 1 and "items_file.sha256 is not the digest of items.jsonl" in out, out
+    code, out, _ = run("verify", "out", *INPUTS)
+    assert code == 1 and "not reproduced (differs from a re-evaluation): items.jsonl" in out, out
+
+
+def test_evidence_json_names_items_jsonl_by_count_size_and_digest(bundle: Path) -> None:
+    import hashlib
+
+    evidence = json.loads((bundle / "evidence.json").read_text())
+    data = (bundle / "items.jsonl").read_bytes()
+    assert "items" not in evidence
+    assert evidence["items_file"] == {
+        "path": "items.jsonl", "count": data.count(b"\n"), "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    assert evidence["items_file"]["count"] == evidence["summary"]["items_judged"]

@@ -19,6 +19,7 @@ from patchpolicy.evaluator.exceptions import exception_reports, exception_status
 from patchpolicy.evaluator.hygiene import host_checks
 from patchpolicy.evaluator.runner import Failure, PolicyRunner
 from patchpolicy.evaluator.tally import AggKey, PartialState, Worst
+from patchpolicy.itemlog import ItemLog, ItemStream
 from patchpolicy.model.bundle import Bundle
 from patchpolicy.model.evaluation import FAILING_REFS_KEPT, Evaluation, Tally
 from patchpolicy.model.fleet import FindingRecord, HostRecord
@@ -55,11 +56,13 @@ class Evaluator:
         *,
         keep_items: bool = True,
         keep_worst: int = 20,
+        item_log: ItemLog | None = None,
     ) -> None:
         self.bundle = bundle
         self.as_of = as_of
         self.keep_items = keep_items
-        self.items: list[Item] = []
+        self.items = (item_log or ItemLog()) if keep_items else None
+        """Every item, in bounded memory (spilled to sorted runs), when items are kept."""
         self.checks: list[HostCheck] = []
         self.tally = Tally()
         self.worst = Worst(keep_worst)
@@ -110,8 +113,8 @@ class Evaluator:
 
     def _record(self, item: Item, controls: tuple[str, ...]) -> None:
         self._count(item.policy, item.verdict, item.bucket, controls, item.host, item.finding)
-        if self.keep_items:
-            self.items.append(item)
+        if self.items is not None:
+            self.items.add(item)
         if item.bucket != Bucket.PASS:
             self.worst.add(item)
 
@@ -366,7 +369,10 @@ class Evaluator:
     def export_partial(self) -> PartialState:
         """This evaluator's state, for another evaluator to ``absorb`` (items not kept)."""
         self.worst.prune()
+        runs, count = self.items.export_runs() if self.items is not None else ([], 0)
         return PartialState(
+            item_runs=runs,
+            item_count=count,
             agg=self._agg,
             tally=self.tally,
             checks=self.checks,
@@ -386,6 +392,10 @@ class Evaluator:
         for agg_key, n in part.agg.items():
             self._agg[agg_key] = self._agg.get(agg_key, 0) + n
         self.checks.extend(part.checks)
+        if self.items is not None:
+            self.items.absorb_runs(part.item_runs, part.item_count)
+        elif part.item_runs:
+            raise ValueError("a partial with items absorbed by an evaluator that keeps none")
         self.worst.extend(part.worst)
         self.tally.merge(part.tally)
 
@@ -393,14 +403,14 @@ class Evaluator:
 
     def finish(self, snapshot_taken_at: datetime) -> Evaluation:
         self._expand_counts()
-        self.items.sort(key=lambda i: (i.policy, i.host, i.finding))
+        items = self.items.finish() if self.items is not None else ItemStream()
         self.checks.sort(key=lambda c: (c.policy, c.host, c.check))
         return Evaluation(
             bundle=self.bundle,
             as_of=self.as_of,
             snapshot_taken_at=snapshot_taken_at,
             tally=self.tally,
-            items=self.items,
+            items=items,
             checks=self.checks,
             exceptions=exception_reports(self.bundle, self.as_of, self.tally),
             controls=self._controls(),

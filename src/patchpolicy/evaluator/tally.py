@@ -4,6 +4,7 @@ state one shard of a snapshot hands to the evaluator that merges the shards."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from patchpolicy.model.evaluation import Tally, worst_key
@@ -20,6 +21,9 @@ class PartialState:
     """An unfinished evaluator's state (see Evaluator.export_partial / absorb)."""
 
     agg: dict[AggKey, int]
+    item_runs: list[Path]
+    """Sorted runs of items (kept items only), in the merging log's spill directory."""
+    item_count: int
     tally: Tally
     checks: list[HostCheck]
     worst: list[tuple[tuple[Any, ...], Item]]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from patchpolicy.itemlog import ItemStream
 from patchpolicy.model.bundle import Bundle
 from patchpolicy.model.results import (
     SEVERITY_ORDER,
@@ -83,7 +84,9 @@ class Evaluation:
     as_of: datetime
     snapshot_taken_at: datetime
     tally: Tally
-    items: list[Item]
+    items: ItemStream
+    """Every item, sorted by (policy, host, finding); empty when items were not kept.
+    Iterate it (each pass may read a file): it need not fit in memory."""
     checks: list[HostCheck]
     exceptions: list[ExceptionReport]
     controls: list[ControlReport]

@@ -9,9 +9,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import assert_never
 
-from patchpolicy.render.evidence import EvidenceJson
+from patchpolicy.render.evidence import EvidenceJson, EvidenceStdout
 from patchpolicy.render.html import HtmlReport
 from patchpolicy.render.interface import RenderContext, Renderer
+from patchpolicy.render.items import ItemsJsonl
 from patchpolicy.render.junit import JunitXml
 from patchpolicy.render.markdown import MarkdownReport, MarkdownSummary
 from patchpolicy.render.oscal import OscalAssessmentResults, OscalPoam
@@ -24,6 +25,7 @@ class BundleOutput(StrEnum):
     """Every file ``evaluate`` writes into an evidence bundle (SHA256SUMS aside)."""
 
     EVIDENCE_JSON = "evidence.json"
+    ITEMS_JSONL = "items.jsonl"
     REPORT_MD = "report.md"
     REPORT_HTML = "report.html"
     SARIF = "results.sarif"
@@ -39,6 +41,8 @@ def renderer_for(output: BundleOutput) -> Renderer:
     match output:
         case BundleOutput.EVIDENCE_JSON:
             return EvidenceJson()
+        case BundleOutput.ITEMS_JSONL:
+            return ItemsJsonl()
         case BundleOutput.REPORT_MD:
             return MarkdownReport()
         case BundleOutput.REPORT_HTML:
@@ -92,7 +96,7 @@ def check_renderer(fmt: CheckFormat, *, limit: int = 10) -> Renderer:
         case CheckFormat.TEXT:
             return TextSummary(limit)
         case CheckFormat.JSON:
-            return EvidenceJson()
+            return EvidenceStdout()
         case CheckFormat.SARIF:
             return SarifLog()
         case CheckFormat.JUNIT:

@@ -7,7 +7,7 @@ reports built on them are deterministic.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -114,7 +114,7 @@ AGE_BINS: tuple[tuple[str, int | None, int | None], ...] = (
 )
 
 
-def ageing(items: Sequence[Item]) -> list[AgeBin]:
+def ageing(items: Iterable[Item]) -> list[AgeBin]:
     """Open (not remediated, not waived) findings binned by days to or past their deadline.
 
     Every bin is returned, empty ones too, so the chart's axis does not move between runs.

@@ -16,11 +16,12 @@ def _counts(counter: Counter[str] | dict[str, int]) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted(counter.items(), key=lambda kv: str(kv[0])) if v}
 
 
-def evidence_document(ctx: RenderContext) -> dict[str, Any]:
-    """The evidence as plain data (also used by ``check --format json``)."""
+def evidence_document(ctx: RenderContext, *, inline_items: bool = True) -> dict[str, Any]:
+    """The evidence as plain data. ``check --format json`` prints it with the items
+    inline; the bundle's evidence.json names ``items.jsonl`` (count, size, digest) instead."""
     ev = ctx.evaluation
     t = ev.tally
-    return {
+    doc = {
         "apiVersion": "patchpolicy/v1",
         "kind": EVIDENCE_KIND,
         "tool": {"name": "patchpolicy", "version": ctx.inputs.tool_version},
@@ -44,8 +45,16 @@ def evidence_document(ctx: RenderContext) -> dict[str, Any]:
         "controls": ev.controls,
         "exceptions": ev.exceptions,
         "host_checks": ev.checks,
-        "items": ev.items,
     }
+    if inline_items:
+        doc["items"] = list(ev.items)
+    else:
+        from patchpolicy.render.items import ITEMS_FILE
+
+        doc["items_file"] = {
+            "path": ITEMS_FILE, "count": len(ev.items), "size": ev.items.size, "sha256": ev.items.sha256,
+        }
+    return doc
 
 
 _ENCODER = msgspec.json.Encoder(order="deterministic")
@@ -57,12 +66,22 @@ def encode_json(data: Any) -> bytes:
 
 
 class EvidenceJson(Renderer):
-    """``evidence_document`` plus ``files``: the bundle's required files, so that ``verify``
-    can tell a complete bundle from one with files deleted along with their sums."""
+    """The bundle's evidence.json: ``evidence_document`` with the items in items.jsonl,
+    plus ``files``: the bundle's required files, so that ``verify`` can tell a complete
+    bundle from one with files deleted along with their sums."""
 
     filename = "evidence.json"
 
     def render(self, ctx: RenderContext) -> bytes:
         from patchpolicy.render import required_files  # the package imports this module
 
-        return encode_json({**evidence_document(ctx), "files": required_files()})
+        return encode_json({**evidence_document(ctx, inline_items=False), "files": required_files()})
+
+
+class EvidenceStdout(Renderer):
+    """``check --format json``: one self-contained document, the items inline."""
+
+    filename = "evidence.json"
+
+    def render(self, ctx: RenderContext) -> bytes:
+        return encode_json(evidence_document(ctx))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.gate import GateResult
 from patchpolicy.model.results import RunInputs
+from patchpolicy.outdir import Streamed
 
 if TYPE_CHECKING:
     from patchpolicy.planner import Plan
@@ -54,3 +55,15 @@ class Renderer(ABC):
     @abstractmethod
     def render(self, ctx: RenderContext) -> bytes:
         """The file's bytes: the same context always gives the same bytes."""
+
+
+class StreamingRenderer(Renderer):
+    """A renderer of a file too large to hold (``items.jsonl``): ``stream`` gives its
+    bytes as chunks; ``render`` joins them, for callers that want bytes."""
+
+    @abstractmethod
+    def stream(self, ctx: RenderContext) -> Streamed:
+        """The file as a stream; every pass gives the same bytes."""
+
+    def render(self, ctx: RenderContext) -> bytes:
+        return b"".join(self.stream(ctx).chunks())

@@ -23,7 +23,7 @@ Contract:
 * cap: at most ``sarif_max_results`` results and a gzipped log under 10 MB (GitHub code
   scanning's limits); the worst are kept (``worst_key`` order, suppressed results last),
   and the run's properties and a ``toolExecutionNotifications`` note say how many were
-  left out and where every item is (evidence.json, ``check --format json``).
+  left out and where every item is (items.jsonl of the bundle, ``check --format json``).
 """
 
 from __future__ import annotations
@@ -401,7 +401,7 @@ def sarif_log(ctx: RenderContext, *, max_results: int | None = None) -> dict[str
             "message": {"text": (
                 f"{omitted} of {len(entries)} results left out (standing for {omitted_items} "
                 f"items and host checks) to stay within GitHub code scanning's limits; the "
-                f"{len(kept)} worst are kept. Every item is in evidence.json of the evidence "
+                f"{len(kept)} worst are kept. Every item is in items.jsonl of the evidence "
                 f"bundle (patchpolicy evaluate -o DIR) and in patchpolicy check --format json; "
                 f"--sarif-max-results changes the cap."
             )},

@@ -79,7 +79,7 @@ def test_a_fleet_over_githubs_limit_is_capped_validly_with_a_true_count(
     (note,) = run["invocations"][0]["toolExecutionNotifications"]
     assert note["descriptor"]["id"] == CAP_NOTE
     assert note["message"]["text"].startswith(f"5000 of {total} results left out")
-    assert "evidence.json" in note["message"]["text"]
+    assert "items.jsonl" in note["message"]["text"]
     # Schema validation of 25,000 results is slow: the run whole with a slice of them.
     trimmed = {**log, "runs": [{**run, "results": run["results"][:500] + run["results"][-500:]}]}
     assert json_errors(schemas / "sarif-schema-2.1.0.json", trimmed) == []

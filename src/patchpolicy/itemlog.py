@@ -1,0 +1,225 @@
+"""The items of one evaluation in bounded memory: what becomes ``items.jsonl``.
+
+An evaluation of 10^6 findings judges 10^6 items per policy; holding them all as objects
+costs gigabytes. ``ItemLog`` takes items in any order and keeps up to ``memory_items`` of
+them as objects; past that it sorts what it holds and writes it to disk as a run of JSON
+lines, and ``finish`` merges the runs into one file sorted by (policy, host, finding), the
+order of ``items.jsonl``. That order is total (an evaluation never judges one key twice),
+so the bytes are the same whatever the number of runs, the memory limit or the number of
+worker processes that wrote runs.
+
+``ItemStream`` is the finished log: iterable as often as the renderers need (each pass
+decodes from the file), with its count, its JSON Lines bytes and their digest. It owns the
+temporary directory of the runs and removes it when closed or collected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import msgspec
+
+from patchpolicy.model.results import Item
+
+__all__ = ["DEFAULT_MEMORY_ITEMS", "ItemLog", "ItemStream", "item_key"]
+
+DEFAULT_MEMORY_ITEMS = 100_000
+"""Items an ``ItemLog`` keeps as objects before it spills a sorted run (~100-150 MB)."""
+
+_ENCODE = msgspec.json.Encoder().encode  # a Struct encodes its fields in declaration order
+_DECODE = msgspec.json.Decoder(Item).decode
+_CHUNK = 1 << 20
+
+
+class _Key(msgspec.Struct):
+    policy: str
+    host: str
+    finding: str
+
+
+_DECODE_KEY = msgspec.json.Decoder(_Key).decode
+
+
+def item_key(item: Item) -> tuple[str, str, str]:
+    """The order of ``items.jsonl``: (policy, host, finding)."""
+    return (item.policy, item.host, item.finding)
+
+
+def _line_key(line: bytes) -> tuple[str, str, str]:
+    k = _DECODE_KEY(line)
+    return (k.policy, k.host, k.finding)
+
+
+class ItemLog:
+    """Collects items in any order, in bounded memory; ``finish`` gives them sorted."""
+
+    def __init__(self, *, memory_items: int = DEFAULT_MEMORY_ITEMS, spill_dir: Path | None = None) -> None:
+        self.memory_items = max(1, memory_items)
+        self.count = 0
+        self._items: list[Item] = []
+        self._runs: list[Path] = []
+        self._dir = spill_dir
+        self._own_dir = False
+
+    def add(self, item: Item) -> None:
+        self._items.append(item)
+        self.count += 1
+        if len(self._items) >= self.memory_items:
+            self._spill()
+
+    def _spill_dir(self) -> Path:
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="patchpolicy-items-"))
+            self._own_dir = True
+        return self._dir
+
+    def _spill(self) -> None:
+        if not self._items:
+            return
+        self._items.sort(key=item_key)
+        fd, name = tempfile.mkstemp(prefix=f"run-{os.getpid()}-", suffix=".jsonl", dir=self._spill_dir())
+        with os.fdopen(fd, "wb", buffering=_CHUNK) as fh:
+            for item in self._items:
+                fh.write(_ENCODE(item) + b"\n")
+        self._runs.append(Path(name))
+        self._items = []
+
+    def export_runs(self) -> tuple[list[Path], int]:
+        """Spill everything held and hand over the runs (a worker's part of the log)."""
+        self._spill()
+        runs, self._runs = self._runs, []
+        return runs, self.count
+
+    def absorb_runs(self, runs: Iterable[Path], count: int) -> None:
+        """Take over runs another log exported (they must live in this log's spill dir
+        or be removed by their owner); their items join this log."""
+        self._runs.extend(runs)
+        self.count += count
+
+    def finish(self) -> ItemStream:
+        """The items, sorted; memory-only when nothing was spilled."""
+        if not self._runs:
+            self._items.sort(key=item_key)
+            stream = ItemStream(items=self._items, count=self.count)
+            if self._own_dir and self._dir is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)
+            self._items = []
+            return stream
+        self._spill()
+        directory = self._spill_dir()
+        fd, name = tempfile.mkstemp(prefix="items-", suffix=".jsonl", dir=directory)
+        files = [path.open("rb") for path in self._runs]
+        try:
+            with os.fdopen(fd, "wb", buffering=_CHUNK) as out:
+                merged = heapq.merge(*(iter(f) for f in files), key=_line_key)
+                for line in merged:
+                    out.write(line)
+        finally:
+            for f in files:
+                f.close()
+            for path in self._runs:
+                path.unlink(missing_ok=True)
+        self._runs = []
+        return ItemStream(path=Path(name), count=self.count, owned_dir=directory if self._own_dir else None)
+
+
+class ItemStream:
+    """The sorted items of a finished evaluation, in memory or in a JSON Lines file."""
+
+    def __init__(
+        self,
+        *,
+        items: list[Item] | None = None,
+        path: Path | None = None,
+        count: int | None = None,
+        owned_dir: Path | None = None,
+    ) -> None:
+        self._items = items
+        self.path = path
+        self._count = count if count is not None else len(items or ())
+        self._sha256: str | None = None
+        self._size: int | None = None
+        self._finalizer = (
+            weakref.finalize(self, shutil.rmtree, owned_dir, True) if owned_dir is not None else None
+        )
+
+    @classmethod
+    def of(cls, items: Iterable[Item]) -> ItemStream:
+        """A stream of ``items`` held in memory, sorted into the log's order."""
+        return cls(items=sorted(items, key=item_key))
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def __iter__(self) -> Iterator[Item]:
+        if self._items is not None:
+            return iter(self._items)
+        return self._decode()
+
+    def _decode(self) -> Iterator[Item]:
+        assert self.path is not None
+        with self.path.open("rb", buffering=_CHUNK) as fh:
+            for line in fh:
+                yield _DECODE(line)
+
+    @property
+    def spilled(self) -> bool:
+        """True when the items live in a file, not as objects."""
+        return self._items is None
+
+    def chunks(self) -> Iterator[bytes]:
+        """The bytes of ``items.jsonl``: one JSON object per line, in key order."""
+        if self._items is not None:
+            buf: list[bytes] = []
+            size = 0
+            for item in self._items:
+                line = _ENCODE(item) + b"\n"
+                buf.append(line)
+                size += len(line)
+                if size >= _CHUNK:
+                    yield b"".join(buf)
+                    buf, size = [], 0
+            if buf:
+                yield b"".join(buf)
+            return
+        assert self.path is not None
+        with self.path.open("rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                yield chunk
+
+    def _digest(self) -> None:
+        h = hashlib.sha256()
+        size = 0
+        for chunk in self.chunks():
+            h.update(chunk)
+            size += len(chunk)
+        self._sha256, self._size = h.hexdigest(), size
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._digest()
+        assert self._sha256 is not None
+        return self._sha256
+
+    @property
+    def size(self) -> int:
+        if self._size is None:
+            self._digest()
+        assert self._size is not None
+        return self._size
+
+    def close(self) -> None:
+        """Remove the spilled file now (it is removed at collection otherwise)."""
+        if self._finalizer is not None:
+            self._finalizer()
