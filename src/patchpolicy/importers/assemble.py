@@ -9,7 +9,8 @@ The contract (the same for every format):
   one host. The finding keeps a CVE id where one of the merged entries has it;
 * finding id = ``<vuln>/<package name>``, with ``@version``, ``#location`` (or both, then
   the purl) added only where two findings of one host would otherwise share an id;
-* ``first_seen_at`` = the scan time (report timestamp, else ``--scan-time``; never the
+* ``first_seen_at`` = the earliest first-seen date a report gives the entry (Qualys
+  FIRST_FOUND), else the scan time (report timestamp, else ``--scan-time``; never the
   wall clock), or the previous snapshot's value for the same (host, finding id);
   findings of a re-scanned host that the new scan no longer reports become ``fixed`` at
   the new scan time; hosts not re-scanned are carried over unchanged;
@@ -66,6 +67,7 @@ class FileReport:
     entries_read: int = 0
     findings_written: int = 0
     merged: list[MergeNote] = field(default_factory=list)
+    informational: int = 0  # entries of severity none (kept, counted in the summary)
 
 
 @dataclass
@@ -106,6 +108,7 @@ class ImportReport:
                 f"{f.file}: {f.format.value}: host {f.host}: scanned {format_timestamp(f.scan_time)}"
                 f" ({f.scan_time_source}): {f.entries_read} entries in, {f.findings_written} findings"
                 f" out, {len(f.merged)} merged"
+                + (f"; {f.informational} informational (severity none, kept)" if f.informational else "")
             )
             out += [f"  merged into {m.host} {m.finding}: {m.reason}" for m in f.merged]
         out.append(
@@ -216,10 +219,12 @@ def _merge(group: list[_Item]) -> tuple[_Item, Entry, datetime]:
             merged.status, merged.status_reason, merged.fixed_at = o.status, o.status_reason, o.fixed_at
         for k, v in o.provenance.items():
             merged.provenance.setdefault(k, v)
+    reported = [it.entry.first_seen_at for it in group if it.entry.first_seen_at is not None]
+    merged.first_seen_at = min(reported, default=None)
     merged.aliases = tuple(sorted(aliases - {merged.vuln}))
     if len(group) > 1:
         merged.provenance["merged_entries"] = str(len(group))
-    return primary, merged, min(it.scan_time for it in group)
+    return primary, merged, min(it.entry.first_seen_at or it.scan_time for it in group)
 
 
 def _id_suffixes(idents: list[_Identity]) -> list[str]:
@@ -286,7 +291,7 @@ def _finding(
     fid: str, e: Entry, first_seen: datetime, scan_time: datetime, intel: _Enrichment, report: ImportReport
 ) -> FindingRecord:
     prov = dict(e.provenance)
-    prov["first_seen_at"] = "scan_time"
+    prov["first_seen_at"] = "report" if e.first_seen_at is not None and first_seen == e.first_seen_at else "scan_time"
     fixed_at = e.fixed_at
     if e.status == "fixed" and fixed_at is None:
         fixed_at = scan_time
@@ -490,7 +495,10 @@ def _build(
                 )
             inv_host = inv.lookup(rep.host_keys) if inv is not None else None
             host_id = inv_host.id if inv_host is not None else rep.host_id
-            fr = FileReport(rep.file, fmt, host_id, when, source, entries_read=len(rep.entries))
+            fr = FileReport(
+                rep.file, fmt, host_id, when, source, entries_read=len(rep.entries),
+                informational=sum(1 for e in rep.entries if e.severity == "none"),
+            )
             parsed.append((rep, fr))
 
     latest = max(fr.scan_time for _, fr in parsed)

@@ -55,6 +55,8 @@ class Entry:
     status: StatusName = "open"
     status_reason: str | None = None
     fixed_at: datetime | None = None
+    # When the scanner first saw it (Qualys FIRST_FOUND); None: the scan time is used.
+    first_seen_at: datetime | None = None
     provenance: dict[str, str] = field(default_factory=dict)
 
 

@@ -8,26 +8,27 @@ or one entry ``NESSUS-<pluginID>`` when it names no CVE; ``risk_factor`` is the 
 else v2; ``patch_publication_date`` -> ``fix_released_at``; ``vuln_publication_date`` ->
 ``published_at``; ``solution`` -> ``patch``.
 
-The XML is untrusted: it is parsed with defusedxml (no DTD, no entity expansion, nothing
-fetched) and streamed, each ``ReportItem`` cleared once read, so memory stays bounded.
-This version reads one ``ReportHost`` per file (``ParsedReport`` is one host); a file
-with several is an error saying so.
+Each ``ReportHost`` is one ``ParsedReport``; the names it has besides its id stay host
+keys (for inventory matching) and become labels ``nessus-fqdn``, ``nessus-ip``,
+``nessus-name``.
+
+The XML is untrusted: it is read through ``_xml.xml_events`` (defusedxml: no DTD, no
+entity expansion, nothing fetched) and streamed; each ``ReportItem`` and ``ReportHost`` is
+detached and cleared once read, so memory holds the entries, never the tree.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
-from xml.etree.ElementTree import Element, ParseError
-
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
+from xml.etree.ElementTree import Element
 
 from patchpolicy.errors import ImporterError
 from patchpolicy.importers._common import check_cvss, severity_word
 from patchpolicy.importers._json import Node
+from patchpolicy.importers._xml import child_text, xml_events
 from patchpolicy.importers.interface import Entry, Importer, ImporterFormat, ParsedReport
 from patchpolicy.model.fleet import OsRecord
 
@@ -54,78 +55,85 @@ def _float(text: str | None, where: Node) -> float | None:
 class NessusImporter(Importer):
     format = ImporterFormat.NESSUS
 
-    def load(self, path: Path, label: str | None = None) -> ParsedReport:
+    def load_reports(self, path: Path, label: str | None = None) -> list[ParsedReport]:
         name = label if label is not None else str(path)
-        try:
-            with path.open("rb") as fh:
-                return self._stream(fh, name)
-        except OSError as e:
-            raise ImporterError(f"{name}: cannot read: {e.strerror or e}") from e
-        except DefusedXmlException as e:
-            raise ImporterError(
-                f"{name}: refused: the XML declares a DTD or entities ({type(e).__name__});"
-                " scanner reports are read without them"
-            ) from e
-        except ParseError as e:
-            if path.read_bytes()[:64].lstrip()[:1] in (b"{", b"["):
-                raise ImporterError(
-                    f"{name}: not a nessus report: it is JSON (Nessus reports are .nessus XML)"
-                ) from e
-            line, col = e.position
-            raise ImporterError(f"{name}:{line}:{col + 1}: invalid XML (truncated or corrupt?)") from e
+        return list(self._stream(path, name))
+
+    def load(self, path: Path, label: str | None = None) -> ParsedReport:
+        """The report of a single-host file (``load_reports`` reads any number)."""
+        name = label if label is not None else str(path)
+        reports = self.load_reports(path, label)
+        if len(reports) != 1:
+            raise ImporterError(f"{name}: {len(reports)} ReportHosts: read it with load_reports")
+        return reports[0]
 
     def parse(self, root: Node) -> ParsedReport:
         raise root.error("not a nessus report: Nessus reports are XML (.nessus), not JSON")
 
-    def _stream(self, fh: IO[bytes], name: str) -> ParsedReport:
+    def _stream(self, path: Path, name: str) -> Iterator[ParsedReport]:
         props: dict[str, str] = {}
-        host_name: str | None = None
-        hosts = 0
         entries: list[Entry] = []
-        items = 0
-        saw_root = False
-        events = SafeET.iterparse(fh, events=("start", "end"), forbid_dtd=True)
-        for event, elem in events:
+        hosts = items = 0
+        parents: list[Element] = []
+        for event, elem in xml_events(path, name, self.format.value):
             if event == "start":
-                if not saw_root:
-                    if elem.tag != "NessusClientData_v2":
-                        raise ImporterError(
-                            f"{name}: not a nessus report: root element <{elem.tag}>,"
-                            " expected <NessusClientData_v2>"
-                        )
-                    saw_root = True
-                elif elem.tag == "ReportHost":
-                    hosts += 1
-                    if hosts > 1:
-                        raise ImporterError(
-                            f"{name}: ReportHost[1]: more than one ReportHost in a file is not"
-                            " supported yet: split the report per host"
-                        )
-                    host_name = elem.get("name")
+                if not parents and elem.tag != "NessusClientData_v2":
+                    raise ImporterError(
+                        f"{name}: not a nessus report: root element <{elem.tag}>,"
+                        " expected <NessusClientData_v2>"
+                    )
+                if elem.tag == "ReportHost":
+                    props, entries, items = {}, [], 0
+                parents.append(elem)
                 continue
+            parents.pop()
+            parent = parents[-1] if parents else None
             if elem.tag == "tag" and elem.get("name"):
                 props[elem.get("name", "")] = (elem.text or "").strip()
             elif elem.tag == "ReportItem":
-                entries += self._entries(elem, f"$.ReportHost[0].ReportItem[{items}]", name)
+                entries += self._entries(elem, f"$.ReportHost[{hosts}].ReportItem[{items}]", name)
                 items += 1
-                elem.clear()
+                self._drop(parent, elem)
+            elif elem.tag == "HostProperties":
+                self._drop(parent, elem)
+            elif elem.tag == "ReportHost":
+                yield self._host(elem.get("name"), props, entries, f"$.ReportHost[{hosts}]", name)
+                hosts += 1
+                self._drop(parent, elem)
             elif elem.tag == "Policy":
-                elem.clear()  # preferences and plugin sets: large and unused
+                self._drop(parent, elem)  # preferences and plugin sets: large and unused
         if hosts == 0:
             raise ImporterError(f"{name}: the report has no ReportHost")
-        keys = [k for k in (props.get("host-fqdn"), props.get("host-ip"), host_name) if k]
+
+    @staticmethod
+    def _drop(parent: Element | None, elem: Element) -> None:
+        """Forget an element once read: detached from its parent, children released."""
+        elem.clear()
+        if parent is not None:
+            parent.remove(elem)
+
+    def _host(
+        self, host_name: str | None, props: dict[str, str], entries: list[Entry], where: str, name: str
+    ) -> ParsedReport:
+        named = {
+            "nessus-fqdn": props.get("host-fqdn"),
+            "nessus-ip": props.get("host-ip"),
+            "nessus-name": host_name,
+        }
+        keys = [k for k in named.values() if k]
         if not keys:
-            raise ImporterError(f"{name}: $.ReportHost[0]: no host-fqdn, host-ip or name")
+            raise ImporterError(f"{name}: {where}: no host-fqdn, host-ip or name")
         os_name = props.get("operating-system")
         return ParsedReport(
             file=name,
             format=self.format,
             host_keys=tuple(dict.fromkeys(keys)),
             entries=entries,
-            scan_time=self._scan_time(props, name),
+            scan_time=self._scan_time(props, f"{name}: {where}"),
             tool="nessus",
             host_name=props.get("host-fqdn") or host_name,
             os=None if os_name is None else OsRecord(family=props.get("os"), version=os_name),
+            labels={k: v for k, v in named.items() if v},
         )
 
     @staticmethod
@@ -134,7 +142,7 @@ class NessusImporter(Importer):
         if stamp:
             try:
                 return datetime.fromtimestamp(int(stamp), UTC)
-            except ValueError:
+            except (ValueError, OverflowError, OSError):
                 raise ImporterError(f"{name}: HOST_END_TIMESTAMP {stamp!r} is not an epoch time") from None
         end = props.get("HOST_END")
         if end:
@@ -146,8 +154,7 @@ class NessusImporter(Importer):
 
     def _entries(self, item: Element, where: str, name: str) -> list[Entry]:
         def text(tag: str) -> str | None:
-            child = item.find(tag)
-            return None if child is None or child.text is None else child.text.strip()
+            return child_text(item, tag)
 
         node = Node(None, where, name)
         plugin = item.get("pluginID")
