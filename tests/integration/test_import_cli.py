@@ -129,3 +129,13 @@ def test_bad_inventory_row_exits_2_with_file_and_line(realdata: Path, tmp_path: 
 def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
     code, _, stderr = _run("openvas", tmp_path / "x.json", "-o", tmp_path / "f.json")
     assert code == 2 and "Invalid value for 'FORMAT'" in stderr
+
+
+def test_reports_that_name_no_host_are_refused_not_a_crash(realdata: Path, tmp_path: Path) -> None:
+    """Inspector's zero-finding page names no resource: exit 2 with the file, nothing written."""
+    out = tmp_path / "fleet.json"
+    src = realdata / "scanners" / "aws-inspector2" / "inspector2-zero-vul.json"
+    code, _, stderr = _run("aws-inspector2", src, "-o", out)
+    assert code == 2, stderr
+    assert "inspector2-zero-vul.json: the reports name no host" in stderr
+    assert not out.exists()

@@ -7,6 +7,7 @@ index raw dicts: a wrong type is an ``ImporterError``, never a ``KeyError``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +52,51 @@ def load_json(path: Path, label: str) -> Node:
             f"{label}:{e.lineno}:{e.colno}: invalid JSON (truncated or corrupt?): {e.msg}"
         ) from e
     return Node(value, "$", label)
+
+
+def load_json_documents(path: Path, label: str) -> list[Node]:
+    """Read a file of one JSON document, or several written back to back (the pages of
+    a paginated AWS CLI call, ``cat``-ed together). With several, each document's
+    ``Node`` names its place as ``label (document N)``; a syntax error names
+    ``label:line:col`` either way.
+    """
+    try:
+        return [load_json(path, label)]
+    except ImporterError as single:
+        first_error = single
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise first_error from None
+    decoder = json.JSONDecoder()
+    values: list[object] = []
+    idx = _skip_ws(text, 0)
+    while idx < len(text):
+        try:
+            value, idx = decoder.raw_decode(text, idx)
+        except json.JSONDecodeError as e:
+            if not values:  # not a run of documents: the whole-file error is the precise one
+                raise first_error from None
+            raise ImporterError(
+                f"{label}:{e.lineno}:{e.colno}: invalid JSON in document {len(values) + 1}"
+                f" (truncated or corrupt?): {e.msg}"
+            ) from None
+        except RecursionError:
+            raise ImporterError(f"{label}: JSON nested too deeply") from None
+        values.append(value)
+        idx = _skip_ws(text, idx)
+    if len(values) < 2:
+        raise first_error
+    return [Node(v, "$", f"{label} (document {n})") for n, v in enumerate(values, start=1)]
+
+
+def _skip_ws(text: str, idx: int) -> int:
+    while idx < len(text) and text[idx] in " \t\r\n":
+        idx += 1
+    return idx
 
 
 class Node:

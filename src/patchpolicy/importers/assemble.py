@@ -9,9 +9,10 @@ The contract (the same for every format):
   one host. The finding keeps a CVE id where one of the merged entries has it;
 * finding id = ``<vuln>/<package name>``, with ``@version``, ``#location`` (or both, then
   the purl) added only where two findings of one host would otherwise share an id;
-* ``first_seen_at`` = the earliest first-seen date a report gives the entry (Qualys
-  FIRST_FOUND), else the scan time (report timestamp, else ``--scan-time``; never the
-  wall clock), or the previous snapshot's value for the same (host, finding id);
+* ``first_seen_at`` = the scanner's own first-observed time where the format has one
+  (Inspector ``firstObservedAt``), else the scan time (report timestamp, else
+  ``--scan-time``; never the wall clock), or the previous snapshot's value for the same
+  (host, finding id);
   findings of a re-scanned host that the new scan no longer reports become ``fixed`` at
   the new scan time; hosts not re-scanned are carried over unchanged;
 * KEV and EPSS join by vuln id, then aliases;
@@ -224,7 +225,14 @@ def _merge(group: list[_Item]) -> tuple[_Item, Entry, datetime]:
     merged.aliases = tuple(sorted(aliases - {merged.vuln}))
     if len(group) > 1:
         merged.provenance["merged_entries"] = str(len(group))
-    return primary, merged, min(it.entry.first_seen_at or it.scan_time for it in group)
+    # First seen: the scanner's own first-observed time where it gives one, else the scan.
+    first_seen, merged.first_seen_at_source = min(
+        (it.entry.first_seen_at, it.entry.first_seen_at_source or "report")
+        if it.entry.first_seen_at is not None
+        else (it.scan_time, "scan_time")
+        for it in group
+    )
+    return primary, merged, first_seen
 
 
 def _id_suffixes(idents: list[_Identity]) -> list[str]:
@@ -291,7 +299,7 @@ def _finding(
     fid: str, e: Entry, first_seen: datetime, scan_time: datetime, intel: _Enrichment, report: ImportReport
 ) -> FindingRecord:
     prov = dict(e.provenance)
-    prov["first_seen_at"] = "report" if e.first_seen_at is not None and first_seen == e.first_seen_at else "scan_time"
+    prov["first_seen_at"] = e.first_seen_at_source or "scan_time"
     fixed_at = e.fixed_at
     if e.status == "fixed" and fixed_at is None:
         fixed_at = scan_time
@@ -501,6 +509,12 @@ def _build(
             )
             parsed.append((rep, fr))
 
+    if not parsed:
+        names = ", ".join(str(path) for _, path in inputs)
+        raise ImporterError(
+            f"{names}: the reports name no host (no resource, no finding): nothing to import;"
+            " a snapshot made of them would judge nothing"
+        )
     latest = max(fr.scan_time for _, fr in parsed)
     if taken_at is not None and taken_at < latest:
         raise ImporterError(

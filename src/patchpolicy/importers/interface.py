@@ -27,6 +27,7 @@ class ImporterFormat(StrEnum):
     OSV_SCANNER = "osv-scanner"
     CYCLONEDX = "cyclonedx"
     NESSUS = "nessus"
+    AWS_INSPECTOR2 = "aws-inspector2"
 
 
 @dataclass
@@ -55,8 +56,10 @@ class Entry:
     status: StatusName = "open"
     status_reason: str | None = None
     fixed_at: datetime | None = None
-    # When the scanner first saw it (Qualys FIRST_FOUND); None: the scan time is used.
+    # When the scanner itself first saw the entry (Inspector firstObservedAt); None: the
+    # scan time. ``first_seen_at_source`` names the report field, for provenance.
     first_seen_at: datetime | None = None
+    first_seen_at_source: str | None = None
     provenance: dict[str, str] = field(default_factory=dict)
 
 
@@ -131,6 +134,10 @@ def get_importer(fmt: ImporterFormat) -> Importer:
         return cyclonedx.CycloneDxImporter()
     if fmt is ImporterFormat.NESSUS:
         return nessus.NessusImporter()
+    if fmt is ImporterFormat.AWS_INSPECTOR2:
+        from patchpolicy.importers import inspector
+
+        return inspector.InspectorImporter()
     assert_never(fmt)
 
 
@@ -149,6 +156,11 @@ def sniff(root: Node) -> ImporterFormat | None:
         not value["results"] or isinstance(value["results"][0], dict) and "packages" in value["results"][0]
     ):
         return ImporterFormat.OSV_SCANNER
+    findings = value.get("findings")
+    if isinstance(findings, list) and (
+        not findings or isinstance(findings[0], dict) and ("findingArn" in findings[0] or "awsAccountId" in findings[0])
+    ):
+        return ImporterFormat.AWS_INSPECTOR2
     return None
 
 

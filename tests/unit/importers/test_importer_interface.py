@@ -24,6 +24,7 @@ SAMPLES = {
     ImporterFormat.GRYPE: "scanners/grype/grype-keycloak-21.0.2.json",
     ImporterFormat.OSV_SCANNER: "scanners/osv-scanner/osv-scanner-results-go-cargo.json",
     ImporterFormat.CYCLONEDX: "scanners/trivy/trivy-pom-cyclonedx-1.6.json",
+    ImporterFormat.AWS_INSPECTOR2: "scanners/aws-inspector2/inspector2-many-vul.json",
 }
 
 
