@@ -139,3 +139,30 @@ def test_reports_that_name_no_host_are_refused_not_a_crash(realdata: Path, tmp_p
     assert code == 2, stderr
     assert "inspector2-zero-vul.json: the reports name no host" in stderr
     assert not out.exists()
+
+
+def test_a_nessus_file_with_two_report_hosts_gives_two_hosts(realdata: Path, tmp_path: Path) -> None:
+    """The real sample's ReportHost twice, the copy renamed: one host per ReportHost, each
+    with all of its entries, and the other names kept as labels."""
+    import re
+
+    src = (realdata / "scanners" / "nessus" / "nessus-many-vuln.nessus").read_text()
+    host = re.search(r"<ReportHost .*?</ReportHost>", src, re.S)
+    assert host is not None
+    copy = (host.group(0).replace("preprod.boardvantage.net", "copy.example.net")
+            .replace("12.233.108.201", "192.0.2.7"))
+    two = tmp_path / "two.nessus"
+    two.write_text(src[: host.end()] + copy + src[host.end():])
+    out = tmp_path / "fleet.json"
+    code, stdout, stderr = _run("nessus", two, "-o", out)
+    assert code == 0, stderr
+    single = tmp_path / "one.json"
+    assert _run("nessus", realdata / "scanners" / "nessus" / "nessus-many-vuln.nessus", "-o", single)[0] == 0
+    hosts = {h["id"]: h for h in json.loads(out.read_text())["hosts"]}
+    one = json.loads(single.read_text())["hosts"]
+    assert sorted(hosts) == ["copy.example.net", "preprod.boardvantage.net"]
+    assert len(one) == 1
+    for h in hosts.values():
+        assert len(h["findings"]) == len(one[0]["findings"]) > 0
+    assert hosts["copy.example.net"]["labels"].get("nessus-ip") == "192.0.2.7"
+    assert stdout.count("two.nessus: nessus: host ") == 2
