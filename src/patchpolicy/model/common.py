@@ -6,6 +6,7 @@ pydantic models, the fast snapshot decoder and the CLI (``--as-of``, ``--horizon
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -158,8 +159,12 @@ def parse_end_instant(value: object) -> datetime:
     return parse_timestamp(value)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def format_timestamp(dt: datetime) -> str:
-    """Canonical RFC 3339 UTC text: ``2026-11-20T06:00:00Z`` (microseconds only if set)."""
+    """Canonical RFC 3339 UTC text: ``2026-11-20T06:00:00Z`` (microseconds only if set).
+
+    Cached: renderers print the same few thousand instants (as-of, deadlines, scan times)
+    hundreds of thousands of times; equal datetimes are one instant, so one text."""
     dt = dt.astimezone(UTC)
     # Not strftime: glibc prints year 1 as "1", and RFC 3339 needs four digits.
     text = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"

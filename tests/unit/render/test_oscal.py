@@ -7,6 +7,7 @@ import dataclasses
 import re
 from typing import Any
 
+import pytest
 from render_helpers import AS_OF, build_context
 
 from patchpolicy.model.results import Verdict
@@ -94,3 +95,13 @@ def test_empty_poam_still_has_one_item(ctx: RenderContext) -> None:
 def test_tokens() -> None:
     assert token("6.3.3") == "_6.3.3"
     assert token("PCI DSS/4") == "PCI-DSS-4"
+
+
+@pytest.mark.parametrize("key", [(), ("",), ("a",), ("poam", "pci-dss", "web-01", "CVE-2024-6387/openssh"),
+                                 ("naïve", "\u202e", "x" * 500)])
+def test_uid_is_exactly_uuid5_of_the_joined_key(key: tuple[str, ...]) -> None:
+    import uuid
+
+    from patchpolicy.render.oscal import NAMESPACE, uid
+
+    assert uid(*key) == str(uuid.uuid5(NAMESPACE, "\0".join(key)))
