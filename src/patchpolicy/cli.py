@@ -5,6 +5,7 @@ errors to exit codes (see ``ExitCode``). Nothing here decides a verdict.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -73,6 +74,12 @@ def handle_errors(func: F) -> F:
             _fail(f"error: {e}")
         except PatchPolicyError as e:
             _fail(f"error: {e}", ExitCode.INTERNAL)
+        except BrokenPipeError:
+            # The reader went away (``| head``): what was written stays written; no
+            # traceback, and the shell's convention for SIGPIPE (128 + 13) as the status.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(141)
         except OSError as e:
             if e.filename is None:
                 _bug()
@@ -112,6 +119,18 @@ def _as_of(text: object) -> datetime:
 
 
 AS_OF = ParsedParam("timestamp", _as_of, datetime)
+
+
+def _scan_time(text: object) -> datetime:
+    """``now`` (the import command, unlike the evaluator, may read the clock), or a timestamp."""
+    if isinstance(text, str) and text.strip().lower() == "now":
+        from datetime import UTC
+
+        return datetime.now(UTC).replace(microsecond=0)
+    return _as_of(text)
+
+
+SCAN_TIME = ParsedParam("timestamp or 'now'", _scan_time, datetime)
 DURATION = ParsedParam("duration", parse_duration, timedelta)
 
 
@@ -423,7 +442,9 @@ def _importer_formats() -> list[str]:
 @click.option("--epss", type=click.Path(path_type=Path), help="FIRST EPSS scores CSV.")
 @click.option("--previous", type=click.Path(path_type=Path),
               help="The last snapshot: keeps first_seen_at, marks vanished findings fixed.")
-@click.option("--scan-time", type=AS_OF, help="Scan time for reports that carry none.")
+@click.option("--scan-time", type=SCAN_TIME,
+              help="Scan time for reports that carry none (a timestamp, or 'now'); default: the"
+                   " file's modification time, said in the summary and in each finding's provenance.")
 @click.option("--taken-at", type=AS_OF, help="Snapshot time (default: the latest scan).")
 @handle_errors
 def import_(

@@ -39,3 +39,23 @@ def test_an_unexpected_exception_is_exit_3_saying_it_is_a_bug(monkeypatch: pytes
     assert result.exit_code == 3
     assert "this is a bug in patchpolicy" in result.stderr
     assert "Traceback" in result.stderr and "KeyError" in result.stderr
+
+
+def test_a_reader_that_goes_away_is_not_a_bug() -> None:
+    """`patchpolicy check ... | head -1`: the pipe closes early; no traceback, status 141
+    (128 + SIGPIPE), not 3."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    with subprocess.Popen(
+        [sys.executable, "-m", "patchpolicy", "check", "-p", "examples/policies", "-s", "examples/fleet.json"],
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # before the interpreter has even started: every write fails
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=60)
+    assert code == 141, err
+    assert "Traceback" not in err and "bug" not in err

@@ -107,11 +107,31 @@ def test_bad_epss_row_exits_2(realdata: Path, tmp_path: Path) -> None:
     )
 
 
-def test_missing_scan_time_exits_2(realdata: Path, tmp_path: Path) -> None:
-    _assert_input_error(
-        *_run("osv-scanner", realdata / "scanners/osv-scanner/osv-scanner-results-go-cargo.json", "-o", tmp_path / "f.json"),
-        "the report has no scan time", "pass --scan-time",
-    )
+def test_a_report_without_scan_time_uses_the_file_mtime_and_says_so(realdata: Path, tmp_path: Path) -> None:
+    """OSV-Scanner never records a scan time: the file's mtime stands in, named in the
+    summary and in every finding's provenance; --scan-time overrides, 'now' included."""
+    import os
+    import shutil
+    from datetime import UTC, datetime
+
+    src = tmp_path / "osv.json"
+    shutil.copy(realdata / "scanners/osv-scanner/osv-scanner-results-go-cargo.json", src)
+    when = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    os.utime(src, (when.timestamp(), when.timestamp()))
+    out = tmp_path / "f.json"
+    code, stdout, stderr = _run("osv-scanner", src, "-o", out)
+    assert code == 0, stderr
+    assert "scanned 2026-03-04T05:06:07Z (file_mtime)" in stdout
+    (host,) = json.loads(out.read_text())["hosts"]
+    assert host["last_scan"] == "2026-03-04T05:06:07Z"
+    assert host["findings"] and all(f["provenance"]["scan_time"] == "file_mtime" for f in host["findings"])
+    code, stdout, stderr = _run("osv-scanner", src, "-o", out, "--scan-time", "2026-05-01T00:00:00Z")
+    assert code == 0 and "scanned 2026-05-01T00:00:00Z (--scan-time)" in stdout, stderr
+    assert "scan_time" not in json.loads(out.read_text())["hosts"][0]["findings"][0]["provenance"]
+    code, stdout, stderr = _run("osv-scanner", src, "-o", out, "--scan-time", "now")
+    assert code == 0 and "(--scan-time)" in stdout, stderr
+    stamp = json.loads(out.read_text())["hosts"][0]["last_scan"]
+    assert stamp > "2026-03-04T05:06:07Z" and stamp.endswith("Z")
 
 
 def test_bad_inventory_row_exits_2_with_file_and_line(realdata: Path, tmp_path: Path) -> None:

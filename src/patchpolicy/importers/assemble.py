@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -469,6 +469,17 @@ def build_snapshot(
         return _build(inputs, inventory, kev, epss, previous, scan_time, taken_at)
 
 
+def _file_mtime(path: Path, name: str) -> datetime:
+    """The file's modification time, to the second, in UTC."""
+    try:
+        return datetime.fromtimestamp(int(path.stat().st_mtime), UTC)
+    except (OSError, OverflowError, ValueError) as e:
+        raise ImporterError(
+            f"{name}: the report has no scan time and its modification time cannot be read"
+            f" ({e}): pass --scan-time"
+        ) from e
+
+
 def _build(
     inputs: Sequence[tuple[ImporterFormat, Path]],
     inventory: Path | None,
@@ -497,10 +508,11 @@ def _build(
             elif scan_time is not None:
                 when, source = scan_time, "--scan-time"
             else:
-                raise ImporterError(
-                    f"{rep.file}: the report has no scan time ({fmt.value} reports may omit it):"
-                    " pass --scan-time"
-                )
+                # The report says nothing: the file's modification time is the best witness
+                # of when the scan ran, and every finding says it was used.
+                when, source = _file_mtime(path, rep.file), "file_mtime"
+                for e in rep.entries:
+                    e.provenance["scan_time"] = "file_mtime"
             inv_host = inv.lookup(rep.host_keys) if inv is not None else None
             host_id = inv_host.id if inv_host is not None else rep.host_id
             fr = FileReport(

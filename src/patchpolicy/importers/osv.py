@@ -6,7 +6,7 @@ group's other ids join its aliases. Severity comes from ``database_specific.seve
 group's ``max_severity``. The fixed version is the ``fixed`` event of the SEMVER range
 that contains the installed version, or the only fixed version offered; where ranges
 are ecosystem-specific and several fixes exist it stays null, with every candidate in
-provenance. OSV-Scanner reports carry no scan time: pass ``--scan-time``.
+provenance. OSV-Scanner reports carry no scan time: the file's modification time is used unless ``--scan-time`` is given.
 """
 
 from __future__ import annotations

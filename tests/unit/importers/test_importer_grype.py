@@ -70,10 +70,12 @@ def test_chainguard_ruby_merges_the_ghsa_alias(realdata: Path) -> None:
     assert "$.matches[2]" in fr.merged[0].reason
 
 
-def test_presenter_sample_needs_a_scan_time(realdata: Path) -> None:
+def test_presenter_sample_without_a_scan_time_takes_the_file_mtime(realdata: Path) -> None:
     path = realdata / GRYPE / "grype-json-presenter-image.json"
-    with pytest.raises(ImporterError, match="no scan time.*pass --scan-time"):
-        build_snapshot([(ImporterFormat.GRYPE, path)])
+    snap, report = build_snapshot([(ImporterFormat.GRYPE, path)])
+    (fr,) = report.files
+    assert fr.scan_time_source == "file_mtime"
+    assert fr.scan_time == datetime.fromtimestamp(int(path.stat().st_mtime), UTC)
     when = datetime(2026, 1, 2, tzinfo=UTC)
     snap, _ = build_snapshot([(ImporterFormat.GRYPE, path)], scan_time=when)
     (host,) = snap.hosts

@@ -5,9 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
-from patchpolicy.errors import ImporterError
 from patchpolicy.importers import ImporterFormat, build_snapshot
 from patchpolicy.importers._common import semver_key
 
@@ -70,9 +67,9 @@ def test_v2_debian_go_cargo(realdata: Path) -> None:
     assert (report.entries_read, report.findings_written, report.merged) == (6, 4, 2)
 
 
-def test_osv_reports_have_no_scan_time(realdata: Path) -> None:
-    with pytest.raises(ImporterError, match="osv-scanner reports may omit it.*--scan-time"):
-        build_snapshot([(ImporterFormat.OSV_SCANNER, realdata / OSV / "osv-scanner-results-go-cargo.json")])
+def test_osv_reports_have_no_scan_time_so_the_file_mtime_is_used(realdata: Path) -> None:
+    _, report = build_snapshot([(ImporterFormat.OSV_SCANNER, realdata / OSV / "osv-scanner-results-go-cargo.json")])
+    assert [f.scan_time_source for f in report.files] == ["file_mtime"]
 
 
 def test_semver_key_orders_like_semver() -> None:
