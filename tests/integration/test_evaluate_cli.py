@@ -26,6 +26,10 @@ def test_evaluate_writes_evidence_matching_snapshot(examples: Path, snapshot: Sn
     assert code == 1, out
     evidence = (examples / "out" / "evidence.json").read_text()
     assert evidence == snapshot
+    # The items left evidence.json for items.jsonl: every one of them is still pinned here.
+    items = (examples / "out" / "items.jsonl").read_text()
+    assert items == snapshot(name="items.jsonl")
+    assert items.count("\n") == json.loads(evidence)["items_file"]["count"] == 22
     doc = json.loads(evidence)
     assert doc["summary"]["hosts_read"] == 7 and doc["summary"]["findings_read"] == 14
     assert doc["inputs"]["snapshot"]["sha256"] == __import__("hashlib").sha256(
