@@ -1,0 +1,8 @@
+"""The ``patchpolicy`` command: thin click wrappers that parse options, call the API and map
+errors to exit codes (see ``ExitCode``). Nothing here decides a verdict.
+"""
+
+from patchpolicy.cli import authoring, evidence, importing, keys, planning  # noqa: F401  (register)
+from patchpolicy.cli.common import FAIL_ON, ExitCode, handle_errors, main
+
+__all__ = ["FAIL_ON", "ExitCode", "handle_errors", "main"]

@@ -1,0 +1,189 @@
+"""What every command shares: the group, exit codes, the mapping of errors to them, and
+the option types and decorators.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from patchpolicy.errors import InputError, OutputError, PatchPolicyError, ValidationError
+from patchpolicy.model.common import parse_duration, parse_start_instant
+from patchpolicy.model.gate import FailOn
+from patchpolicy.render.interface import RenderOptions
+from patchpolicy.render.sanitize import lines as _safe_lines
+from patchpolicy.version import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every command (documented in the README)."""
+
+    OK = 0
+    """Nothing fails (or, for validate, every document is valid)."""
+    FAILED = 1
+    """At least one item or host check fails the gate (or a policy test fails)."""
+    INPUT = 2
+    """Bad input or usage: invalid policy, unreadable snapshot, unknown option."""
+    INTERNAL = 3
+    """A bug in patchpolicy: please report it with the traceback."""
+
+
+def fail(message: str, code: ExitCode = ExitCode.INPUT) -> None:
+    click.echo(_safe_lines(message), err=True)
+    sys.exit(int(code))
+
+
+def _bug() -> None:
+    """An exception nobody meant: the traceback, one line saying so, exit 3."""
+    import traceback
+
+    traceback.print_exc()
+    fail(f"this is a bug in patchpolicy {__version__}: please report it with the traceback above",
+          ExitCode.INTERNAL)
+
+
+def handle_errors(func: F) -> F:
+    """Map patchpolicy's error tree to exit codes; messages go to stderr."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ValidationError as e:
+            for d in e.diagnostics:
+                click.echo(_safe_lines(d), err=True)
+            n = sum(1 for d in e.diagnostics if d.severity == "error")
+            fail(f"{n} error{'s' if n != 1 else ''}")
+        except InputError as e:
+            fail(f"error: {e}")
+        except OutputError as e:
+            # An unusable output path is bad usage, not a failed gate and not a bug.
+            fail(f"error: {e}")
+        except PatchPolicyError as e:
+            fail(f"error: {e}", ExitCode.INTERNAL)
+        except BrokenPipeError:
+            # The reader went away (``| head``): what was written stays written; no
+            # traceback, and the shell's convention for SIGPIPE (128 + 13) as the status.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(141)
+        except OSError as e:
+            if e.filename is None:
+                _bug()
+            fail(f"error: {e.filename}: {e.strerror or e}")
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception:  # noqa: BLE001 - the last resort: say it is a bug, exit 3
+            _bug()
+
+    return wrapper  # type: ignore[return-value]
+
+
+class ParsedParam(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """An option value parsed by one of the models' scalar parsers (ValueError -> usage error)."""
+
+    def __init__(self, name: str, parse: Callable[[object], Any], parsed: type) -> None:
+        self.name = name
+        self.parse = parse
+        self.parsed = parsed
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, self.parsed):
+            return value
+        try:
+            return self.parse(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+#: An RFC 3339 timestamp with offset, or a date (start of that day UTC).
+def _as_of(text: object) -> datetime:
+    from patchpolicy.clock import check_as_of
+
+    when = parse_start_instant(text)
+    check_as_of(when)
+    return when
+
+
+AS_OF = ParsedParam("timestamp", _as_of, datetime)
+
+
+def _scan_time(text: object) -> datetime:
+    """``now`` (the import command, unlike the evaluator, may read the clock), or a timestamp."""
+    if isinstance(text, str) and text.strip().lower() == "now":
+        from datetime import UTC
+
+        return datetime.now(UTC).replace(microsecond=0)
+    return _as_of(text)
+
+
+SCAN_TIME = ParsedParam("timestamp or 'now'", _scan_time, datetime)
+DURATION = ParsedParam("duration", parse_duration, timedelta)
+
+
+# click exits 2 on usage errors already, which matches ExitCode.INPUT.
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="patchpolicy")
+def main() -> None:
+    """Patch SLAs, windows, freezes and exceptions as code: validate policies, evaluate a
+    fleet snapshot into audit evidence, gate CI, and plan remediation.
+
+    Exit codes: 0 ok, 1 something fails the gate, 2 bad input or usage, 3 internal error.
+    """
+
+
+FAIL_ON = tuple(f.value for f in FailOn)
+
+fail_on_option = click.option(
+    "--fail-on", "fail_on", multiple=True, type=click.Choice(FAIL_ON),
+    help="Also fail on these (repeatable); invalid_exception: an exception over a policy's max_lifetime.",
+)
+allow_empty_scope_option = click.option(
+    "--allow-empty-scope", is_flag=True,
+    help="Do not fail when a policy judged nothing (its scope matched no host).",
+)
+
+policies_option = click.option(
+    "-p", "--policies", "policies", multiple=True, required=True,
+    type=click.Path(path_type=Path), help="Policy bundle: a directory or files (repeatable).",
+)
+snapshot_option = click.option(
+    "-s", "--snapshot", required=True, type=click.Path(path_type=Path),
+    help="Fleet snapshot: .json, or .jsonl for large fleets (streamed); - for standard input.",
+)
+sarif_options = [
+    click.option("--sarif-max-results", type=click.IntRange(min=1), default=25_000,
+                 show_default=True, help="At most this many SARIF results (the worst kept)."),
+    click.option("--sarif-group-threshold", type=click.IntRange(min=0), default=10,
+                 show_default=True,
+                 help="One SARIF result per rule and vulnerability on at least this many "
+                      "hosts; 0 never groups."),
+]
+
+
+def sarif_options_of(max_results: int, group_threshold: int) -> RenderOptions:
+    return RenderOptions(sarif_max_results=max_results, sarif_group_threshold=group_threshold)
+
+
+def with_sarif_options(f: Any) -> Any:
+    for option in reversed(sarif_options):
+        f = option(f)
+    return f
+
+
+as_of_option = click.option(
+    "--as-of", type=AS_OF, default=None,
+    help="Evaluate at this instant (RFC 3339, or a date). Default: the snapshot's taken_at.",
+)
+
+

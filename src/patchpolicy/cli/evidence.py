@@ -1,0 +1,201 @@
+"""Commands that judge a fleet: evaluate (the evidence bundle), check (the CI gate),
+verify (the bundle's integrity) and explain (one host's verdicts in words)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from patchpolicy.cli.common import (
+    ExitCode,
+    allow_empty_scope_option,
+    as_of_option,
+    fail,
+    fail_on_option,
+    handle_errors,
+    main,
+    policies_option,
+    sarif_options_of,
+    snapshot_option,
+    with_sarif_options,
+)
+from patchpolicy.model.gate import Gate
+from patchpolicy.render.sanitize import text as _safe
+from patchpolicy.render.text import empty_scope_lines
+
+
+@main.command()
+@policies_option
+@snapshot_option
+@as_of_option
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Evidence bundle directory (replaced atomically).")
+@fail_on_option
+@allow_empty_scope_option
+@click.option("--force", is_flag=True,
+              help="Replace DIR even when it is not empty and was not written by patchpolicy.")
+@click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None, metavar="KEY",
+              help="Sign the bundle with this private key (PEM; password in "
+                   "PATCHPOLICY_KEY_PASSWORD): writes attestation.intoto.jsonl.")
+@with_sarif_options
+@handle_errors
+def evaluate(
+    policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
+    fail_on: tuple[str, ...], allow_empty_scope: bool, force: bool, sign_key: Path | None,
+    sarif_max_results: int, sarif_group_threshold: int,
+) -> None:
+    """Evaluate a snapshot and write the evidence bundle (evidence.json, reports, SHA256SUMS).
+
+    Exits 0 when nothing fails, 1 when something fails, 2 on bad input.
+    """
+    from patchpolicy.outdir import check_output_dir
+    from patchpolicy.render.bundle import write_bundle
+    from patchpolicy.verify import build_bundle
+
+    # Before evaluating: a directory that must not be replaced fails fast, writing nothing.
+    check_output_dir(out_dir, inputs=[*policies, snapshot], force=force)
+    signer = None
+    if sign_key is not None:
+        from patchpolicy.attest import load_private_key
+
+        signer = load_private_key(sign_key)  # before evaluating: a bad key fails fast
+    gate = Gate.of(fail_on, allow_empty_scope=allow_empty_scope)
+    ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate,
+                             options=sarif_options_of(sarif_max_results, sarif_group_threshold))
+    if signer is not None:
+        from patchpolicy.attest import ATTESTATION_FILE, attest
+
+        files[ATTESTATION_FILE] = attest(files, signer)
+    write_bundle(out_dir, files)
+    result = gate.judge(ev)
+    for line in empty_scope_lines(ev, result):
+        click.echo(line, err=True)
+    click.echo(
+        f"wrote {len(files)} files to {out_dir}: {ev.tally.hosts_read} hosts, "
+        f"{ev.tally.findings_read} findings, {ev.tally.items} items; "
+        f"{result.word} ({result.failing} failing)"
+    )
+    if signer is not None:
+        click.echo(f"signed: {ATTESTATION_FILE} with {signer.public.describe()}")
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@policies_option
+@snapshot_option
+@as_of_option
+@fail_on_option
+@allow_empty_scope_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit", "markdown"]),
+              default="text", show_default=True,
+              help="Output on stdout: text, json (evidence), sarif, junit, markdown (PR comment).")
+@click.option("--limit", default=10, show_default=True, help="Worst items to list.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes for a JSON Lines snapshot (default: every core for files over 32 MB).")
+@with_sarif_options
+@handle_errors
+def check(
+    policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
+    fail_on: tuple[str, ...], allow_empty_scope: bool, fmt: str, limit: int, jobs: int | None,
+    sarif_max_results: int, sarif_group_threshold: int,
+) -> None:
+    """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input."""
+    from patchpolicy.api import evaluate_files
+    from patchpolicy.render import CheckFormat, check_renderer
+    from patchpolicy.render.interface import RenderContext
+
+    form = CheckFormat(fmt)
+    ev, inputs = evaluate_files(
+        policies, snapshot, as_of=as_of, keep_items=form.needs_items, keep_worst=limit,
+        jobs=jobs,
+    )
+    result = Gate.of(fail_on, allow_empty_scope=allow_empty_scope).judge(ev)
+    options = sarif_options_of(sarif_max_results, sarif_group_threshold)
+    out = check_renderer(form, limit=limit).render(RenderContext(ev, inputs, gate=result,
+                                                                 options=options))
+    click.echo(out, nl=False)
+    if form is not CheckFormat.TEXT:
+        for line in empty_scope_lines(ev, result):
+            click.echo(line, err=True)
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("bundle_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("-p", "--policies", "policies", multiple=True, type=click.Path(path_type=Path),
+              help="The policy bundle evaluated (repeatable); with -s, re-evaluate and compare.")
+@click.option("-s", "--snapshot", type=click.Path(path_type=Path), default=None,
+              help="The fleet snapshot evaluated; with -p, re-evaluate and compare.")
+@click.option("--key", "public_key", type=click.Path(path_type=Path), default=None,
+              metavar="PUBLIC.pem",
+              help="Check attestation.intoto.jsonl with this public key: the signature, every "
+                   "signed file's digest, no unsigned file.")
+@handle_errors
+def verify(
+    bundle_dir: Path, policies: tuple[Path, ...], snapshot: Path | None, public_key: Path | None,
+) -> None:
+    """Check that an evidence bundle is complete and was not edited: the files evidence.json
+    requires, every file against SHA256SUMS (missing, extra, changed or non-regular files
+    fail), with --key the signed attestation, and, given -p and -s, a re-evaluation at the
+    recorded as-of that must reproduce every byte.
+
+    Exits 0 when everything matches, 1 on any difference, 2 on bad input.
+    """
+    from patchpolicy.verify import reproduce_bundle, verify_bundle
+
+    if bool(policies) != (snapshot is not None):
+        fail("error: give both -p and -s to re-evaluate, or neither to only re-hash")
+    key = None
+    if public_key is not None:
+        from patchpolicy.attest import load_public_key
+
+        key = load_public_key(public_key)
+    if snapshot is not None:
+        result = reproduce_bundle(bundle_dir, policies, snapshot, key)
+    else:
+        result = verify_bundle(bundle_dir, key)
+    for line in result.lines():
+        click.echo(_safe(line))
+    what = "re-hashed" + (" and reproduced" if snapshot is not None else "")
+    if result.ok and key is not None:
+        click.echo(f"ok: {result.checked} files {what}, signature verified with "
+                   f"{key.describe()} ({public_key}): {bundle_dir}")
+    elif result.ok and result.signed:
+        click.echo(f"ok: {result.checked} files {what}: {bundle_dir} (signed but unverified: "
+                   "give --key PUBLIC.pem to check the signature)")
+    elif result.ok:
+        click.echo(f"ok: {result.checked} files {what}: {bundle_dir}")
+    else:
+        click.echo(f"FAIL: {bundle_dir} differs from its evidence")
+    sys.exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
+
+
+@main.command()
+@policies_option
+@snapshot_option
+@as_of_option
+@click.option("--host", required=True, help="Host id.")
+@click.option("--finding", default=None, help="Finding id or vulnerability id.")
+@handle_errors
+def explain(
+    policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, host: str, finding: str | None
+) -> None:
+    """Say in words why each verdict for a host (or one finding) is what it is."""
+    from patchpolicy.evaluator import evaluate as run
+    from patchpolicy.loader import load_bundle
+    from patchpolicy.render.text import explain as explain_text
+    from patchpolicy.snapshot import open_snapshot
+
+    bundle = load_bundle(policies)
+    snap = open_snapshot(snapshot)
+    hosts = [h for h in snap.hosts() if h.id == host]
+    if not hosts:
+        fail(f"error: {snapshot}: no host with id {host!r}")
+    when = as_of if as_of is not None else snap.header.taken_at
+    ev = run(bundle, hosts, as_of=when, taken_at=snap.header.taken_at)
+    if finding is not None and not any(i.finding == finding or i.vuln == finding for i in ev.items):
+        fail(f"error: host {host!r} has no finding {finding!r} in any policy's scope")
+    click.echo(explain_text(ev, host, finding), nl=False)

@@ -1,0 +1,107 @@
+"""Commands for the people who patch: plan (remediation tasks) and windows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from patchpolicy.cli.common import (
+    AS_OF,
+    DURATION,
+    as_of_option,
+    fail,
+    handle_errors,
+    main,
+    policies_option,
+    snapshot_option,
+)
+
+
+@main.command()
+@policies_option
+@snapshot_option
+@as_of_option
+@click.option("--horizon", type=DURATION, default="90d", show_default=True,
+              help="Plan into windows starting before as-of + horizon.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Directory for tasks.json and tasks.csv (each written atomically).")
+@click.option("--ics", "ics_file", type=click.Path(path_type=Path), default=None,
+              help="Also write the scheduled tasks as an iCalendar file.")
+@handle_errors
+def plan(
+    policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, horizon: Any,
+    out_dir: Path, ics_file: Path | None,
+) -> None:
+    """Plan remediation: one task per host and window, with deadlines and at-risk flags.
+
+    Writes tasks.json and tasks.csv (stable task ids for ticket de-duplication) and
+    prints a summary. Exits 0, or 2 on bad input.
+    """
+    from patchpolicy.api import evaluate_files
+    from patchpolicy.planner import plan as make_plan
+    from patchpolicy.planner import plan_summary, write_plan
+    from patchpolicy.snapshot import open_snapshot
+
+    snap = open_snapshot(snapshot, retain_hosts=True)
+    ev, _ = evaluate_files(policies, snap, as_of=as_of)
+    result = make_plan(ev.bundle, ev, snap.hosts(), as_of=ev.as_of, horizon=horizon)
+    written = write_plan(result, out_dir)
+    if ics_file is not None:
+        from patchpolicy.render.ics import plan_events, render_ics
+        from patchpolicy.snapshot import atomic_write
+
+        atomic_write(ics_file, [render_ics(plan_events(result), stamp=ev.as_of, name="patch tasks")])
+        written.append(ics_file)
+    click.echo(plan_summary(result))
+    click.echo("wrote " + ", ".join(str(w) for w in written))
+
+
+@main.command()
+@policies_option
+@click.option("--host", default=None, help="Only windows selecting this host (needs --snapshot).")
+@click.option("-s", "--snapshot", type=click.Path(path_type=Path), default=None,
+              help="Fleet snapshot: the host's record, and the default --from (taken_at).")
+@click.option("--from", "start", type=AS_OF, default=None,
+              help="List occurrences at or after this instant (default: the snapshot's taken_at).")
+@click.option("--count", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Occurrences per window.")
+@click.option("--ics", "ics_file", type=click.Path(path_type=Path), default=None,
+              help="Also write the occurrences as an iCalendar file.")
+@handle_errors
+def windows(
+    policies: tuple[Path, ...], host: str | None, snapshot: Path | None, start: datetime | None,
+    count: int, ics_file: Path | None,
+) -> None:
+    """List the next maintenance-window occurrences, in UTC and local time, with freezes."""
+    from patchpolicy.loader import load_bundle
+    from patchpolicy.planner import format_upcoming, upcoming_windows
+    from patchpolicy.snapshot import open_snapshot
+
+    if host is not None and snapshot is None:
+        fail("error: --host needs --snapshot (the host's record selects its windows)")
+    bundle = load_bundle(policies)
+    record = None
+    if snapshot is not None:
+        snap = open_snapshot(snapshot)
+        start = start if start is not None else snap.header.taken_at
+        if host is not None:
+            record = next((h for h in snap.hosts() if h.id == host), None)
+            if record is None:
+                fail(f"error: {snapshot}: no host with id {host!r}")
+    if start is None:
+        fail("error: give --from or --snapshot: patchpolicy never reads the wall clock")
+    assert start is not None
+    upcoming, problems = upcoming_windows(bundle, start, count, record)
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+    click.echo(format_upcoming(upcoming) or "no window occurrences\n", nl=False)
+    if ics_file is not None:
+        from patchpolicy.render.ics import render_ics, window_events
+        from patchpolicy.snapshot import atomic_write
+
+        atomic_write(ics_file, [render_ics(window_events(upcoming), stamp=start,
+                                           name="maintenance windows")])
+        click.echo(f"wrote {ics_file}")
