@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from patchpolicy.model.evaluation import worst_key
-from patchpolicy.model.results import Item
+from patchpolicy.model.evaluation import Evaluation, worst_key
+from patchpolicy.model.results import Bucket, Item
+from patchpolicy.render._common import AGE_BINS, OPEN_VERDICTS, AgeBin, age_bin, age_bins
 
 T = TypeVar("T")
 
@@ -116,3 +117,44 @@ def group_items(items: Iterable[Item], key: Callable[[Item], tuple[str, ...] | N
         g.add(i)
     # Each item is in one group and worst_key ends with its ids: a total order of groups.
     return sorted(groups.values(), key=lambda g: worst_key(g.worst))
+
+
+@dataclass
+class ReportView:
+    """What report.html and report.md show of the items, read in one pass: the worst
+    failing and warning items, per control its worst failing items, the ageing bins,
+    each table capped at ``rows`` with the count of what it leaves out."""
+
+    failing: TopN[Item]
+    warnings: TopN[Item]
+    by_control: dict[tuple[str, str], TopN[Item]]
+    ageing: list[AgeBin]
+
+
+_view_cache: list[tuple[Evaluation, int, ReportView]] = []
+
+
+def report_view(ev: Evaluation, rows: int) -> ReportView:
+    """The report view of ``ev`` (computed once for the HTML and the Markdown report)."""
+    for cached_ev, cached_rows, view in _view_cache:
+        if cached_ev is ev and cached_rows == rows:
+            return view
+    failing: TopN[Item] = TopN(rows, worst_key)
+    warnings: TopN[Item] = TopN(rows, worst_key)
+    controls: dict[tuple[str, str], TopN[Item]] = {(c.policy, c.control): TopN(rows, worst_key)
+                                                   for c in ev.controls}
+    bins = [0] * len(AGE_BINS)
+    for i in ev.items:
+        if i.bucket == Bucket.FAIL:
+            failing.add(i)
+            for c in i.controls:
+                top = controls.get((i.policy, c))
+                if top is not None:
+                    top.add(i)
+        elif i.bucket == Bucket.WARN:
+            warnings.add(i)
+        if i.verdict in OPEN_VERDICTS and i.days_left is not None:
+            bins[age_bin(i.days_left)] += 1
+    view = ReportView(failing, warnings, controls, age_bins(bins))
+    _view_cache[:] = [(ev, rows, view)]  # one entry: the evaluation being rendered
+    return view
