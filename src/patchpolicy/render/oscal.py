@@ -16,8 +16,11 @@ Contract:
 * POA&M: one item per (policy, vulnerability, exception) that is not remediated (open,
   due soon, overdue, excepted; unjudged items are a group of their own), with its
   affected hosts counted and sampled, a risk whose deadline is the group's earliest SLA
-  deadline and a remediation with that deadline as a ``milestone`` task; excepted
-  groups point at the exception's risk.
+  deadline (as-of for unjudged items) and a remediation with that deadline as a
+  ``milestone`` task; excepted groups point at the exception's risk. Host checks that do
+  not pass are POA&M items too, per (policy, check, verdict), due when the first host
+  went past the policy's limit (last scan plus the scan interval, pending reboot plus its
+  limit) or as-of when there is no such instant (never scanned, scope error).
 * Deterministic: every UUID is a uuid5 of a stable key (what it identifies; the
   documents' own UUIDs add the input digests and as-of), every timestamp is as-of.
   POA&M items, risks and hosts keep their UUIDs across runs (keyed by policy and
@@ -32,6 +35,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from patchpolicy.evaluator import Evaluation
@@ -455,7 +459,7 @@ def _poam_key(i: Item) -> tuple[str, ...] | None:
     return (i.policy, i.vuln, excepted, "error" if i.verdict == Verdict.ERROR else "")
 
 
-def _group_risk(g: ItemGroup, observation: str) -> dict[str, Any]:
+def _group_risk(g: ItemGroup, observation: str, as_of: datetime) -> dict[str, Any]:
     i = g.worst
     key = ("risk", *g.key)
     where = f"host {i.host}" if g.items == 1 else count(g.hosts, "host")
@@ -470,8 +474,11 @@ def _group_risk(g: ItemGroup, observation: str) -> dict[str, Any]:
         "status": "investigating" if i.verdict == Verdict.ERROR else "open",
         "related-observations": [{"observation-uuid": observation}],
     }
-    if g.earliest_deadline is not None:
-        deadline = ts(g.earliest_deadline)
+    # An item that could not be judged is due now: whoever owns it must make it judgeable.
+    due = g.earliest_deadline if g.earliest_deadline is not None else \
+        as_of if i.verdict == Verdict.ERROR else None
+    if due is not None:
+        deadline = ts(due)
         risk["deadline"] = deadline
         fix = f" to {i.fixed_version}" if i.fixed_version else ""
         risk["remediations"] = [{
@@ -479,8 +486,11 @@ def _group_risk(g: ItemGroup, observation: str) -> dict[str, Any]:
             "lifecycle": "planned",
             "title": f"Patch {i.package or i.finding}{fix} on {where}",
             "description": f"Install the fix{fix}" + (f" ({i.patch})" if i.patch else "")
-                           + f" by the SLA deadline of rule {i.binding_rule or '-'}"
-                           + ("." if g.items == 1 else "; the earliest deadline of the group."),
+                           + (f" by the SLA deadline of rule {i.binding_rule}"
+                              + ("." if g.items == 1 else "; the earliest deadline of the group.")
+                              if g.earliest_deadline is not None
+                              else ": the finding could not be judged, so it is due as of this "
+                                   "evaluation (correct the data, then patch)."),
             "tasks": [{
                 "uuid": uid("milestone", *g.key),
                 "type": "milestone",
@@ -489,6 +499,49 @@ def _group_risk(g: ItemGroup, observation: str) -> dict[str, Any]:
             }],
         }]
     return risk
+
+
+_CHECK_FIX = {
+    "scan_freshness": "Scan the host again",
+    "reboot": "Reboot the host",
+}
+
+
+def _check_risk(ev: Evaluation, g: _CheckGroup, observation: str) -> dict[str, Any]:
+    """The risk of a host check that does not pass: due when the first of its hosts went
+    past the policy's limit (the last scan plus the scan interval; the pending reboot plus
+    its limit), or as of this evaluation when there is no such instant (never scanned,
+    a scope that could not be judged)."""
+    c, n = g.worst, len(g.checks)
+    dues = [x.due for x in g.checks if x.due is not None]
+    due = ts(min(dues)) if dues else ts(ev.as_of)
+    where = f"host {c.host}" if n == 1 else f"{n} hosts"
+    key = ("check", c.policy, c.check, c.verdict.value)
+    return {
+        "uuid": uid("risk", *key),
+        "title": f"host check {c.check} {c.verdict.value} on {where} ({c.policy})",
+        "description": f"Policy {c.policy}: host check {c.check} is {c.verdict.value} on {where}.",
+        "statement": f"Until {c.check} passes on {where}, what the evidence says of "
+                     + ("its findings rests on an old scan." if c.check == "scan_freshness"
+                        else "its patches is not in effect." if c.check == "reboot"
+                        else "it cannot be judged."),
+        "props": _props(policy=c.policy, check=c.check, verdict=c.verdict.value, hosts=n),
+        "status": "investigating" if c.verdict.value == "error" else "open",
+        "deadline": due,
+        "related-observations": [{"observation-uuid": observation}],
+        "remediations": [{
+            "uuid": uid("remediation", *key),
+            "lifecycle": "planned",
+            "title": f"{_CHECK_FIX.get(c.check, 'Correct the data of')} {where}",
+            "description": f"Make host check {c.check} pass on {where}; due {due}.",
+            "tasks": [{
+                "uuid": uid("milestone", *key),
+                "type": "milestone",
+                "title": f"{c.check} due on {where}",
+                "timing": {"on-date": {"date": due}},
+            }],
+        }],
+    }
 
 
 def poam(ctx: RenderContext) -> dict[str, Any]:
@@ -509,7 +562,7 @@ def poam(ctx: RenderContext) -> dict[str, Any]:
             used_exceptions.add(i.exception or "")
             related.append({"risk-uuid": uid("exception", i.exception or "")})
         else:
-            risk = _group_risk(g, obs["uuid"])
+            risk = _group_risk(g, obs["uuid"], ev.as_of)
             risks.append(risk)
             related.append({"risk-uuid": risk["uuid"]})
         items.append({
@@ -519,6 +572,23 @@ def poam(ctx: RenderContext) -> dict[str, Any]:
             "props": _group_props(g) + _props(owner=i.owner if g.items == 1 else None),
             "related-observations": [{"observation-uuid": obs["uuid"]}],
             "related-risks": related,
+        })
+    for cg in _check_groups(ev):
+        obs = _check_observation(ev, cg, ctx.options.group_sample)
+        observations.append(obs)
+        for x in cg.sample(ctx.options.group_sample):
+            hosts.setdefault(x.host, None)
+        risk = _check_risk(ev, cg, obs["uuid"])
+        risks.append(risk)
+        c = cg.worst
+        items.append({
+            "uuid": uid("poam-item", "check", c.policy, c.check, c.verdict.value),
+            "title": f"{obs['title']} ({c.policy})",
+            "description": obs["description"],
+            "props": _props(policy=c.policy, check=c.check, verdict=c.verdict.value,
+                            hosts=len(cg.checks), deadline=risk["deadline"]),
+            "related-observations": [{"observation-uuid": obs["uuid"]}],
+            "related-risks": [{"risk-uuid": risk["uuid"]}],
         })
     risks += [_exception_risk(x) for x in ev.exceptions if x.id in used_exceptions]
     doc: dict[str, Any] = {

@@ -74,8 +74,9 @@ def test_poam_item_per_open_vulnerability_with_its_earliest_deadline_as_mileston
     groups: dict[tuple[str, ...], list[Any]] = {}
     for i in open_items:
         groups.setdefault(key(i), []).append(i)
-    assert len(doc["poam-items"]) == len(groups)
-    assert sum(int(_prop(p, "items") or 0) for p in doc["poam-items"]) == len(open_items)
+    vulns = [p for p in doc["poam-items"] if _prop(p, "check") is None]
+    assert len(vulns) == len(groups)
+    assert sum(int(_prop(p, "items") or 0) for p in vulns) == len(open_items)
     risks = {r["uuid"]: r for r in doc["risks"]}
     for k, members in groups.items():
         item = next(p for p in doc["poam-items"] if p["uuid"] == uid("poam-item", *k))
@@ -87,13 +88,30 @@ def test_poam_item_per_open_vulnerability_with_its_earliest_deadline_as_mileston
             assert risk["status"] == "deviation-approved"
             continue
         deadlines = [i.deadline for i in members if i.deadline is not None]
-        if not deadlines:
-            assert risk["status"] == "investigating" and "remediations" not in risk
+        if not deadlines:  # could not be judged: due as of the evaluation
+            assert risk["status"] == "investigating"
+            assert risk["deadline"] == AS_OF.strftime("%Y-%m-%dT%H:%M:%SZ")
             continue
         (task,) = risk["remediations"][0]["tasks"]
         assert task["type"] == "milestone"
         assert task["timing"]["on-date"]["date"] == risk["deadline"]
         assert risk["deadline"] == min(deadlines).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_failing_host_checks_are_poam_items_due_when_the_limit_was_passed(ctx: RenderContext) -> None:
+    doc = _poam(ctx)
+    risks = {r["uuid"]: r for r in doc["risks"]}
+    checks = {(_prop(p, "check"), _prop(p, "verdict")): p for p in doc["poam-items"] if _prop(p, "check")}
+    failing = {(c.check, c.verdict.value) for c in ctx.evaluation.checks if c.bucket != "pass"}
+    assert set(checks) == failing
+    deadline = {k: risks[p["related-risks"][0]["risk-uuid"]]["deadline"] for k, p in checks.items()}
+    # pos-db-01: reboot pending since 2026-11-15T02:40:00Z, limit 3d
+    assert deadline[("reboot", "reboot_overdue")] == "2026-11-18T02:40:00Z"
+    # ci-runner-07 was never scanned: no instant to add the interval to, so due as of now
+    assert deadline[("scan_freshness", "never_scanned")] == "2026-11-20T06:00:00Z"
+    for p in checks.values():
+        (task,) = risks[p["related-risks"][0]["risk-uuid"]]["remediations"][0]["tasks"]
+        assert task["timing"]["on-date"]["date"] == _prop(p, "deadline")
 
 
 def test_many_hosts_with_one_vulnerability_are_one_group_that_counts_them_all(tmp_path: Path) -> None:
@@ -133,7 +151,7 @@ def test_no_wall_clock_and_stable_ids(ctx: RenderContext) -> None:
 
 
 def test_empty_poam_still_has_one_item(ctx: RenderContext) -> None:
-    ev = dataclasses.replace(ctx.evaluation, items=[])
+    ev = dataclasses.replace(ctx.evaluation, items=[], checks=[])
     items = poam(RenderContext(ev, ctx.inputs))["plan-of-action-and-milestones"]["poam-items"]
     assert [i["title"] for i in items] == ["No open findings"]
 
