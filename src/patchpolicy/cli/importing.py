@@ -41,7 +41,7 @@ def import_(
     fmt: str, files: tuple[Path, ...], output: Path, inventory: Path | None, kev: Path | None,
     epss: Path | None, previous: Path | None, scan_time: datetime | None, taken_at: datetime | None,
 ) -> None:
-    """Import scanner reports (FORMAT: trivy, grype, osv-scanner, cyclonedx) into a fleet
+    """Import scanner reports (FORMAT: trivy, grype, osv-scanner, cyclonedx, nessus, aws-inspector2, qualys) into a fleet
     snapshot; prints entries in and findings out per file, with every merge explained."""
     from patchpolicy.importers import ImporterFormat, run_import
 

@@ -28,6 +28,7 @@ class ImporterFormat(StrEnum):
     CYCLONEDX = "cyclonedx"
     NESSUS = "nessus"
     AWS_INSPECTOR2 = "aws-inspector2"
+    QUALYS = "qualys"
 
 
 @dataclass
@@ -138,6 +139,10 @@ def get_importer(fmt: ImporterFormat) -> Importer:
         from patchpolicy.importers import inspector
 
         return inspector.InspectorImporter()
+    if fmt is ImporterFormat.QUALYS:
+        from patchpolicy.importers import qualys
+
+        return qualys.QualysImporter()
     assert_never(fmt)
 
 
