@@ -31,7 +31,7 @@ class ImporterFormat(StrEnum):
     QUALYS = "qualys"
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a large server scan keeps millions until assembled
 class Entry:
     """One vulnerability entry of a report (one vuln on one package), already normalised.
 
