@@ -151,3 +151,14 @@ def test_stdin_through_a_real_process(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "<stdin>: qualys (detected): host demo13.s02.sjc01.qualys.com" in proc.stdout
     assert len(_hosts(out)) == 7
+
+
+def test_the_help_names_every_format() -> None:
+    from patchpolicy.importers import ImporterFormat
+
+    result = CliRunner().invoke(main, ["import", "--help"])
+    assert result.exit_code == 0
+    help_text = " ".join(result.stdout.split())
+    body = help_text.split("Options:")[0]
+    for fmt in ImporterFormat:
+        assert fmt.value in body, f"the import docstring does not name {fmt.value}"
