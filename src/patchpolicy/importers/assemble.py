@@ -32,8 +32,9 @@ import msgspec
 from patchpolicy.errors import ImporterError
 from patchpolicy.importers._common import FIX_STATE_WONT_FIX
 from patchpolicy.importers.intel import EpssScores, KevCatalog, load_epss, load_kev
-from patchpolicy.importers.interface import Entry, ImporterFormat, ParsedReport, get_importer
+from patchpolicy.importers.interface import Entry, ImporterFormat, ParsedReport
 from patchpolicy.importers.inventory import Inventory, InventoryHost, load_inventory
+from patchpolicy.importers.sources import is_stdin, read_reports
 from patchpolicy.model.common import format_timestamp
 from patchpolicy.model.fleet import (
     FindingRecord,
@@ -69,6 +70,7 @@ class FileReport:
     findings_written: int = 0
     merged: list[MergeNote] = field(default_factory=list)
     informational: int = 0  # entries of severity none (kept, counted in the summary)
+    detected: bool = False  # the format was told from the content (FORMAT omitted)
 
 
 @dataclass
@@ -106,7 +108,7 @@ class ImportReport:
         out = []
         for f in self.files:
             out.append(
-                f"{f.file}: {f.format.value}: host {f.host}: scanned {format_timestamp(f.scan_time)}"
+                f"{f.file}: {f.format.value}{' (detected)' if f.detected else ''}: host {f.host}: scanned {format_timestamp(f.scan_time)}"
                 f" ({f.scan_time_source}): {f.entries_read} entries in, {f.findings_written} findings"
                 f" out, {len(f.merged)} merged"
                 + (f"; {f.informational} informational (severity none, kept)" if f.informational else "")
@@ -454,7 +456,7 @@ class Snapshot:
 
 
 def build_snapshot(
-    inputs: Sequence[tuple[ImporterFormat, Path]],
+    inputs: Sequence[tuple[ImporterFormat | None, Path]],
     *,
     inventory: Path | None = None,
     kev: Path | None = None,
@@ -463,7 +465,8 @@ def build_snapshot(
     scan_time: datetime | None = None,
     taken_at: datetime | None = None,
 ) -> tuple[Snapshot, ImportReport]:
-    """Read every input and build the snapshot; nothing is written. Raises ``InputError``
+    """Read every input and build the snapshot; nothing is written. An input's format None
+    is detected from its content; the path ``-`` is standard input. Raises ``InputError``
     subclasses (``ImporterError``, ``ValidationError``, ``SnapshotError``) on bad input."""
     with no_gc():
         return _build(inputs, inventory, kev, epss, previous, scan_time, taken_at)
@@ -471,6 +474,9 @@ def build_snapshot(
 
 def _file_mtime(path: Path, name: str) -> datetime:
     """The file's modification time, to the second, in UTC."""
+    if is_stdin(path):
+        raise ImporterError(f"{name}: the report has no scan time and standard input has no"
+                            " modification time: pass --scan-time")
     try:
         return datetime.fromtimestamp(int(path.stat().st_mtime), UTC)
     except (OSError, OverflowError, ValueError) as e:
@@ -481,7 +487,7 @@ def _file_mtime(path: Path, name: str) -> datetime:
 
 
 def _build(
-    inputs: Sequence[tuple[ImporterFormat, Path]],
+    inputs: Sequence[tuple[ImporterFormat | None, Path]],
     inventory: Path | None,
     kev: Path | None,
     epss: Path | None,
@@ -501,8 +507,10 @@ def _build(
         prev_hosts = {h.id: h for h in open_snapshot(previous).hosts()}
 
     parsed: list[tuple[ParsedReport, FileReport]] = []
-    for fmt, path in inputs:
-        for rep in get_importer(fmt).load_reports(path):
+    for wanted, path in inputs:
+        read = read_reports(wanted, path)  # None: detected from the content
+        fmt = read.format
+        for rep in read.reports:
             if rep.scan_time is not None:
                 when, source = rep.scan_time, "report"
             elif scan_time is not None:
@@ -518,6 +526,7 @@ def _build(
             fr = FileReport(
                 rep.file, fmt, host_id, when, source, entries_read=len(rep.entries),
                 informational=sum(1 for e in rep.entries if e.severity == "none"),
+                detected=read.detected,
             )
             parsed.append((rep, fr))
 
@@ -588,7 +597,7 @@ def _build(
 
 
 def run_import(
-    inputs: Sequence[tuple[ImporterFormat, Path]],
+    inputs: Sequence[tuple[ImporterFormat | None, Path]],
     output: Path,
     *,
     inventory: Path | None = None,
