@@ -13,7 +13,6 @@ byte.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import re
@@ -341,11 +340,10 @@ def _recorded_options(bundle_dir: Path) -> RenderOptions:
     """The caps and grouping evidence.json records (``render_options``); for a bundle made
     before it recorded them, the SARIF ones ``results.sarif`` records; else the defaults
     (the comparison then reports the files made otherwise)."""
-    known = {f.name for f in dataclasses.fields(RenderOptions)}
     try:
         recorded = msgspec.json.decode((bundle_dir / "evidence.json").read_bytes())["render_options"]
-        return RenderOptions(**{k: int(v) for k, v in recorded.items() if k in known})
-    except (OSError, msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return msgspec.convert(recorded, RenderOptions)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError):
         pass
     try:
         props = msgspec.json.decode((bundle_dir / "results.sarif").read_bytes())["runs"][0]["properties"]

@@ -181,9 +181,45 @@ render_options = [
 ]
 
 
-def render_options_of(**values: int) -> RenderOptions:
-    """The RenderOptions of the options ``with_render_options`` adds."""
+def render_options_of(**values: Any) -> RenderOptions:
+    """The RenderOptions of the options ``with_render_options`` (and ``provenance_options``) add."""
     return RenderOptions(**values)
+
+
+provenance_options = [
+    click.option("--run-by", metavar="TEXT", default=None,
+                 help="Who or what ran this, stated in the reports and OSCAL (default: the CI "
+                      "run's URL from GitHub Actions, GitLab CI, Jenkins... or $PATCHPOLICY_RUN_BY)."),
+    click.option("--policy-commit", metavar="REV", default=None,
+                 help="The policies' git commit, stated in the reports (default: detected with "
+                      "git when the policies are in a work tree; $PATCHPOLICY_POLICY_COMMIT; "
+                      "'' for none)."),
+    click.option("--oscal-ssp", metavar="HREF", default=None,
+                 help="The POA&M's import-ssp: the system security plan it belongs to."),
+    click.option("--oscal-system-id", metavar="ID", default=None,
+                 help="The POA&M's system-id (FedRAMP: the application number)."),
+]
+
+
+def with_provenance_options(f: Any) -> Any:
+    """Add who ran it, the policy commit, and the OSCAL system references."""
+    for option in reversed(provenance_options):
+        f = option(f)
+    return f
+
+
+def provenance_of(policies: tuple[Path, ...], run_by: str | None, policy_commit: str | None,
+                  oscal_ssp: str | None, oscal_system_id: str | None) -> dict[str, str | None]:
+    """The provenance render options: flags first, then the environment, then git."""
+    from patchpolicy import provenance
+
+    if policy_commit is None:
+        policy_commit = os.environ.get("PATCHPOLICY_POLICY_COMMIT")
+    if policy_commit is None:
+        policy_commit = provenance.policy_commit(policies)
+    return {"run_by": run_by if run_by is not None else provenance.ci_run(),
+            "policy_commit": policy_commit or None,
+            "oscal_ssp": oscal_ssp, "oscal_system_id": oscal_system_id}
 
 
 def with_render_options(f: Any) -> Any:

@@ -18,8 +18,10 @@ from patchpolicy.cli.common import (
     handle_errors,
     main,
     policies_option,
+    provenance_of,
     render_options_of,
     snapshot_option,
+    with_provenance_options,
     with_render_options,
 )
 from patchpolicy.model.gate import Gate
@@ -41,11 +43,13 @@ from patchpolicy.render.text import empty_scope_lines
               help="Sign the bundle with this private key (PEM; password in "
                    "PATCHPOLICY_KEY_PASSWORD): writes attestation.intoto.jsonl.")
 @with_render_options
+@with_provenance_options
 @handle_errors
 def evaluate(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
     fail_on: tuple[str, ...], allow_empty_scope: bool, force: bool, sign_key: Path | None,
-    **render: int,
+    run_by: str | None, policy_commit: str | None, oscal_ssp: str | None,
+    oscal_system_id: str | None, **render: int,
 ) -> None:
     """Evaluate a snapshot and write the evidence bundle (evidence.json, reports, SHA256SUMS).
 
@@ -63,8 +67,9 @@ def evaluate(
 
         signer = load_private_key(sign_key)  # before evaluating: a bad key fails fast
     gate = Gate.of(fail_on, allow_empty_scope=allow_empty_scope)
-    ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate,
-                             options=render_options_of(**render))
+    options = render_options_of(**render, **provenance_of(policies, run_by, policy_commit,
+                                                          oscal_ssp, oscal_system_id))
+    ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate, options=options)
     if signer is not None:
         from patchpolicy.attest import ATTESTATION_FILE, attest
 

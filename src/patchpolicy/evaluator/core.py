@@ -431,6 +431,7 @@ class Evaluator:
                     meta.effective_from, runner.in_effect,
                     meta.retention.years if meta.retention else None,
                     meta.retention.basis if meta.retention else None,
+                    meta.owner,
                 )
             )
         return out

@@ -196,6 +196,8 @@ class PolicyInfo(msgspec.Struct, frozen=True):
     in_effect: bool
     retention_years: int | None = None
     retention_basis: str | None = None
+    owner: str | None = None
+    """``metadata.owner``: who answers for the policy (a team or an address)."""
 
 
 class InputFile(msgspec.Struct, frozen=True):

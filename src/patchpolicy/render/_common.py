@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.common import format_timestamp
@@ -23,6 +24,9 @@ from patchpolicy.model.results import (
     Item,
     Verdict,
 )
+
+if TYPE_CHECKING:
+    from patchpolicy.render.interface import RenderContext
 
 #: Not remediated and on an SLA clock: what the ageing chart and the POA&M track.
 OPEN_VERDICTS = frozenset({Verdict.OVERDUE, Verdict.DUE_SOON, Verdict.OPEN})
@@ -84,6 +88,14 @@ def failing_checks_too(c: ControlReport, failing_items: int) -> str:
     """What else fails a control besides its items: host checks (listed under Host hygiene)."""
     n = c.failing_total - failing_items
     return f" (and {count(n, 'failing host check')}, under Host hygiene)" if n > 0 else ""
+
+
+def ran_by(ctx: RenderContext) -> str:
+    """``; run: https://ci/run/1; policies at git commit 0123abc`` (empty when neither
+    is known): who or what ran the evaluation, from which policies."""
+    o = ctx.options
+    return (f"; run: {o.run_by}" if o.run_by else "") + (
+        f"; policies at git commit {o.policy_commit}" if o.policy_commit else "")
 
 
 def result_word(failing: int) -> str:

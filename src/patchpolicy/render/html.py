@@ -22,6 +22,7 @@ from patchpolicy.render._common import (
     days_text,
     failing_checks,
     failing_checks_too,
+    ran_by,
     result_word,
     ts,
     verdict_rows,
@@ -170,7 +171,8 @@ def report_html(ctx: RenderContext) -> str:
         f"<style>{CSS}</style></head><body>",
         "<header><h1>Patch compliance evidence report</h1>",
         f'<p class="lead">{_badge(verdict, result_word(failing))} {failing} failing, as of '
-        f"<strong>{e(ts(ev.as_of))}</strong>; evaluated by patchpolicy {e(inputs.tool_version)}.</p>",
+        f"<strong>{e(ts(ev.as_of))}</strong>; evaluated by patchpolicy {e(inputs.tool_version)}"
+        f"{e(ran_by(ctx))}.</p>",
         '<div class="cards">',
     ]
     for b in BUCKET_ORDER:
@@ -251,12 +253,12 @@ def report_html(ctx: RenderContext) -> str:
         "waived) by days to or past their deadline.</figcaption></figure>",
         "</section>",
         "<section><h2>Exceptions</h2>",
-        _table(["id", "status", "expires", "policies", "approved by", "ticket", "items",
+        _table(["id", "status", "expires", "policies", "approved by", "approved", "ticket", "items",
                 "justification", "compensating controls"],
                [(x.id, x.status.value + (", orphaned" if x.orphaned else ""), ts(x.expires),
-                 ", ".join(x.policies), x.approved_by, x.ticket, x.items_covered, x.justification,
-                 "; ".join(x.compensating_controls) or None) for x in ev.exceptions],
-               numeric=[6]),
+                 ", ".join(x.policies), x.approved_by, day(x.approved_at), x.ticket, x.items_covered,
+                 x.justification, "; ".join(x.compensating_controls) or None) for x in ev.exceptions],
+               numeric=[7]),
         "</section>",
     ]
     bad_checks = failing_checks(ev)

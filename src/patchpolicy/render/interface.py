@@ -32,6 +32,14 @@ class RenderOptions:
     report_rows: int = 100
     """Rows per item table of report.html and report.md (worst first); the rest are
     counted and left to items.jsonl and tasks.csv."""
+    run_by: str | None = None
+    """Who or what ran the evaluation (a CI pipeline URL): stated in the reports and OSCAL."""
+    policy_commit: str | None = None
+    """The policy repository's git commit (``+dirty`` with uncommitted changes)."""
+    oscal_ssp: str | None = None
+    """The POA&M's ``import-ssp`` href: the system security plan it belongs to."""
+    oscal_system_id: str | None = None
+    """The POA&M's ``system-id`` (FedRAMP: the FedRAMP application number)."""
 
 
 @dataclass(frozen=True)

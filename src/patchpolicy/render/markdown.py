@@ -21,6 +21,7 @@ from patchpolicy.render._common import (
     days_text,
     failing_checks,
     failing_checks_too,
+    ran_by,
     result_word,
     ts,
     verdict_rows,
@@ -65,7 +66,7 @@ def report_markdown(ctx: RenderContext) -> str:
         "# Patch compliance evidence report",
         "",
         f"Result: **{result_word(failing)}** ({failing} failing) as of {esc(ts(ev.as_of))}, "
-        f"evaluated by patchpolicy {esc(inputs.tool_version)}.",
+        f"evaluated by patchpolicy {esc(inputs.tool_version)}{esc(ran_by(ctx))}.",
         "",
         "## Scope and inputs",
         "",
@@ -147,11 +148,11 @@ def report_markdown(ctx: RenderContext) -> str:
     ]
     if ev.exceptions:
         lines += table(
-            ["id", "status", "expires", "policies", "approved by", "ticket", "items", "justification",
-             "compensating controls"],
+            ["id", "status", "expires", "policies", "approved by", "approved", "ticket", "items",
+             "justification", "compensating controls"],
             [(e.id, e.status.value + (", orphaned" if e.orphaned else ""), ts(e.expires),
-              ", ".join(e.policies), e.approved_by, e.ticket or "-", e.items_covered,
-              e.justification, "; ".join(e.compensating_controls) or "-")
+              ", ".join(e.policies), e.approved_by, day(e.approved_at), e.ticket or "-",
+              e.items_covered, e.justification, "; ".join(e.compensating_controls) or "-")
              for e in ev.exceptions],
         )
     else:

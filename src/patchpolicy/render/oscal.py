@@ -114,7 +114,27 @@ def _doc_key(ctx: RenderContext) -> list[str]:
 
 
 def _metadata(ctx: RenderContext, title: str) -> dict[str, Any]:
-    ev = ctx.evaluation
+    """Title, times, the tool, and who is responsible: each policy's ``metadata.owner`` as
+    a party in the role ``policy-owner``, the run (``--run-by``, or the tool) as the
+    ``assessor``."""
+    ev, options = ctx.evaluation, ctx.options
+    owners = sorted({p.owner for p in ev.policies if p.owner})
+    run = options.run_by or f"patchpolicy {ctx.inputs.tool_version}"
+    parties = [{
+        "uuid": uid("party", "run", run), "type": "organization", "name": run,
+        "remarks": "Ran the evaluation" + (f" from policy commit {options.policy_commit}"
+                                            if options.policy_commit else "") + ".",
+    }]
+    for owner in owners:
+        party: dict[str, Any] = {"uuid": uid("party", "owner", owner), "type": "organization",
+                                 "name": owner}
+        if "@" in owner and " " not in owner:
+            party["email-addresses"] = [owner]
+        parties.append(party)
+    responsible = [{"role-id": "assessor", "party-uuids": [parties[0]["uuid"]]}]
+    if owners:
+        responsible.append({"role-id": "policy-owner",
+                            "party-uuids": [uid("party", "owner", o) for o in owners]})
     return {
         "title": title,
         "last-modified": ts(ev.as_of),
@@ -124,7 +144,25 @@ def _metadata(ctx: RenderContext, title: str) -> dict[str, Any]:
             tool=f"patchpolicy {ctx.inputs.tool_version}",
             snapshot_sha256=ctx.inputs.snapshot.sha256,
             policies=", ".join(f"{p.name} {p.version}" for p in ev.policies),
+            policy_commit=options.policy_commit,
         ),
+        "roles": [{"id": "assessor", "title": "Assessor: who ran the evaluation"},
+                  {"id": "policy-owner", "title": "Policy owner"}],
+        "parties": parties,
+        "responsible-parties": responsible,
+    }
+
+
+def _plan_resource(ctx: RenderContext) -> dict[str, Any]:
+    """The back-matter resource ``import-ap`` points at: the policy files evaluated, with
+    their SHA-256 digests (patchpolicy has no separate assessment plan: they are it)."""
+    return {
+        "uuid": uid("resource", "assessment-plan", *_doc_key(ctx)),
+        "title": "Assessment plan: the policy files evaluated",
+        "description": "The policies, their versions and digests are the plan; evidence.json "
+                       "of the evidence bundle records them with the snapshot's digest.",
+        "rlinks": [{"href": f.path, "hashes": [{"algorithm": "SHA-256", "value": f.sha256}]}
+                   for f in ctx.inputs.policies],
     }
 
 
@@ -410,6 +448,7 @@ def assessment_results(ctx: RenderContext) -> dict[str, Any]:
             },
             "related-observations": [{"observation-uuid": obs["uuid"]}],
         })
+    plan = _plan_resource(ctx)
     control_findings = [_control_finding(c, by_control.get((c.policy, c.control), [])) for c in ev.controls]
     selected = sorted(set(targets.values()))
     result: dict[str, Any] = {
@@ -441,11 +480,12 @@ def assessment_results(ctx: RenderContext) -> dict[str, Any]:
             "uuid": uid("assessment-results", *_doc_key(ctx)),
             "metadata": _metadata(ctx, f"Patch compliance assessment results as of {ts(ev.as_of)}"),
             "import-ap": {
-                "href": EVIDENCE_HREF,
-                "remarks": "patchpolicy has no separate assessment plan: the policies, their "
-                           "versions and the input digests recorded in evidence.json are the plan.",
+                "href": f"#{plan['uuid']}",
+                "remarks": "patchpolicy has no separate assessment plan: the policy files, "
+                           "listed with their digests in back-matter, are the plan.",
             },
             "results": [result],
+            "back-matter": {"resources": [plan]},
         }
     }
 
@@ -595,6 +635,10 @@ def poam(ctx: RenderContext) -> dict[str, Any]:
         "uuid": uid("poam", *_doc_key(ctx)),
         "metadata": _metadata(ctx, f"Patch plan of action and milestones as of {ts(ev.as_of)}"),
     }
+    if ctx.options.oscal_ssp:
+        doc["import-ssp"] = {"href": ctx.options.oscal_ssp}
+    if ctx.options.oscal_system_id:
+        doc["system-id"] = {"identifier-type": "https://fedramp.gov", "id": ctx.options.oscal_system_id}
     if hosts:
         doc["local-definitions"] = {"inventory-items": _inventory(hosts)}
     if observations:

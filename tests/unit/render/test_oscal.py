@@ -169,3 +169,34 @@ def test_uid_is_exactly_uuid5_of_the_joined_key(key: tuple[str, ...]) -> None:
     from patchpolicy.render.oscal import NAMESPACE, uid
 
     assert uid(*key) == str(uuid.uuid5(NAMESPACE, "\0".join(key)))
+
+
+def test_parties_roles_and_system_references(ctx: RenderContext) -> None:
+    from render_helpers import SCHEMAS, json_errors
+
+    plain = _ar(ctx)
+    # Without --run-by the tool is the assessor; every policy owner is a party.
+    parties = {p["name"]: p for p in plain["metadata"]["parties"]}
+    assert set(parties) == {"patchpolicy " + ctx.inputs.tool_version, "secops@example.com"}
+    assert parties["secops@example.com"]["email-addresses"] == ["secops@example.com"]
+    roles = {r["role-id"]: r["party-uuids"] for r in plain["metadata"]["responsible-parties"]}
+    assert roles["policy-owner"] == [parties["secops@example.com"]["uuid"]]
+    # import-ap names a back-matter resource listing the policy files with their digests.
+    href = plain["import-ap"]["href"]
+    (plan,) = [r for r in plain["back-matter"]["resources"] if f"#{r['uuid']}" == href]
+    assert [(r["href"], r["hashes"][0]["value"]) for r in plan["rlinks"]] == [
+        (f.path, f.sha256) for f in ctx.inputs.policies]
+    assert not href.startswith("../")
+
+    options = RenderOptions(run_by="https://ci.example/pipelines/42", policy_commit="0123abc",
+                            oscal_ssp="https://grc.example/ssp.json", oscal_system_id="F1234567890")
+    ran = RenderContext(ctx.evaluation, ctx.inputs, ctx.plan, options=options)
+    doc = _poam(ran)
+    assert doc["import-ssp"] == {"href": "https://grc.example/ssp.json"}
+    assert doc["system-id"]["id"] == "F1234567890"
+    run = doc["metadata"]["parties"][0]
+    assert run["name"] == "https://ci.example/pipelines/42" and "0123abc" in run["remarks"]
+    assert {"role-id": "assessor", "party-uuids": [run["uuid"]]} in doc["metadata"]["responsible-parties"]
+    for name, document in (("oscal_poam_schema_v1.1.3.json", poam(ran)),
+                           ("oscal_assessment-results_schema_v1.1.3.json", assessment_results(ran))):
+        assert json_errors(SCHEMAS / name, document) == []
