@@ -269,7 +269,8 @@ def test_reproduces_a_bundle_made_with_other_caps_and_grouping(bundle: Path) -> 
     assert code == 1
     recorded = json.loads((bundle.parent / "capped" / "evidence.json").read_text())["render_options"]
     assert recorded == {"report_rows": 2, "junit_group_threshold": 2, "group_sample": 1,
-                        "sarif_group_threshold": 2, "sarif_max_results": 3}
+                        "sarif_group_threshold": 2, "sarif_max_results": 3, "run_by": None,
+                        "policy_commit": None, "oscal_ssp": None, "oscal_system_id": None}
     assert "Showing the 2 worst of" in (bundle.parent / "capped" / "report.md").read_text()
     assert (bundle.parent / "capped" / "junit.xml").read_bytes() != (bundle / "junit.xml").read_bytes()
     code, out, _ = run("verify", "capped", *INPUTS)
