@@ -22,6 +22,7 @@ The contract (the same for every format):
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,6 +70,10 @@ class FileReport:
     findings_written: int = 0
     merged: list[MergeNote] = field(default_factory=list)
     informational: int = 0  # entries of severity none (kept, counted in the summary)
+    # How this report was found to be the same host as another one of the import.
+    host_match: str | None = None
+    # Entries that look like another tool's finding but stay findings of their own, and why.
+    kept_apart: list[MergeNote] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +93,7 @@ class ImportReport:
     previous_fixed_kept: int = 0
     hosts_carried: int = 0
     hosts_inventory_only: int = 0
+    hosts_matched: int = 0
 
     @property
     def entries_read(self) -> int:
@@ -106,12 +112,15 @@ class ImportReport:
         out = []
         for f in self.files:
             out.append(
-                f"{f.file}: {f.format.value}: host {f.host}: scanned {format_timestamp(f.scan_time)}"
+                f"{f.file}: {f.format.value}: host {f.host}"
+                + (f" ({f.host_match})" if f.host_match else "")
+                + f": scanned {format_timestamp(f.scan_time)}"
                 f" ({f.scan_time_source}): {f.entries_read} entries in, {f.findings_written} findings"
                 f" out, {len(f.merged)} merged"
                 + (f"; {f.informational} informational (severity none, kept)" if f.informational else "")
             )
             out += [f"  merged into {m.host} {m.finding}: {m.reason}" for m in f.merged]
+            out += [f"  kept apart {m.host} {m.finding}: {m.reason}" for m in f.kept_apart]
         out.append(
             f"total: {self.entries_read} entries in, {self.findings_written} findings out,"
             f" {self.merged} merged; snapshot: {self.hosts} hosts, {self.findings} findings,"
@@ -126,6 +135,7 @@ class ImportReport:
             (self.previous_fixed_kept, "already fixed, kept"),
             (self.hosts_carried, "hosts carried over from the previous snapshot (not re-scanned)"),
             (self.hosts_inventory_only, "inventory hosts without a scan"),
+            (self.hosts_matched, "reports matched to a host another report names (same FQDN, IP, instance id or digest)"),
         ]
         out += [f"  {n} {what}" for n, what in extras if n]
         if self.output:
@@ -158,26 +168,128 @@ class _Item:
         return {self.entry.vuln, *self.entry.aliases}
 
 
-def _groups(items: list[_Item]) -> list[list[_Item]]:
-    """Items of one host grouped into findings: same identity and an id or alias in common."""
-    parent = list(range(len(items)))
+class _Unions:
+    """Union-find over item indices; each root knows the reports (files) it holds."""
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
+    def __init__(self, items: list[_Item]) -> None:
+        self.parent = list(range(len(items)))
+        self.files: dict[int, set[int]] = {i: {id(it.file)} for i, it in enumerate(items)}
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
         return i
 
+    def union(self, i: int, j: int) -> None:
+        a, b = self.find(i), self.find(j)
+        if a != b:
+            self.parent[a] = b
+            self.files[b] |= self.files.pop(a)
+
+    def disjoint(self, i: int, j: int) -> bool:
+        """Whether the two sets hold entries of no report in common (other tools, other files)."""
+        a, b = self.find(i), self.find(j)
+        return a != b and not self.files[a] & self.files[b]
+
+
+@dataclass
+class _KeptApart:
+    """An entry that another report's findings could have absorbed, and why it did not."""
+
+    item: _Item
+    reason: str
+
+
+def _groups(items: list[_Item]) -> tuple[list[list[_Item]], list[_KeptApart]]:
+    """Items of one host grouped into findings, in three passes:
+
+    1. same identity (package name, version, location, purl) and an id or alias in
+       common: what one tool reports twice, or two scans of one artifact;
+    2. across reports (other files, usually other tools): an id or alias in common and the
+       same package name and installed version, whatever the location or purl (Trivy and
+       Grype locate a package differently) -- unless one report has two such findings
+       (the same package at two locations): then which one is meant is unknown, and the
+       entries stay apart, said in the summary;
+    3. an entry with no package (a network scanner: Nessus names plugins, not packages)
+       joins the one finding of another report with an id in common; if there are
+       several (one CVE on libssl and libcrypto), it stays apart, said in the summary.
+    """
+    u = _Unions(items)
     seen: dict[tuple[_Identity, str], int] = {}
     for i, item in enumerate(items):
         for vid in sorted(item.ids):
             j = seen.setdefault((item.identity, vid), i)
             if j != i:
-                parent[find(i)] = find(j)
+                u.union(i, j)
+    ids_of: dict[int, set[str]] = {}
+    for i, item in enumerate(items):
+        ids_of.setdefault(u.find(i), set()).update(item.ids)
+    roots = sorted(ids_of)
+    kept: dict[int, _KeptApart] = {}
+
+    def pkg_of(root: int) -> PackageRecord | None:
+        return items[root].entry.package
+
+    # 2. the same vulnerability on the same package, reported by other files
+    buckets: dict[tuple[str, str, str | None], list[int]] = {}
+    for r in roots:
+        p = pkg_of(r)
+        if p is None:
+            continue
+        for vid in sorted(ids_of[r]):
+            buckets.setdefault((vid, p.name, p.version), []).append(r)
+    for (vid, _, _), members in buckets.items():
+        if len(members) < 2:
+            continue
+        per_file: dict[int, int] = {}
+        for r in members:
+            for f in u.files[u.find(r)]:
+                per_file[f] = per_file.get(f, 0) + 1
+        if any(n > 1 for n in per_file.values()):
+            for r in members:
+                if all(per_file[f] == 1 for f in u.files[u.find(r)]):
+                    kept.setdefault(r, _KeptApart(items[r], (
+                        f"{vid} on {_describe(pkg_of(r))} could be either of the findings another"
+                        f" report has for it at {len(members) - 1} locations: not merged"
+                    )))
+            continue
+        for r in members[1:]:
+            if u.disjoint(members[0], r):
+                u.union(r, members[0])
+
+    # 3. entries without a package, onto the one packaged finding of the same vulnerability
+    packaged: dict[str, set[int]] = {}
+    for r in roots:
+        if pkg_of(r) is not None:
+            for vid in ids_of[r]:
+                packaged.setdefault(vid, set()).add(r)
+    for r in roots:
+        if pkg_of(r) is not None:
+            continue
+        candidates = {
+            u.find(q) for vid in sorted(ids_of[r]) for q in packaged.get(vid, ())
+            if u.disjoint(r, q)
+        }
+        if len(candidates) == 1:
+            target = candidates.pop()
+            if u.disjoint(r, target):
+                u.union(r, target)
+        elif len(candidates) > 1:
+            names = sorted(_describe(pkg_of(q)) for q in candidates)
+            kept.setdefault(r, _KeptApart(items[r], (
+                f"{items[r].entry.vuln} names no package, and other reports have it on"
+                f" {len(names)} packages ({', '.join(names)}): not merged"
+            )))
+
     groups: dict[int, list[_Item]] = {}
     for i, item in enumerate(items):
-        groups.setdefault(find(i), []).append(item)
-    return sorted(groups.values(), key=lambda g: g[0].order)
+        groups.setdefault(u.find(i), []).append(item)
+    return sorted(groups.values(), key=lambda g: g[0].order), list(kept.values())
+
+
+# Stricter is higher; "unknown" says nothing, so any word beats it.
+_SEVERITY_RANK = {"unknown": 0, "none": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
 
 
 def _describe(p: PackageRecord | None) -> str:
@@ -188,7 +300,8 @@ def _describe(p: PackageRecord | None) -> str:
 
 def _merge(group: list[_Item]) -> tuple[_Item, Entry, datetime]:
     """(primary item, merged entry, first seen): the primary is the first CVE-named item."""
-    primary = next((it for it in group if it.entry.vuln.startswith("CVE-")), group[0])
+    # A named package wins (a network scanner's entry names none), then a CVE id.
+    primary = min(group, key=lambda it: (it.entry.package is None, not it.entry.vuln.startswith("CVE-"), it.order))
     e = primary.entry
     merged = dataclasses.replace(e, provenance=dict(e.provenance))
     aliases = set(e.aliases)
@@ -197,6 +310,14 @@ def _merge(group: list[_Item]) -> tuple[_Item, Entry, datetime]:
             continue
         o = it.entry
         aliases |= it.ids
+        if it.file is not primary.file and _SEVERITY_RANK[o.severity] > _SEVERITY_RANK[merged.severity]:
+            # Two reports disagree: the stricter severity stands, and says where it is from.
+            was = merged.severity
+            merged.severity = o.severity
+            merged.provenance["severity"] = (
+                f"{it.file.format.value} {o.provenance.get('severity', '')}".rstrip()
+                + f" (stricter than {primary.file.format.value} {was})"
+            )
         for name in ("patch", "published_at", "fix_released_at"):
             if getattr(merged, name) is None and getattr(o, name) is not None:
                 setattr(merged, name, getattr(o, name))
@@ -225,6 +346,9 @@ def _merge(group: list[_Item]) -> tuple[_Item, Entry, datetime]:
     merged.aliases = tuple(sorted(aliases - {merged.vuln}))
     if len(group) > 1:
         merged.provenance["merged_entries"] = str(len(group))
+    tools = sorted({it.file.format.value for it in group})
+    if len(tools) > 1:
+        merged.provenance["sources"] = ",".join(tools)
     # First seen: the scanner's own first-observed time where it gives one, else the scan.
     first_seen, merged.first_seen_at_source = min(
         (it.entry.first_seen_at, it.entry.first_seen_at_source or "report")
@@ -262,7 +386,8 @@ class _Enrichment:
 def _host_findings(
     host_id: str, items: list[_Item], intel: _Enrichment, report: ImportReport
 ) -> list[FindingRecord]:
-    merged = [_merge(g) + (g,) for g in _groups(items)]
+    grouped, kept = _groups(items)
+    merged = [_merge(g) + (g,) for g in grouped]
     by_base: dict[str, list[int]] = {}
     for n, (_, e, _, _) in enumerate(merged):
         base = f"{e.vuln}/{e.package.name}" if e.package is not None else e.vuln
@@ -273,14 +398,18 @@ def _host_findings(
         for n, suffix in zip(members, suffixes, strict=True):
             ids[n] = base + suffix
     out = []
+    id_of_item: dict[int, str] = {}
     for n, (primary, e, first_seen, group) in enumerate(merged):
         fid = ids[n]
         primary.file.findings_written += 1
         for it in group:
+            id_of_item[it.order] = fid
             if it is primary:
                 continue
             pkg = _describe(it.entry.package)
-            if it.entry.vuln == primary.entry.vuln:
+            if it.file is not primary.file and it.identity != primary.identity:
+                reason = _cross_report_reason(it, primary)
+            elif it.entry.vuln == primary.entry.vuln:
                 reason = (
                     f"duplicate: {it.entry.vuln} on {pkg} at {it.file.file} {it.entry.where}"
                     f" repeats {primary.file.file} {primary.entry.where}"
@@ -292,7 +421,32 @@ def _host_findings(
                 )
             it.file.merged.append(MergeNote(host_id, fid, reason))
         out.append(_finding(fid, e, first_seen, primary.scan_time, intel, report))
+    for k in kept:
+        k.item.file.kept_apart.append(MergeNote(host_id, id_of_item[k.item.order], k.reason))
     return out
+
+
+def _cross_report_reason(it: _Item, primary: _Item) -> str:
+    """Why an entry of one report is the finding another report (often another tool) has."""
+    def said(x: _Item) -> str:
+        where = f" at {x.entry.location}" if x.entry.location else ""
+        return f"{x.file.format.value} {x.file.file} {x.entry.where}{where}"
+
+    if it.entry.package is None:
+        head = (
+            f"same vulnerability: {it.entry.vuln} ({said(it)}) names no package; it is the only"
+            f" finding of it on this host, on {_describe(primary.entry.package)} ({said(primary)})"
+        )
+    else:
+        head = (
+            f"same vulnerability on the same package: {it.entry.vuln} on"
+            f" {_describe(it.entry.package)} ({said(it)}) is {primary.entry.vuln} ({said(primary)})"
+        )
+    a, b = it.entry.severity, primary.entry.severity
+    if a != b:
+        strict = a if _SEVERITY_RANK[a] > _SEVERITY_RANK[b] else b
+        head += f"; severities {b} and {a}: {strict} kept"
+    return head
 
 
 def _finding(
@@ -480,6 +634,59 @@ def _file_mtime(path: Path, name: str) -> datetime:
         ) from e
 
 
+_DNS_NAME = re.compile(r"[A-Za-z0-9_.-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")  # names, IPv4, IPv6
+
+
+def _match_name(key: str) -> str:
+    """A host name or address as compared across reports: DNS names and IP addresses
+    ignore case and a final dot; anything else (digests, ARNs) is compared exactly."""
+    return key.rstrip(".").lower() if _DNS_NAME.fullmatch(key) else key
+
+
+def _match_hosts(parsed: list[tuple[ParsedReport, FileReport]], inv: Inventory | None) -> int:
+    """Give reports that name one host (the same host id, or a shared match key: FQDN, IP
+    address, instance id, image digest) one host id, and say why in their ``FileReport``.
+
+    The id is the inventory's where a report of the set matched a row, else the first
+    report's (in input order). The inventory wins: two reports it maps to different
+    hosts stay apart even when they share a name. Returns how many reports took another
+    report's host.
+    """
+    parent = list(range(len(parsed)))
+    inv_id: dict[int, str | None] = {}
+    link: dict[int, tuple[int, str]] = {}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, (rep, fr) in enumerate(parsed):
+        inv_id[i] = fr.host if inv is not None and inv.get(fr.host) is not None else None
+        for key in dict.fromkeys([fr.host, *rep.match_keys]):
+            name = _match_name(key)
+            j = owner.setdefault(name, i)
+            a, b = find(i), find(j)
+            if a == b:
+                continue
+            if inv_id[a] is not None and inv_id[b] is not None and inv_id[a] != inv_id[b]:
+                continue  # the inventory says these are two hosts
+            first, other = min(a, b), max(a, b)
+            parent[other] = first
+            inv_id[first] = inv_id[first] or inv_id[other]
+            link.setdefault(i, (j, key))  # j < i: the owner came first
+    for i, (_, fr) in enumerate(parsed):
+        if i in link:
+            j, key = link[i]
+            fr.host_match = f"same host as {parsed[j][1].format.value} {parsed[j][1].file}: {key}"
+    for i, (_, fr) in enumerate(parsed):
+        root = find(i)
+        fr.host = inv_id[root] or parsed[root][1].host
+    return len(link)
+
+
 def _build(
     inputs: Sequence[tuple[ImporterFormat, Path]],
     inventory: Path | None,
@@ -535,6 +742,7 @@ def _build(
         )
     report = ImportReport(output=None, taken_at=taken_at or latest, files=[fr for _, fr in parsed])
 
+    report.hosts_matched = _match_hosts(parsed, inv)
     by_host: dict[str, list[tuple[ParsedReport, FileReport]]] = {}
     for rep, fr in parsed:
         by_host.setdefault(fr.host, []).append((rep, fr))

@@ -70,7 +70,7 @@ class GrypeImporter(Importer):
         source = root.get("source")
         if source is None:
             raise wrong_format(root, self.format, "no 'source'")
-        keys = self._host_keys(source)
+        keys, match = self._host_keys(source)
         distro = root.get("distro")
         os_rec = None
         distro_name = None
@@ -90,15 +90,17 @@ class GrypeImporter(Importer):
             tool_version=None if desc is None else desc.get_str("version"),
             host_name=keys[0],
             os=os_rec,
+            match_keys=match,
         )
 
     @staticmethod
-    def _host_keys(source: Node) -> tuple[str, ...]:
+    def _host_keys(source: Node) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(host keys, match keys): the content digests name the image whoever scanned it."""
         target = source.req("target")
         if isinstance(target.value, str):
             if not target.value:
                 raise target.error("empty scan target")
-            return (target.value,)
+            return (target.value,), ()
         keys: list[str] = []
         for field in ("userInput",):
             text = target.get_str(field)
@@ -109,7 +111,10 @@ class GrypeImporter(Importer):
             keys += [text] if text else []
         if not keys:
             raise target.error("no name for the scanned artifact (userInput, imageID, ...)")
-        return tuple(dict.fromkeys(keys))
+        match = target.str_list("repoDigests") + [
+            d for f in ("manifestDigest", "imageID") if (d := target.get_str(f))
+        ]
+        return tuple(dict.fromkeys(keys)), tuple(dict.fromkeys(match))
 
     def _entry(self, match: Node, distro: str | None) -> Entry:
         vuln = match.req("vulnerability")

@@ -86,6 +86,10 @@ class ParsedReport:
     tags: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     criticality: str | None = None
+    # Names that identify the machine or the image whatever the scanner (FQDN, IP address,
+    # cloud instance id, image digest), unlike a file path or a tag: reports of one import
+    # that share one of them (or the host id) are one host. See ``assemble``.
+    match_keys: tuple[str, ...] = ()
 
     @property
     def host_id(self) -> str:

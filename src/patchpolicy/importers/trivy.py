@@ -79,6 +79,7 @@ class TrivyImporter(Importer):
         artifact = root.get_str("ArtifactName")
         meta = root.get("Metadata")
         keys: list[str] = [artifact] if artifact else []
+        match: list[str] = []
         os_rec = None
         if meta is not None:
             ref = meta.get_str("Reference")
@@ -86,6 +87,8 @@ class TrivyImporter(Importer):
             keys += meta.str_list("RepoTags") + meta.str_list("RepoDigests")
             image_id = meta.get_str("ImageID")
             keys += [image_id] if image_id else []
+            # Content digests name the image whoever scanned it; tags and paths do not.
+            match += meta.str_list("RepoDigests") + ([image_id] if image_id else [])
             os_node = meta.get("OS")
             if os_node is not None:
                 os_rec = OsRecord(family=os_node.get_str("Family"), version=os_node.get_str("Name"))
@@ -109,6 +112,7 @@ class TrivyImporter(Importer):
             tool_version=None if tool_node is None else tool_node.get_str("Version"),
             host_name=artifact,
             os=os_rec,
+            match_keys=tuple(dict.fromkeys(match)),
         )
 
     def _entry(self, v: Node, target: str | None, rtype: str | None) -> Entry:
