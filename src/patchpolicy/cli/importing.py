@@ -10,6 +10,7 @@ import click
 from patchpolicy.cli.common import (
     AS_OF,
     SCAN_TIME,
+    ParsedParam,
     handle_errors,
     main,
 )
@@ -20,6 +21,19 @@ def _importer_formats() -> list[str]:
     from patchpolicy.importers.interface import ImporterFormat
 
     return [f.value for f in ImporterFormat]
+
+
+def _also_input(value: object) -> tuple[str, Path]:
+    """``FORMAT:FILE``: one more report and its format (split at the first colon)."""
+    fmt, sep, file = str(value).partition(":")
+    if not sep or not file:
+        raise ValueError(f"{value!r}: expected FORMAT:FILE, e.g. trivy:image.json")
+    if fmt not in _importer_formats():
+        raise ValueError(f"{fmt!r} is not a format: choose from {', '.join(_importer_formats())}")
+    return fmt, Path(file)
+
+
+ALSO_INPUT = ParsedParam("FORMAT:FILE", _also_input, tuple)
 
 
 @main.command("import")
@@ -36,17 +50,22 @@ def _importer_formats() -> list[str]:
               help="Scan time for reports that carry none (a timestamp, or 'now'); default: the"
                    " file's modification time, said in the summary and in each finding's provenance.")
 @click.option("--taken-at", type=AS_OF, help="Snapshot time (default: the latest scan).")
+@click.option("--also", "also", multiple=True, type=ALSO_INPUT, metavar="FORMAT:FILE",
+              help="Another report, of another format, in the same run (repeatable): the same"
+                   " host scanned by two tools is one host, a finding both report is one finding.")
 @handle_errors
 def import_(
     fmt: str, files: tuple[Path, ...], output: Path, inventory: Path | None, kev: Path | None,
     epss: Path | None, previous: Path | None, scan_time: datetime | None, taken_at: datetime | None,
+    also: tuple[tuple[str, Path], ...],
 ) -> None:
     """Import scanner reports (FORMAT: trivy, grype, osv-scanner, cyclonedx) into a fleet
     snapshot; prints entries in and findings out per file, with every merge explained."""
     from patchpolicy.importers import ImporterFormat, run_import
 
+    inputs = [(ImporterFormat(fmt), f) for f in files] + [(ImporterFormat(a), f) for a, f in also]
     report = run_import(
-        [(ImporterFormat(fmt), f) for f in files], output, inventory=inventory, kev=kev,
+        inputs, output, inventory=inventory, kev=kev,
         epss=epss, previous=previous, scan_time=scan_time, taken_at=taken_at,
     )
     for line in report.lines():

@@ -3,10 +3,17 @@
 The contract (the same for every format):
 
 * every report becomes a host, named by an inventory row that lists one of the report's
-  names, else by the report's own first name; reports naming the same host merge;
+  names, else by the report's own first name; reports naming the same host merge: the
+  same host id, or a shared match key (FQDN, IP address, instance id, image digest; DNS
+  names compared without case or final dot), unless the inventory maps them apart. The
+  merged host takes the inventory id, else the first report's id (input order);
 * every entry becomes a finding, or is merged into one, counted and explained: the same
   vulnerability (by id or alias) on the same package (name, version, location, purl) in
-  one host. The finding keeps a CVE id where one of the merged entries has it;
+  one host; across reports (two tools) the same package name and installed version is
+  enough, and an entry without a package (Nessus) joins the host's only finding of its
+  vulnerability; ambiguous cases stay apart, said in the summary (``_groups``). The
+  finding keeps a CVE id where one of the merged entries has it, the stricter severity
+  when two reports disagree, and ``provenance.sources`` names the formats;
 * finding id = ``<vuln>/<package name>``, with ``@version``, ``#location`` (or both, then
   the purl) added only where two findings of one host would otherwise share an id;
 * ``first_seen_at`` = the scanner's own first-observed time where the format has one
