@@ -9,7 +9,7 @@ The contract (the same for every format):
   merged host takes the inventory id, else the first report's id (input order);
 * every entry becomes a finding, or is merged into one, counted and explained: the same
   vulnerability (by id or alias) on the same package (name, version, location, purl) in
-  one host; across reports (two tools) the same package name and installed version is
+  one host; across tools (formats) the same package name and installed version is
   enough, and an entry without a package (Nessus) joins the host's only finding of its
   vulnerability; ambiguous cases stay apart, said in the summary (``_groups``). The
   finding keeps a CVE id where one of the merged entries has it, the stricter severity
@@ -176,11 +176,11 @@ class _Item:
 
 
 class _Unions:
-    """Union-find over item indices; each root knows the reports (files) it holds."""
+    """Union-find over item indices; each root knows the formats (tools) it holds."""
 
     def __init__(self, items: list[_Item]) -> None:
         self.parent = list(range(len(items)))
-        self.files: dict[int, set[int]] = {i: {id(it.file)} for i, it in enumerate(items)}
+        self.tools: dict[int, set[str]] = {i: {it.file.format.value} for i, it in enumerate(items)}
 
     def find(self, i: int) -> int:
         while self.parent[i] != i:
@@ -192,12 +192,12 @@ class _Unions:
         a, b = self.find(i), self.find(j)
         if a != b:
             self.parent[a] = b
-            self.files[b] |= self.files.pop(a)
+            self.tools[b] |= self.tools.pop(a)
 
     def disjoint(self, i: int, j: int) -> bool:
-        """Whether the two sets hold entries of no report in common (other tools, other files)."""
+        """Whether the two sets hold entries of no format in common: two tools."""
         a, b = self.find(i), self.find(j)
-        return a != b and not self.files[a] & self.files[b]
+        return a != b and not self.tools[a] & self.tools[b]
 
 
 @dataclass
@@ -213,13 +213,13 @@ def _groups(items: list[_Item]) -> tuple[list[list[_Item]], list[_KeptApart]]:
 
     1. same identity (package name, version, location, purl) and an id or alias in
        common: what one tool reports twice, or two scans of one artifact;
-    2. across reports (other files, usually other tools): an id or alias in common and the
-       same package name and installed version, whatever the location or purl (Trivy and
-       Grype locate a package differently) -- unless one report has two such findings
-       (the same package at two locations): then which one is meant is unknown, and the
-       entries stay apart, said in the summary;
+    2. across tools (formats): an id or alias in common and the same package name and
+       installed version, whatever the location or purl (Trivy and Grype locate a
+       package differently) -- unless one tool has two such findings (the same package at
+       two locations): then which one is meant is unknown, and the entries stay apart,
+       said in the summary. One tool's findings at two locations stay two findings;
     3. an entry with no package (a network scanner: Nessus names plugins, not packages)
-       joins the one finding of another report with an id in common; if there are
+       joins the one finding of another tool with an id in common; if there are
        several (one CVE on libssl and libcrypto), it stays apart, said in the summary.
     """
     u = _Unions(items)
@@ -238,7 +238,7 @@ def _groups(items: list[_Item]) -> tuple[list[list[_Item]], list[_KeptApart]]:
     def pkg_of(root: int) -> PackageRecord | None:
         return items[root].entry.package
 
-    # 2. the same vulnerability on the same package, reported by other files
+    # 2. the same vulnerability on the same package, reported by other tools
     buckets: dict[tuple[str, str, str | None], list[int]] = {}
     for r in roots:
         p = pkg_of(r)
@@ -249,16 +249,16 @@ def _groups(items: list[_Item]) -> tuple[list[list[_Item]], list[_KeptApart]]:
     for (vid, _, _), members in buckets.items():
         if len(members) < 2:
             continue
-        per_file: dict[int, int] = {}
+        per_tool: dict[str, int] = {}
         for r in members:
-            for f in u.files[u.find(r)]:
-                per_file[f] = per_file.get(f, 0) + 1
-        if any(n > 1 for n in per_file.values()):
+            for t in u.tools[u.find(r)]:
+                per_tool[t] = per_tool.get(t, 0) + 1
+        if any(n > 1 for n in per_tool.values()):
             for r in members:
-                if all(per_file[f] == 1 for f in u.files[u.find(r)]):
+                if all(per_tool[t] == 1 for t in u.tools[u.find(r)]):
                     kept.setdefault(r, _KeptApart(items[r], (
                         f"{vid} on {_describe(pkg_of(r))} could be either of the findings another"
-                        f" report has for it at {len(members) - 1} locations: not merged"
+                        f" tool has for it at {len(members) - 1} locations: not merged"
                     )))
             continue
         for r in members[1:]:
@@ -285,7 +285,7 @@ def _groups(items: list[_Item]) -> tuple[list[list[_Item]], list[_KeptApart]]:
         elif len(candidates) > 1:
             names = sorted(_describe(pkg_of(q)) for q in candidates)
             kept.setdefault(r, _KeptApart(items[r], (
-                f"{items[r].entry.vuln} names no package, and other reports have it on"
+                f"{items[r].entry.vuln} names no package, and other tools have it on"
                 f" {len(names)} packages ({', '.join(names)}): not merged"
             )))
 
@@ -317,8 +317,8 @@ def _merge(group: list[_Item]) -> tuple[_Item, Entry, datetime]:
             continue
         o = it.entry
         aliases |= it.ids
-        if it.file is not primary.file and _SEVERITY_RANK[o.severity] > _SEVERITY_RANK[merged.severity]:
-            # Two reports disagree: the stricter severity stands, and says where it is from.
+        if it.file.format is not primary.file.format and _SEVERITY_RANK[o.severity] > _SEVERITY_RANK[merged.severity]:
+            # Two tools disagree: the stricter severity stands, and says where it is from.
             was = merged.severity
             merged.severity = o.severity
             merged.provenance["severity"] = (
@@ -414,7 +414,7 @@ def _host_findings(
             if it is primary:
                 continue
             pkg = _describe(it.entry.package)
-            if it.file is not primary.file and it.identity != primary.identity:
+            if it.file.format is not primary.file.format and it.identity != primary.identity:
                 reason = _cross_report_reason(it, primary)
             elif it.entry.vuln == primary.entry.vuln:
                 reason = (

@@ -151,7 +151,7 @@ def test_inspector_and_nessus_meet_on_the_instance_address(realdata: Path, tmp_p
     (kept,) = fr.kept_apart
     assert kept.finding == "CVE-2015-8035"
     assert kept.reason == (
-        "CVE-2015-8035 names no package, and other reports have it on 2 packages"
+        "CVE-2015-8035 names no package, and other tools have it on 2 packages"
         " (libxml2-python@2.9.1-6.el7_2.3, libxml2@2.9.1-6.el7_2.3): not merged"
     )
     assert fr.entries_read == fr.findings_written + len(fr.merged) == 2
@@ -217,7 +217,7 @@ def test_one_tool_twice_at_two_locations_is_ambiguous_for_the_other(
     assert fr_g.merged == [] and fr_g.findings_written == 1
     (kept,) = fr_g.kept_apart
     assert kept.reason == (
-        "CVE-2019-1549 on libssl1.1@1.1.1c-r0 could be either of the findings another report"
+        "CVE-2019-1549 on libssl1.1@1.1.1c-r0 could be either of the findings another tool"
         " has for it at 2 locations: not merged"
     )
     assert len(snap.hosts[0].findings) == 6
