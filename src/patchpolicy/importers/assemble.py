@@ -93,6 +93,8 @@ class ImportReport:
     hosts: int = 0
     findings: int = 0
     kev_joined: int = 0
+    kev_from_scanner: int = 0
+    kev_undated: int = 0
     epss_joined: int = 0
     first_seen_kept: int = 0
     reopened: int = 0
@@ -135,6 +137,9 @@ class ImportReport:
         )
         extras = [
             (self.kev_joined, "joined to KEV"),
+            (self.kev_from_scanner, "known exploited per the scanner (Grype knownExploited): kev filled"),
+            (self.kev_undated, "known exploited per the scanner without a dateAdded: kev not filled"
+                               " (pass --kev with the CISA catalog)"),
             (self.epss_joined, "joined to EPSS"),
             (self.first_seen_kept, "kept first_seen_at from the previous snapshot"),
             (self.reopened, "reopened (fixed before, reported again)"),
@@ -343,6 +348,8 @@ def _merge(group: list[_Item]) -> tuple[_Item, Entry, datetime]:
             merged.provenance["severity"] = o.provenance.get("severity", "") + f" (from {o.vuln})"
         if merged.epss is None and o.epss is not None:
             merged.epss, merged.epss_percentile = o.epss, o.epss_percentile
+        if merged.kev is None and o.kev is not None:
+            merged.kev = o.kev
         # A VEX statement about the same package decides the status.
         if "vex_state" in o.provenance and "vex_state" not in merged.provenance:
             merged.status, merged.status_reason, merged.fixed_at = o.status, o.status_reason, o.fixed_at
@@ -473,6 +480,13 @@ def _finding(
             kev = hit[1]
             prov["kev"] = f"cisa-kev {intel.kev.version}" + (f" via {hit[0]}" if hit[0] != e.vuln else "")
             report.kev_joined += 1
+    if kev is None and e.kev is not None:
+        # The scanner's own KEV copy (Grype knownExploited), when no catalog says it.
+        kev = e.kev
+        prov["kev"] = "grype knownExploited"
+        report.kev_from_scanner += 1
+    elif kev is None and "grype_known_exploited" in prov:
+        report.kev_undated += 1
     epss, pct = e.epss, e.epss_percentile
     if intel.epss is not None:
         ehit = intel.epss.lookup(lookup_ids)

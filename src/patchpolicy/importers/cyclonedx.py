@@ -19,6 +19,7 @@ from patchpolicy.importers._common import (
     CvssCandidate,
     best_cvss,
     check_cvss,
+    last_path_component,
     normalize_source,
     severity_word,
 )
@@ -91,6 +92,10 @@ class CycloneDxImporter(Importer):
         keys: list[str] = []
         if subject is not None:
             name, version = subject.get_str("name"), subject.get_str("version")
+            if name and not version and not subject.get_str("purl") and subject.get_str("type") == "application":
+                # Trivy names a repository's BOM by the scanned path: its last part is the name.
+                repo = last_path_component(name)
+                keys += [repo] if repo else []
             if name:
                 keys += [f"{name}@{version}", name] if version else [name]
             for field in ("purl", "bom-ref"):

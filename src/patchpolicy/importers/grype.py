@@ -8,12 +8,15 @@ version. Grype reports have no published date: ``published_at`` stays null.
 
 from __future__ import annotations
 
+from datetime import UTC, date
+
 from patchpolicy.importers._common import (
     FIX_STATE_WONT_FIX,
     CvssCandidate,
     best_cvss,
     build_purl,
     check_cvss,
+    is_archive_path,
     normalize_source,
     purl_for_ecosystem,
     severity_word,
@@ -26,7 +29,8 @@ from patchpolicy.importers.interface import (
     ParsedReport,
     wrong_format,
 )
-from patchpolicy.model.fleet import OsRecord, PackageRecord
+from patchpolicy.model.common import parse_day
+from patchpolicy.model.fleet import KevRecord, OsRecord, PackageRecord
 
 _FIX_STATES = {"fixed", "not-fixed", FIX_STATE_WONT_FIX, "unknown", ""}
 _LANG_ECOSYSTEM = {
@@ -35,6 +39,19 @@ _LANG_ECOSYSTEM = {
     "dart-pub": "Pub", "hex": "Hex",
 }
 _DISTRO_TYPES = {"rpm", "deb", "apk"}
+
+
+def _day(node: Node | None) -> date | None:
+    """A KEV date as Grype writes it: ``2021-11-03`` or a timestamp (its UTC day)."""
+    if node is None or node.value in (None, ""):
+        return None
+    text = node.as_str()
+    if len(text) == 10:
+        try:
+            return parse_day(text)
+        except ValueError as e:
+            raise node.error(str(e)) from e
+    return node.as_timestamp().astimezone(UTC).date()
 
 
 def _provider(namespace: str | None) -> str | None:
@@ -111,6 +128,10 @@ class GrypeImporter(Importer):
             keys += [text] if text else []
         if not keys:
             raise target.error("no name for the scanned artifact (userInput, imageID, ...)")
+        user_input = target.get_str("userInput")
+        named = target.str_list("tags") + target.str_list("repoDigests")
+        if user_input and is_archive_path(user_input) and named:
+            keys.insert(0, named[0])  # the image's name and tag, not the archive's path
         match = target.str_list("repoDigests") + [
             d for f in ("manifestDigest", "imageID") if (d := target.get_str(f))
         ]
@@ -197,7 +218,13 @@ class GrypeImporter(Importer):
                 break
         for k in vuln.get_list("knownExploited"):
             if k.get_str("cve") in ids:
-                prov["grype_known_exploited"] = k.get_str("knownRansomwareCampaignUse") or "listed"
+                ransomware = k.get_str("knownRansomwareCampaignUse")
+                prov["grype_known_exploited"] = ransomware or "listed"
+                added = _day(k.get("dateAdded"))
+                if added is not None:
+                    entry.kev = KevRecord(
+                        date_added=added, due_date=_day(k.get("dueDate")), ransomware=ransomware == "Known"
+                    )
                 break
         return entry
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import ClassVar, assert_never
 
 from patchpolicy.importers._json import Node, load_json
-from patchpolicy.model.fleet import OsRecord, PackageRecord, SeverityName, StatusName
+from patchpolicy.model.fleet import KevRecord, OsRecord, PackageRecord, SeverityName, StatusName
 
 
 class ImporterFormat(StrEnum):
@@ -60,6 +60,9 @@ class Entry:
     # scan time. ``first_seen_at_source`` names the report field, for provenance.
     first_seen_at: datetime | None = None
     first_seen_at_source: str | None = None
+    # What the scanner itself says of CISA KEV (Grype's knownExploited); a --kev catalog
+    # given to the import wins over it.
+    kev: KevRecord | None = None
     provenance: dict[str, str] = field(default_factory=dict)
 
 
@@ -168,8 +171,39 @@ def sniff(root: Node) -> ImporterFormat | None:
     return None
 
 
+_SARIF_JSON_FLAG = {"trivy": "--format json", "grype": "-o json"}
+
+
+def sarif_tool(root: Node) -> str | None:
+    """The tool that wrote a SARIF log (``runs[0].tool.driver.name``), "" when unnamed;
+    None when the document is not SARIF."""
+    value = root.value
+    if not isinstance(value, dict) or not isinstance(value.get("runs"), list):
+        return None
+    schema = value.get("$schema")
+    if not (isinstance(schema, str) and "sarif" in schema.lower()) and value.get("version") != "2.1.0":
+        return None
+    runs = value["runs"]
+    driver = runs[0].get("tool", {}).get("driver", {}) if runs and isinstance(runs[0], dict) else {}
+    name = driver.get("name") if isinstance(driver, dict) else None
+    return name if isinstance(name, str) else ""
+
+
 def wrong_format(root: Node, expected: ImporterFormat, missing: str) -> Exception:
     """The error for a document that is not ``expected``: says what it looks like."""
+    tool = sarif_tool(root)
+    if tool is not None:
+        # SARIF holds rule ids and messages, not packages and versions: refused, with the way out.
+        flag = _SARIF_JSON_FLAG.get(tool.lower())
+        how = (
+            f"run `{tool.lower()} {flag}` and import that" if flag
+            else "import the scanner's own JSON report instead"
+        )
+        return root.error(
+            f"not a {expected.value} report: this is a SARIF log"
+            + (f" written by {tool}" if tool else "")
+            + f"; SARIF has no package versions or fix data to import: {how}"
+        )
     guess = sniff(root)
     hint = ""
     if guess is not None and guess is not expected:
