@@ -81,6 +81,13 @@ class FileReport:
     host_match: str | None = None
     # Entries that look like another tool's finding but stay findings of their own, and why.
     kept_apart: list[MergeNote] = field(default_factory=list)
+    # A standalone VEX's statements applied to another report's host (not a scan of it).
+    vex: bool = False
+
+    @property
+    def tool(self) -> str:
+        """Who said it, for merging: a format, or ``vex`` for statements applied to a host."""
+        return "vex" if self.vex else self.format.value
 
 
 @dataclass
@@ -185,7 +192,7 @@ class _Unions:
 
     def __init__(self, items: list[_Item]) -> None:
         self.parent = list(range(len(items)))
-        self.tools: dict[int, set[str]] = {i: {it.file.format.value} for i, it in enumerate(items)}
+        self.tools: dict[int, set[str]] = {i: {it.file.tool} for i, it in enumerate(items)}
 
     def find(self, i: int) -> int:
         while self.parent[i] != i:
@@ -322,13 +329,13 @@ def _merge(group: list[_Item]) -> tuple[_Item, Entry, datetime]:
             continue
         o = it.entry
         aliases |= it.ids
-        if it.file.format is not primary.file.format and _SEVERITY_RANK[o.severity] > _SEVERITY_RANK[merged.severity]:
+        if it.file.tool != primary.file.tool and _SEVERITY_RANK[o.severity] > _SEVERITY_RANK[merged.severity]:
             # Two tools disagree: the stricter severity stands, and says where it is from.
             was = merged.severity
             merged.severity = o.severity
             merged.provenance["severity"] = (
-                f"{it.file.format.value} {o.provenance.get('severity', '')}".rstrip()
-                + f" (stricter than {primary.file.format.value} {was})"
+                f"{it.file.tool} {o.provenance.get('severity', '')}".rstrip()
+                + f" (stricter than {primary.file.tool} {was})"
             )
         for name in ("patch", "published_at", "fix_released_at"):
             if getattr(merged, name) is None and getattr(o, name) is not None:
@@ -360,7 +367,7 @@ def _merge(group: list[_Item]) -> tuple[_Item, Entry, datetime]:
     merged.aliases = tuple(sorted(aliases - {merged.vuln}))
     if len(group) > 1:
         merged.provenance["merged_entries"] = str(len(group))
-    tools = sorted({it.file.format.value for it in group})
+    tools = sorted({it.file.tool for it in group})
     if len(tools) > 1:
         merged.provenance["sources"] = ",".join(tools)
     # First seen: the scanner's own first-observed time where it gives one, else the scan.
@@ -421,7 +428,7 @@ def _host_findings(
             if it is primary:
                 continue
             pkg = _describe(it.entry.package)
-            if it.file.format is not primary.file.format and it.identity != primary.identity:
+            if it.file.tool != primary.file.tool and it.identity != primary.identity:
                 reason = _cross_report_reason(it, primary)
             elif it.entry.vuln == primary.entry.vuln:
                 reason = (
@@ -444,7 +451,7 @@ def _cross_report_reason(it: _Item, primary: _Item) -> str:
     """Why an entry of one report is the finding another report (often another tool) has."""
     def said(x: _Item) -> str:
         where = f" at {x.entry.location}" if x.entry.location else ""
-        return f"{x.file.format.value} {x.file.file} {x.entry.where}{where}"
+        return f"{x.file.tool} {x.file.file} {x.entry.where}{where}"
 
     if it.entry.package is None:
         head = (
@@ -658,6 +665,86 @@ def _file_mtime(path: Path, name: str) -> datetime:
 _DNS_NAME = re.compile(r"[A-Za-z0-9_.-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")  # names, IPv4, IPv6
 
 
+def _scan_times(frs: list[FileReport]) -> list[datetime]:
+    """The scans' times; a VEX applied to a host is a statement, not a scan of it, and
+    counts only where nothing else says when the host was scanned."""
+    scans = [fr.scan_time for fr in frs if not fr.vex]
+    return scans or [fr.scan_time for fr in frs]
+
+
+def _purl_key(purl: str) -> str:
+    """``pkg:maven/g/a@1?type=jar#x`` -> ``pkg:maven/g/a@1``: a package URL as a VEX and an
+    SBOM or scanner spell it (qualifiers and subpath differ between tools)."""
+    body = purl.split("#", 1)[0].split("?", 1)[0]
+    head, _, rest = body.partition("/")
+    return f"{head.lower()}/{rest}"
+
+
+def _apply_vex(parsed: list[tuple[ParsedReport, FileReport]]) -> list[tuple[ParsedReport, FileReport]]:
+    """Standalone VEX documents applied to the reports they name, instead of hosts of
+    their own: a statement goes to the report whose CycloneDX ``serialNumber`` its
+    BOM-Link names, else to every report whose SBOM components or findings have its
+    package URL (qualifiers ignored). Each (VEX, host) pair is a ``FileReport`` of its
+    own, after the scans; statements that name nothing this import read keep the VEX's
+    own host, said in the summary.
+    """
+    by_serial: dict[str, list[int]] = {}
+    by_purl: dict[str, list[int]] = {}
+    for n, (rep, _) in enumerate(parsed):
+        if rep.vex_only:
+            continue
+        for key in rep.host_keys:
+            if key.startswith("urn:uuid:"):
+                by_serial.setdefault(key.lower(), []).append(n)
+        purls = {_purl_key(p.purl) for p in rep.components if p.purl}
+        purls |= {_purl_key(e.package.purl) for e in rep.entries if e.package is not None and e.package.purl}
+        for key in sorted(purls):
+            by_purl.setdefault(key, []).append(n)
+    out: list[tuple[ParsedReport, FileReport]] = []
+    applied: list[tuple[ParsedReport, FileReport]] = []
+    for rep, fr in parsed:
+        if not rep.vex_only:
+            out.append((rep, fr))
+            continue
+        per_target: dict[int, tuple[list[Entry], set[str]]] = {}
+        left: list[Entry] = []
+        for e in rep.entries:
+            targets: list[int] = []
+            how = ""
+            ref = e.location or ""
+            if ref.startswith("urn:cdx:"):
+                serial = "urn:uuid:" + ref[len("urn:cdx:"):].split("#", 1)[0].split("/", 1)[0]
+                targets, how = by_serial.get(serial.lower(), []), f"BOM-Link {serial}"
+            if not targets and e.package is not None and e.package.purl:
+                unmatched = f" (its {how} is no report of this import)" if how else ""
+                targets = by_purl.get(_purl_key(e.package.purl), [])
+                how = f"purl {_purl_key(e.package.purl)}{unmatched}"
+            if not targets:
+                left.append(e)
+            for t in dict.fromkeys(targets):
+                entries, hows = per_target.setdefault(t, ([], set()))
+                entries.append(dataclasses.replace(e, provenance=dict(e.provenance)))
+                hows.add(how)
+        if not per_target:
+            out.append((rep, fr))  # names nothing read here: its own host, as a BOM would be
+            continue
+        for t, (entries, hows) in per_target.items():
+            target = parsed[t][1]
+            vfr = FileReport(
+                fr.file, fr.format, target.host, fr.scan_time, fr.scan_time_source,
+                entries_read=len(entries), informational=sum(1 for e in entries if e.severity == "none"),
+                host_match=f"VEX applied to {target.format.value} {target.file} by {', '.join(sorted(hows))}",
+                vex=True,
+            )
+            applied.append((dataclasses.replace(rep, entries=entries, host_keys=(target.host,), match_keys=()), vfr))
+        if left:
+            fr.entries_read = len(left)
+            fr.informational = sum(1 for e in left if e.severity == "none")
+            fr.host_match = f"{len(left)} VEX statements name no report of this import: kept as the VEX's own host"
+            out.append((dataclasses.replace(rep, entries=left), fr))
+    return out + applied
+
+
 def _match_name(key: str) -> str:
     """A host name or address as compared across reports: DNS names and IP addresses
     ignore case and a final dot; anything else (digests, ARNs) is compared exactly."""
@@ -697,7 +784,8 @@ def _match_hosts(parsed: list[tuple[ParsedReport, FileReport]], inv: Inventory |
             first, other = min(a, b), max(a, b)
             parent[other] = first
             inv_id[first] = inv_id[first] or inv_id[other]
-            link.setdefault(i, (j, key))  # j < i: the owner came first
+            if not fr.vex:
+                link.setdefault(i, (j, key))  # j < i: the owner came first
     for i, (_, fr) in enumerate(parsed):
         if i in link:
             j, key = link[i]
@@ -755,7 +843,8 @@ def _build(
             f"{names}: the reports name no host (no resource, no finding): nothing to import;"
             " a snapshot made of them would judge nothing"
         )
-    latest = max(fr.scan_time for _, fr in parsed)
+    parsed = _apply_vex(parsed)
+    latest = max(_scan_times([fr for _, fr in parsed]))
     if taken_at is not None and taken_at < latest:
         raise ImporterError(
             f"--taken-at {format_timestamp(taken_at)} is before the latest scan"
@@ -776,7 +865,7 @@ def _build(
             for e in rep.entries:
                 items.append(_Item(e, fr, fr.scan_time, order))
                 order += 1
-        last_scan = max(fr.scan_time for _, fr in reps)
+        last_scan = max(_scan_times([fr for _, fr in reps]))
         findings = _host_findings(host_id, items, intel, report)
         prev = prev_hosts.get(host_id)
         if prev is not None:

@@ -81,8 +81,10 @@ class CycloneDxImporter(Importer):
         refs: dict[str, Node] = {}
         os_rec = None
         stack = ([subject] if subject is not None else []) + root.get_list("components")
+        walked: list[Node] = []
         while stack:
             comp = stack.pop(0)
+            walked.append(comp)
             ref = comp.get_str("bom-ref")
             if ref:
                 refs.setdefault(ref, comp)
@@ -109,6 +111,10 @@ class CycloneDxImporter(Importer):
         entries: list[Entry] = []
         for vuln in root.get_list("vulnerabilities"):
             entries += self._entries(vuln, refs, subject_pkg)
+        components = tuple(
+            pkg for comp in walked if comp is not subject
+            if (pkg := self._package(comp)) is not None and pkg.purl
+        )
         return ParsedReport(
             file=root.file,
             format=self.format,
@@ -119,6 +125,9 @@ class CycloneDxImporter(Importer):
             tool_version=spec.as_str(),
             host_name=keys[0],
             os=os_rec,
+            components=components,
+            # Nothing of its own (no subject, no components): statements about other BOMs.
+            vex_only=bool(entries) and subject is None and not root.get_list("components"),
         )
 
     @staticmethod

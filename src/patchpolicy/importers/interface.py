@@ -93,6 +93,11 @@ class ParsedReport:
     # cloud instance id, image digest), unlike a file path or a tag: reports of one import
     # that share one of them (or the host id) are one host. See ``assemble``.
     match_keys: tuple[str, ...] = ()
+    # An SBOM's components (with a purl): what a VEX statement of the same import may name.
+    components: tuple[PackageRecord, ...] = ()
+    # A standalone VEX (statements about another BOM's components, none of its own): its
+    # entries are applied to the reports they name (BOM-Link serial, else purl).
+    vex_only: bool = False
 
     @property
     def host_id(self) -> str:

@@ -80,10 +80,14 @@ def test_all_samples_in_one_snapshot(realdata: Path, tmp_path: Path, validate: C
     assert (report.entries_read, report.findings_written, report.merged) == (41, 36, 5)
     snap = validate(out)
     assert [h.id for h in snap.hosts] == sorted(h.id for h in snap.hosts)
-    assert len(snap.hosts) == 14
+    # 14 reports, 13 hosts: the standalone VEX applies to the SBOM it names (issue 17 #5)
+    assert len(snap.hosts) == 13
+    assert "vex-jackson-databind.cdx.json" not in {h.id for h in snap.hosts}
+    app = next(h for h in snap.hosts if h.id == "example-app@1.0.0")
+    assert [(f.vuln, f.status) for f in app.findings] == [("CVE-2020-25649", "not_affected")]
     assert snap.taken_at == SCAN  # the latest scan time among the inputs
     assert snap.source is not None and snap.source.tool == "cyclonedx+grype+osv-scanner+trivy"
-    assert len(list(open_snapshot(out).hosts())) == 14
+    assert len(list(open_snapshot(out).hosts())) == 13
 
 
 def test_grype_sarif_is_not_grype_json(realdata: Path) -> None:
