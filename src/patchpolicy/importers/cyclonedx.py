@@ -7,7 +7,9 @@ Severity comes from the rating of the vulnerability's own ``source``, then NVD, 
 first rating with a severity; CVSS prefers NVD v3, then vendors. VEX
 ``analysis.state``: ``not_affected``/``false_positive`` -> status ``not_affected``
 (``status_reason`` = the justification), ``resolved`` -> ``fixed``, ``exploitable`` and
-``in_triage`` stay ``open``. The BOM's ``metadata.component`` names the host.
+``in_triage`` stay ``open``. The BOM's ``metadata.component`` names the host (a path
+name of Trivy's repository BOMs by its last part). A standalone VEX (no subject, no
+components) is ``vex_only``: ``assemble`` applies it to the reports it names.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Mapping: each ``matches[]`` item is an entry; ``Negligible`` severity is low; CV
 prefers NVD v3 (the match's own scores when its namespace is NVD, else the related NVD
 record), then the match's vendor namespace; ``fix.state: wont-fix`` drops the fixed
 version. Grype reports have no published date: ``published_at`` stays null.
+``knownExploited`` with a ``dateAdded`` fills ``kev``; an image read from an archive is
+named by its first tag.
 """
 
 from __future__ import annotations

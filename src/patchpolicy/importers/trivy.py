@@ -3,7 +3,9 @@
 Mapping: ``Results[].Vulnerabilities[]`` are entries; ``Severity`` is Trivy's choice
 among vendors (``SeveritySource`` goes to provenance); CVSS prefers NVD v3, then the
 severity source's vendor; ``Status: will_not_fix`` drops the fixed version and records
-``fix_state: wont-fix``; ``VendorIDs`` (DSA-..., RHSA-...) give the patch id.
+``fix_state: wont-fix``; ``VendorIDs`` (DSA-..., RHSA-...) give the patch id. The host
+id is the image's RepoTag when Trivy read an archive, a repository's RepoURL or
+directory name (``_host_id_first``). Trivy's JSON carries no KEV field.
 """
 
 from __future__ import annotations
