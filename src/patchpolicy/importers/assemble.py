@@ -265,12 +265,14 @@ def _groups(items: list[_Item]) -> tuple[list[list[_Item]], list[_KeptApart]]:
         for r in members:
             for t in u.tools[u.find(r)]:
                 per_tool[t] = per_tool.get(t, 0) + 1
-        if any(n > 1 for n in per_tool.values()):
+        twice = sorted(t for t, n in per_tool.items() if n > 1)
+        if twice:
+            where = ", ".join(f"{per_tool[t]} of {t}" for t in twice)
             for r in members:
                 if all(per_tool[t] == 1 for t in u.tools[u.find(r)]):
                     kept.setdefault(r, _KeptApart(items[r], (
-                        f"{vid} on {_describe(pkg_of(r))} could be either of the findings another"
-                        f" tool has for it at {len(members) - 1} locations: not merged"
+                        f"{vid} on {_describe(pkg_of(r))} could be any of the findings of the"
+                        f" package at several locations ({where}): not merged"
                     )))
             continue
         for r in members[1:]:
@@ -283,17 +285,16 @@ def _groups(items: list[_Item]) -> tuple[list[list[_Item]], list[_KeptApart]]:
         if pkg_of(r) is not None:
             for vid in ids_of[r]:
                 packaged.setdefault(vid, set()).add(r)
-    for r in roots:
-        if pkg_of(r) is not None:
-            continue
-        candidates = {
-            u.find(q) for vid in sorted(ids_of[r]) for q in packaged.get(vid, ())
-            if u.disjoint(r, q)
-        }
+    # Decided on the packaged findings as they are now: two entries of one tool (two Nessus
+    # plugins naming one CVE) may both join the same finding.
+    plan: list[tuple[int, set[int]]] = [
+        (r, {u.find(q) for vid in sorted(ids_of[r]) for q in packaged.get(vid, ()) if u.disjoint(r, q)})
+        for r in roots
+        if pkg_of(r) is None
+    ]
+    for r, candidates in plan:
         if len(candidates) == 1:
-            target = candidates.pop()
-            if u.disjoint(r, target):
-                u.union(r, target)
+            u.union(r, candidates.pop())
         elif len(candidates) > 1:
             names = sorted(_describe(pkg_of(q)) for q in candidates)
             kept.setdefault(r, _KeptApart(items[r], (

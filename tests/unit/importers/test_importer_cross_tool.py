@@ -217,8 +217,8 @@ def test_one_tool_twice_at_two_locations_is_ambiguous_for_the_other(
     assert fr_g.merged == [] and fr_g.findings_written == 1
     (kept,) = fr_g.kept_apart
     assert kept.reason == (
-        "CVE-2019-1549 on libssl1.1@1.1.1c-r0 could be either of the findings another tool"
-        " has for it at 2 locations: not merged"
+        "CVE-2019-1549 on libssl1.1@1.1.1c-r0 could be any of the findings of the package at"
+        " several locations (2 of trivy): not merged"
     )
     assert len(snap.hosts[0].findings) == 6
 
@@ -248,3 +248,29 @@ def test_cross_tool_merge_does_not_depend_on_input_order_for_findings(
     snap, _ = build_snapshot(inputs if order == 0 else inputs[::-1])
     f = next(f for h in snap.hosts for f in h.findings if f.vuln == "CVE-2019-1549" and f.package and f.package.name == "libssl1.1")
     assert f.id == "CVE-2019-1549/libssl1.1" and f.severity == "high"
+
+
+def test_two_nessus_plugins_on_one_cve_both_join_the_package_finding(
+    realdata: Path, write_json: Callable[[str, object], Path], tmp_path: Path,
+) -> None:
+    # A distro-advisory plugin and a version-check plugin name the same CVE (hand-made).
+    nessus = tmp_path / "two.nessus"
+    nessus.write_text(NESSUS_EC2.replace(
+        "</ReportHost>",
+        '<ReportItem port="443" svc_name="www" protocol="tcp" severity="3" pluginID="99999"'
+        ' pluginName="libxml2 &lt; 2.9.3"><risk_factor>High</risk_factor><cve>CVE-2015-8241</cve>'
+        "</ReportItem></ReportHost>",
+    ).replace("10.52.88.71", "203.0.113.9"))
+    trivy = _trivy_named(realdata, "203.0.113.9", [{
+        "VulnerabilityID": "CVE-2015-8241", "PkgName": "libxml2", "InstalledVersion": "2.9.1",
+        "Severity": "MEDIUM",
+    }])
+    snap, report = build_snapshot([(F.NESSUS, nessus), (F.TRIVY, write_json("t.json", trivy))])
+    (host,) = snap.hosts
+    (f,) = [f for f in host.findings if f.vuln == "CVE-2015-8241"]
+    assert f.id == "CVE-2015-8241/libxml2"
+    assert f.severity == "high"  # the version-check plugin's, the stricter
+    assert f.provenance["merged_entries"] == "3"
+    fr_n = report.files[0]
+    assert [m.finding for m in fr_n.merged] == ["CVE-2015-8241/libxml2", "CVE-2015-8241/libxml2"]
+    assert fr_n.kept_apart == []
