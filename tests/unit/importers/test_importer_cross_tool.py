@@ -274,3 +274,31 @@ def test_two_nessus_plugins_on_one_cve_both_join_the_package_finding(
     fr_n = report.files[0]
     assert [m.finding for m in fr_n.merged] == ["CVE-2015-8241/libxml2", "CVE-2015-8241/libxml2"]
     assert fr_n.kept_apart == []
+
+
+def test_trivy_and_inspector_meet_on_the_ecr_digest(
+    realdata: Path, write_json: Callable[[str, object], Path],
+) -> None:
+    digest = "sha256:d667ad018b538adadb5bd1db75836c8561b23bc7d31d9cd8941fa74f5df93802"
+    repo = "012345678901.dkr.ecr.us-east-1.amazonaws.com/my-awesome-docker-image"
+    doc: dict[str, Any] = json.loads((realdata / "scanners/trivy/trivy-debian-buster.json").read_text())
+    doc["ArtifactName"] = f"{repo}:2.3.0"
+    doc["Metadata"].update(RepoTags=[f"{repo}:2.3.0"], RepoDigests=[f"{repo}@{digest}"], ImageID="sha256:" + "2" * 64)
+    doc["Results"][0]["Vulnerabilities"].append({
+        "VulnerabilityID": "CVE-2022-29824", "PkgName": "libxml2", "InstalledVersion": "2.9.4+dfsg1-7+b3",
+        "FixedVersion": "2.9.4+dfsg1-7+deb10u4", "Severity": "MEDIUM",
+    })
+    trivy = write_json("trivy.json", doc)
+    inspector = realdata / "scanners/aws-inspector2/inspector2-many-vul.json"
+    snap, report = build_snapshot([(F.TRIVY, trivy), (F.AWS_INSPECTOR2, inspector)])
+    image = _host(snap, f"{repo}:2.3.0")
+    assert len(snap.hosts) == 2  # the image (both tools) and the EC2 instance
+    ecr = next(f for f in report.files if f.format is F.AWS_INSPECTOR2 and f.host == image.id)
+    assert ecr.host_match == f"same host as trivy {trivy}: {repo}@{digest}"
+    libxml2 = sorted(f.id for f in image.findings if f.vuln == "CVE-2022-29824")
+    # Inspector lists two libxml2 builds; Trivy's (-7+b3) is one of them, merged; -7 stays
+    assert libxml2 == ["CVE-2022-29824/libxml2@2.9.4+dfsg1-7", "CVE-2022-29824/libxml2@2.9.4+dfsg1-7+b3"]
+    merged = next(f for f in image.findings if f.id == "CVE-2022-29824/libxml2@2.9.4+dfsg1-7+b3")
+    assert merged.provenance["sources"] == "aws-inspector2,trivy"
+    assert [m.finding for m in ecr.merged] == ["CVE-2022-29824/libxml2@2.9.4+dfsg1-7+b3"]
+    assert image.labels["aws:ecr-repository"] == "my-awesome-docker-image"  # Inspector's labels kept
