@@ -758,7 +758,9 @@ def _match_hosts(parsed: list[tuple[ParsedReport, FileReport]], inv: Inventory |
 
     The id is the inventory's where a report of the set matched a row, else the first
     report's (in input order). The inventory wins: two reports it maps to different
-    hosts stay apart even when they share a name. Returns how many reports took another
+    hosts stay apart even when they share a name. A name that one tool gives two of its
+    hosts (a private address reused in two VPCs) matches nothing: which one is meant is
+    unknown, and the reports that carry it say so. Returns how many reports took another
     report's host.
     """
     parent = list(range(len(parsed)))
@@ -771,12 +773,30 @@ def _match_hosts(parsed: list[tuple[ParsedReport, FileReport]], inv: Inventory |
             i = parent[i]
         return i
 
+    claims: dict[str, dict[str, set[str]]] = {}
+    for rep, fr in parsed:
+        if not fr.vex:
+            for key in {fr.host, *rep.match_keys}:
+                claims.setdefault(_match_name(key), {}).setdefault(fr.format.value, set()).add(fr.host)
+    ambiguous = {
+        name: next((fmt, ids) for fmt, ids in by_tool.items() if len(ids) > 1)
+        for name, by_tool in claims.items()
+        if any(len(ids) > 1 for ids in by_tool.values())
+    }
+    by_id: dict[str, int] = {}
     owner: dict[str, int] = {}
+    unmatched: dict[int, tuple[str, str, set[str]]] = {}
     for i, (rep, fr) in enumerate(parsed):
         inv_id[i] = fr.host if inv is not None and inv.get(fr.host) is not None else None
+        candidates = [(by_id.setdefault(_match_name(fr.host), i), fr.host)]  # the same id: one host
         for key in dict.fromkeys([fr.host, *rep.match_keys]):
             name = _match_name(key)
-            j = owner.setdefault(name, i)
+            if name in ambiguous:
+                fmt, ids = ambiguous[name]
+                unmatched.setdefault(i, (key, fmt, ids))
+                continue
+            candidates.append((owner.setdefault(name, i), key))
+        for j, key in candidates:
             a, b = find(i), find(j)
             if a == b:
                 continue
@@ -791,6 +811,10 @@ def _match_hosts(parsed: list[tuple[ParsedReport, FileReport]], inv: Inventory |
         if i in link:
             j, key = link[i]
             fr.host_match = f"same host as {parsed[j][1].format.value} {parsed[j][1].file}: {key}"
+        elif i in unmatched and unmatched[i][1] != fr.format.value:
+            key, fmt, ids = unmatched[i]
+            shown = ", ".join(sorted(ids)[:3]) + (", ..." if len(ids) > 3 else "")
+            fr.host_match = f"not matched by {key}: {fmt} gives it to {len(ids)} hosts ({shown})"
     for i, (_, fr) in enumerate(parsed):
         root = find(i)
         fr.host = inv_id[root] or parsed[root][1].host

@@ -302,3 +302,27 @@ def test_trivy_and_inspector_meet_on_the_ecr_digest(
     assert merged.provenance["sources"] == "aws-inspector2,trivy"
     assert [m.finding for m in ecr.merged] == ["CVE-2022-29824/libxml2@2.9.4+dfsg1-7+b3"]
     assert image.labels["aws:ecr-repository"] == "my-awesome-docker-image"  # Inspector's labels kept
+
+
+def test_an_address_one_tool_gives_two_hosts_matches_nothing(
+    realdata: Path, write_json: Callable[[str, object], Path], tmp_path: Path,
+) -> None:
+    # A second instance with the same private address (another VPC): derived from the real file.
+    doc: dict[str, Any] = json.loads((realdata / "scanners/aws-inspector2/inspector2-many-vul.json").read_text())
+    ec2 = next(f for f in doc["findings"] if f["resources"][0]["type"] == "AWS_EC2_INSTANCE")
+    twin = json.loads(json.dumps(ec2))
+    twin["resources"][0]["id"] = "i-0aaaaaaaaaaaaaaa1"
+    twin["findingArn"] = ec2["findingArn"] + "-twin"
+    doc["findings"].append(twin)
+    inspector = write_json("inspector.json", doc)
+    nessus = tmp_path / "ec2.nessus"
+    nessus.write_text(NESSUS_EC2)
+    snap, report = build_snapshot([(F.AWS_INSPECTOR2, inspector), (F.NESSUS, nessus)])
+    ids = {h.id for h in snap.hosts}
+    assert {"i-0b22a22eec53b9321", "i-0aaaaaaaaaaaaaaa1", "IP-10-52-88-71.ec2.internal."} <= ids
+    fr = next(f for f in report.files if f.format is F.NESSUS)
+    assert fr.host == "IP-10-52-88-71.ec2.internal."
+    assert fr.host_match == (
+        "not matched by 10.52.88.71: aws-inspector2 gives it to 2 hosts (i-0aaaaaaaaaaaaaaa1, i-0b22a22eec53b9321)"
+    )
+    assert report.hosts_matched == 0
