@@ -5,8 +5,11 @@ The contract (the same for every format):
 * every report becomes a host, named by an inventory row that lists one of the report's
   names, else by the report's own first name; reports naming the same host merge: the
   same host id, or a shared match key (FQDN, IP address, instance id, image digest; DNS
-  names compared without case or final dot), unless the inventory maps them apart. The
-  merged host takes the inventory id, else the first report's id (input order);
+  names compared without case or final dot), unless the inventory maps them apart or
+  one tool gives that name to two of its hosts (``_match_hosts``). The merged host takes
+  the inventory id, else the first report's id (input order);
+* a standalone CycloneDX VEX is no host: its statements join the reports they name, by
+  BOM-Link serial, else package URL (``_apply_vex``);
 * every entry becomes a finding, or is merged into one, counted and explained: the same
   vulnerability (by id or alias) on the same package (name, version, location, purl) in
   one host; across tools (formats) the same package name and installed version is
@@ -22,7 +25,8 @@ The contract (the same for every format):
   (host, finding id);
   findings of a re-scanned host that the new scan no longer reports become ``fixed`` at
   the new scan time; hosts not re-scanned are carried over unchanged;
-* KEV and EPSS join by vuln id, then aliases;
+* KEV and EPSS join by vuln id, then aliases; a ``--kev`` catalog wins over the KEV copy
+  a scanner carries (Grype ``knownExploited``);
 * hosts sorted by id, findings by id: the same inputs give the same bytes.
 """
 
