@@ -161,22 +161,35 @@ snapshot_option = click.option(
     "-s", "--snapshot", required=True, type=click.Path(path_type=Path),
     help="Fleet snapshot: .json, or .jsonl for large fleets (streamed); - for standard input.",
 )
-sarif_options = [
+render_options = [
     click.option("--sarif-max-results", type=click.IntRange(min=1), default=25_000,
                  show_default=True, help="At most this many SARIF results (the worst kept)."),
     click.option("--sarif-group-threshold", type=click.IntRange(min=0), default=10,
                  show_default=True,
                  help="One SARIF result per rule and vulnerability on at least this many "
                       "hosts; 0 never groups."),
+    click.option("--junit-group-threshold", type=click.IntRange(min=0), default=10,
+                 show_default=True,
+                 help="One JUnit testcase per vulnerability (or host check) and verdict on at "
+                      "least this many hosts; 0 never groups."),
+    click.option("--group-sample", type=click.IntRange(min=1), default=20, show_default=True,
+                 help="Items listed, worst first, per grouped OSCAL, POA&M or JUnit entry "
+                      "(every item is counted)."),
+    click.option("--report-rows", type=click.IntRange(min=1), default=100, show_default=True,
+                 help="Rows per item table of report.html and report.md, worst first (the "
+                      "rest are counted, and are in items.jsonl)."),
 ]
 
 
-def sarif_options_of(max_results: int, group_threshold: int) -> RenderOptions:
-    return RenderOptions(sarif_max_results=max_results, sarif_group_threshold=group_threshold)
+def render_options_of(**values: int) -> RenderOptions:
+    """The RenderOptions of the options ``with_render_options`` adds."""
+    return RenderOptions(**values)
 
 
-def with_sarif_options(f: Any) -> Any:
-    for option in reversed(sarif_options):
+def with_render_options(f: Any) -> Any:
+    """Add the output caps and grouping options; they reach the command as keyword
+    arguments named like RenderOptions' fields."""
+    for option in reversed(render_options):
         f = option(f)
     return f
 

@@ -44,8 +44,9 @@ import msgspec
 from patchpolicy.errors import ImporterError
 from patchpolicy.importers._common import FIX_STATE_WONT_FIX
 from patchpolicy.importers.intel import EpssScores, KevCatalog, load_epss, load_kev
-from patchpolicy.importers.interface import Entry, ImporterFormat, ParsedReport, get_importer
+from patchpolicy.importers.interface import Entry, ImporterFormat, ParsedReport
 from patchpolicy.importers.inventory import Inventory, InventoryHost, load_inventory
+from patchpolicy.importers.sources import is_stdin, read_reports
 from patchpolicy.model.common import format_timestamp
 from patchpolicy.model.fleet import (
     FindingRecord,
@@ -81,6 +82,7 @@ class FileReport:
     findings_written: int = 0
     merged: list[MergeNote] = field(default_factory=list)
     informational: int = 0  # entries of severity none (kept, counted in the summary)
+    detected: bool = False  # the format was told from the content (FORMAT omitted)
     # How this report was found to be the same host as another one of the import.
     host_match: str | None = None
     # Entries that look like another tool's finding but stay findings of their own, and why.
@@ -132,7 +134,7 @@ class ImportReport:
         out = []
         for f in self.files:
             out.append(
-                f"{f.file}: {f.format.value}: host {f.host}"
+                f"{f.file}: {f.format.value}{' (detected)' if f.detected else ''}: host {f.host}"
                 + (f" ({f.host_match})" if f.host_match else "")
                 + f": scanned {format_timestamp(f.scan_time)}"
                 f" ({f.scan_time_source}): {f.entries_read} entries in, {f.findings_written} findings"
@@ -641,7 +643,7 @@ class Snapshot:
 
 
 def build_snapshot(
-    inputs: Sequence[tuple[ImporterFormat, Path]],
+    inputs: Sequence[tuple[ImporterFormat | None, Path]],
     *,
     inventory: Path | None = None,
     kev: Path | None = None,
@@ -650,7 +652,8 @@ def build_snapshot(
     scan_time: datetime | None = None,
     taken_at: datetime | None = None,
 ) -> tuple[Snapshot, ImportReport]:
-    """Read every input and build the snapshot; nothing is written. Raises ``InputError``
+    """Read every input and build the snapshot; nothing is written. An input's format None
+    is detected from its content; the path ``-`` is standard input. Raises ``InputError``
     subclasses (``ImporterError``, ``ValidationError``, ``SnapshotError``) on bad input."""
     with no_gc():
         return _build(inputs, inventory, kev, epss, previous, scan_time, taken_at)
@@ -658,6 +661,9 @@ def build_snapshot(
 
 def _file_mtime(path: Path, name: str) -> datetime:
     """The file's modification time, to the second, in UTC."""
+    if is_stdin(path):
+        raise ImporterError(f"{name}: the report has no scan time and standard input has no"
+                            " modification time: pass --scan-time")
     try:
         return datetime.fromtimestamp(int(path.stat().st_mtime), UTC)
     except (OSError, OverflowError, ValueError) as e:
@@ -739,6 +745,7 @@ def _apply_vex(parsed: list[tuple[ParsedReport, FileReport]]) -> list[tuple[Pars
                 fr.file, fr.format, target.host, fr.scan_time, fr.scan_time_source,
                 entries_read=len(entries), informational=sum(1 for e in entries if e.severity == "none"),
                 host_match=f"VEX applied to {target.format.value} {target.file} by {', '.join(sorted(hows))}",
+                detected=fr.detected,
                 vex=True,
             )
             applied.append((dataclasses.replace(rep, entries=entries, host_keys=(target.host,), match_keys=()), vfr))
@@ -826,7 +833,7 @@ def _match_hosts(parsed: list[tuple[ParsedReport, FileReport]], inv: Inventory |
 
 
 def _build(
-    inputs: Sequence[tuple[ImporterFormat, Path]],
+    inputs: Sequence[tuple[ImporterFormat | None, Path]],
     inventory: Path | None,
     kev: Path | None,
     epss: Path | None,
@@ -846,8 +853,10 @@ def _build(
         prev_hosts = {h.id: h for h in open_snapshot(previous).hosts()}
 
     parsed: list[tuple[ParsedReport, FileReport]] = []
-    for fmt, path in inputs:
-        for rep in get_importer(fmt).load_reports(path):
+    for wanted, path in inputs:
+        read = read_reports(wanted, path)  # None: detected from the content
+        fmt = read.format
+        for rep in read.reports:
             if rep.scan_time is not None:
                 when, source = rep.scan_time, "report"
             elif scan_time is not None:
@@ -863,6 +872,7 @@ def _build(
             fr = FileReport(
                 rep.file, fmt, host_id, when, source, entries_read=len(rep.entries),
                 informational=sum(1 for e in rep.entries if e.severity == "none"),
+                detected=read.detected,
             )
             parsed.append((rep, fr))
 
@@ -935,7 +945,7 @@ def _build(
 
 
 def run_import(
-    inputs: Sequence[tuple[ImporterFormat, Path]],
+    inputs: Sequence[tuple[ImporterFormat | None, Path]],
     output: Path,
     *,
     inventory: Path | None = None,

@@ -28,9 +28,10 @@ class ImporterFormat(StrEnum):
     CYCLONEDX = "cyclonedx"
     NESSUS = "nessus"
     AWS_INSPECTOR2 = "aws-inspector2"
+    QUALYS = "qualys"
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a large server scan keeps millions until assembled
 class Entry:
     """One vulnerability entry of a report (one vuln on one package), already normalised.
 
@@ -150,6 +151,10 @@ def get_importer(fmt: ImporterFormat) -> Importer:
         from patchpolicy.importers import inspector
 
         return inspector.InspectorImporter()
+    if fmt is ImporterFormat.QUALYS:
+        from patchpolicy.importers import qualys
+
+        return qualys.QualysImporter()
     assert_never(fmt)
 
 

@@ -126,6 +126,10 @@ class HostCheck(msgspec.Struct, frozen=True):
     detail: str
     controls: tuple[str, ...] = ()
     before_effective: bool = False
+    observed_at: datetime | None = None
+    """The last scan (``scan_freshness``), or since when a reboot is pending (``reboot``)."""
+    due: datetime | None = None
+    """When the check fails or failed: ``observed_at`` plus the policy's limit."""
 
 
 class ExceptionStatus(StrEnum):
