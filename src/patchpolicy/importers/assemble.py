@@ -238,7 +238,9 @@ def _groups(items: list[_Item]) -> tuple[list[list[_Item]], list[_KeptApart]]:
        said in the summary. One tool's findings at two locations stay two findings;
     3. an entry with no package (a network scanner: Nessus names plugins, not packages)
        joins the one finding of another tool with an id in common; if there are
-       several (one CVE on libssl and libcrypto), it stays apart, said in the summary.
+       several (one CVE on libssl and libcrypto), it stays apart, said in the summary;
+    4. entries with no package that two tools give (Nessus and Qualys on one CVE), and
+       that no package finding took, are one finding.
     """
     u = _Unions(items)
     seen: dict[tuple[_Identity, str], int] = {}
@@ -307,6 +309,18 @@ def _groups(items: list[_Item]) -> tuple[list[list[_Item]], list[_KeptApart]]:
                 f"{items[r].entry.vuln} names no package, and other tools have it on"
                 f" {len(names)} packages ({', '.join(names)}): not merged"
             )))
+
+    # 4. no package on either side (Nessus and Qualys naming one CVE): one finding, when
+    # two tools say it and no package finding took either.
+    loose: dict[str, list[int]] = {}
+    for r in roots:
+        if pkg_of(r) is None and pkg_of(u.find(r)) is None and r not in kept:
+            for vid in sorted(ids_of[r]):
+                loose.setdefault(vid, []).append(r)
+    for members in loose.values():
+        if len({t for r in members for t in u.tools[u.find(r)]}) > 1:
+            for r in members[1:]:
+                u.union(r, members[0])
 
     groups: dict[int, list[_Item]] = {}
     for i, item in enumerate(items):
@@ -460,7 +474,12 @@ def _cross_report_reason(it: _Item, primary: _Item) -> str:
         where = f" at {x.entry.location}" if x.entry.location else ""
         return f"{x.file.tool} {x.file.file} {x.entry.where}{where}"
 
-    if it.entry.package is None:
+    if it.entry.package is None and primary.entry.package is None:
+        head = (
+            f"same vulnerability: {it.entry.vuln} ({said(it)}) is {primary.entry.vuln}"
+            f" ({said(primary)}); neither names a package"
+        )
+    elif it.entry.package is None:
         head = (
             f"same vulnerability: {it.entry.vuln} ({said(it)}) names no package; it is the only"
             f" finding of it on this host, on {_describe(primary.entry.package)} ({said(primary)})"

@@ -326,3 +326,25 @@ def test_an_address_one_tool_gives_two_hosts_matches_nothing(
         "not matched by 10.52.88.71: aws-inspector2 gives it to 2 hosts (i-0aaaaaaaaaaaaaaa1, i-0b22a22eec53b9321)"
     )
     assert report.hosts_matched == 0
+
+
+def test_nessus_and_qualys_on_one_address_and_cve_give_one_finding(tmp_path: Path, realdata: Path) -> None:
+    # The real Qualys VMDR export says CVE-2023-0001 (low) on SERVER01, 192.168.1.10; a
+    # hand-made Nessus scan of that address says it too, as Medium. Neither names a package.
+    nessus = tmp_path / "server01.nessus"
+    nessus.write_text(
+        NESSUS_EC2.replace("10.52.88.71", "192.168.1.10")
+        .replace("IP-10-52-88-71.ec2.internal.", "server01.corp.example")
+        .replace("<cve>CVE-2015-8035</cve><cve>CVE-2015-8241</cve>", "<cve>CVE-2023-0001</cve>")
+    )
+    qualys = realdata / "scanners/qualys/qualys-vmdr-many-vulns-cve.csv"
+    snap, report = build_snapshot([(F.QUALYS, qualys), (F.NESSUS, nessus)])
+    host = _host(snap, "SERVER01")
+    fr_n = next(f for f in report.files if f.format is F.NESSUS)
+    assert fr_n.host == "SERVER01" and fr_n.host_match == f"same host as qualys {qualys}: 192.168.1.10"
+    (f,) = [f for f in host.findings if f.vuln == "CVE-2023-0001"]
+    assert f.severity == "medium" and f.provenance["sources"] == "nessus,qualys"
+    assert f.provenance["nessus_plugin"] == "86895" and f.provenance["qualys_qid"] == "800001"
+    (note,) = fr_n.merged
+    assert note.reason.endswith("neither names a package; severities low and medium: medium kept")
+    assert fr_n.entries_read == fr_n.findings_written + len(fr_n.merged) == 1
