@@ -199,21 +199,23 @@ def sarif_tool(root: Node) -> str | None:
     return name if isinstance(name, str) else ""
 
 
+def sarif_error(root: Node, tool: str, expected: ImporterFormat | None = None) -> Exception:
+    """The refusal of a SARIF log (``tool`` from ``sarif_tool``), with the way to the JSON."""
+    # SARIF holds rule ids and messages, not packages and versions: refused, with the way out.
+    flag = _SARIF_JSON_FLAG.get(tool.lower())
+    how = f"run `{tool.lower()} {flag}` and import that" if flag else "import the scanner's own JSON report instead"
+    head = f"not a {expected.value} report: " if expected is not None else ""
+    return root.error(
+        f"{head}this is a SARIF log" + (f" written by {tool}" if tool else "")
+        + f"; SARIF has no package versions or fix data to import: {how}"
+    )
+
+
 def wrong_format(root: Node, expected: ImporterFormat, missing: str) -> Exception:
     """The error for a document that is not ``expected``: says what it looks like."""
     tool = sarif_tool(root)
     if tool is not None:
-        # SARIF holds rule ids and messages, not packages and versions: refused, with the way out.
-        flag = _SARIF_JSON_FLAG.get(tool.lower())
-        how = (
-            f"run `{tool.lower()} {flag}` and import that" if flag
-            else "import the scanner's own JSON report instead"
-        )
-        return root.error(
-            f"not a {expected.value} report: this is a SARIF log"
-            + (f" written by {tool}" if tool else "")
-            + f"; SARIF has no package versions or fix data to import: {how}"
-        )
+        return sarif_error(root, tool, expected)
     guess = sniff(root)
     hint = ""
     if guess is not None and guess is not expected:

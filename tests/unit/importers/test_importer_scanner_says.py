@@ -143,3 +143,13 @@ def test_trivy_sarif_is_refused_with_the_json_flag(realdata: Path, write_json: C
     assert "this is a SARIF log written by Trivy" in result.stderr
     assert "run `trivy --format json` and import that" in result.stderr
     assert not (path.parent / "o.json").exists()
+
+
+def test_sarif_given_without_a_format_is_refused_with_the_hint(realdata: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["import", str(realdata / SARIF), "-o", str(tmp_path / "o.json")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith(
+        "$: this is a SARIF log written by grype; SARIF has no package versions or fix data to"
+        " import: run `grype -o json` and import that"
+    )
+    assert not (tmp_path / "o.json").exists()
