@@ -91,11 +91,18 @@ def test_a_file_named_like_a_format(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_an_undetectable_report_asks_for_the_format(tmp_path: Path) -> None:
+    # Was the Grype SARIF sample; SARIF is now refused with its own hint (issue 17 #5).
+    other = tmp_path / "other.json"
+    other.write_text('{"scanner": "something else", "items": []}')
+    result = _import(other, "-o", tmp_path / "f.json")
+    assert result.exit_code == 2
+    assert f"{other}: cannot tell which scanner wrote this report" in result.stderr
+    assert "name the format: import FORMAT FILE" in result.stderr
     sarif = REALDATA / "grype" / "grype-sarif-presenter-image.sarif.json"
     result = _import(sarif, "-o", tmp_path / "f.json")
     assert result.exit_code == 2
-    assert f"{sarif}: cannot tell which scanner wrote this report" in result.stderr
-    assert "name the format: import FORMAT FILE" in result.stderr
+    assert f"{sarif}: $: this is a SARIF log written by grype" in result.stderr
+    assert "run `grype -o json` and import that" in result.stderr
 
 
 @pytest.mark.parametrize(

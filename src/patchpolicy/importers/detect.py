@@ -15,7 +15,7 @@ from pathlib import Path
 from patchpolicy.errors import ImporterError
 from patchpolicy.importers._json import load_json_documents
 from patchpolicy.importers._xml import xml_events
-from patchpolicy.importers.interface import ImporterFormat, sarif_error, sarif_tool, sniff
+from patchpolicy.importers.interface import ImporterFormat, sniff
 
 XML_ROOTS = {
     "NessusClientData_v2": ImporterFormat.NESSUS,
@@ -40,9 +40,6 @@ def detect_format(path: Path, label: str) -> ImporterFormat | None:
         raise ImporterError(f"{label}: empty file: no report to import")
     if first in (b"{", b"["):
         docs = load_json_documents(path, label)
-        tool = sarif_tool(docs[0])
-        if tool is not None:
-            raise sarif_error(docs[0], tool)  # a format of its own, and never importable
         return sniff(docs[0])
     if first == b"<":
         for event, elem in xml_events(path, label, "XML"):
