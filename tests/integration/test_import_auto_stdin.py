@@ -35,7 +35,7 @@ def test_format_omitted_detects_each_file_and_says_so(tmp_path: Path) -> None:
     out = tmp_path / "f.json"
     result = _import(TRIVY, NESSUS, QUALYS_CSV, "-o", out)
     assert result.exit_code == 0, result.stderr
-    assert f"{TRIVY}: trivy (detected): host testdata/fixtures/images/debian-buster.tar.gz" in result.stdout
+    assert f"{TRIVY}: trivy (detected): host ghcr.io/aquasecurity/trivy-test-images:debian-buster" in result.stdout
     assert f"{NESSUS}: nessus (detected): host preprod.boardvantage.net" in result.stdout
     assert f"{QUALYS_CSV}: qualys (detected): host SERVER01" in result.stdout
     assert "preprod.boardvantage.net" in _hosts(out) and "SERVER01" in _hosts(out)
@@ -91,11 +91,18 @@ def test_a_file_named_like_a_format(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_an_undetectable_report_asks_for_the_format(tmp_path: Path) -> None:
+    # Was the Grype SARIF sample; SARIF is now refused with its own hint (issue 17 #5).
+    other = tmp_path / "other.json"
+    other.write_text('{"scanner": "something else", "items": []}')
+    result = _import(other, "-o", tmp_path / "f.json")
+    assert result.exit_code == 2
+    assert f"{other}: cannot tell which scanner wrote this report" in result.stderr
+    assert "name the format: import FORMAT FILE" in result.stderr
     sarif = REALDATA / "grype" / "grype-sarif-presenter-image.sarif.json"
     result = _import(sarif, "-o", tmp_path / "f.json")
     assert result.exit_code == 2
-    assert f"{sarif}: cannot tell which scanner wrote this report" in result.stderr
-    assert "name the format: import FORMAT FILE" in result.stderr
+    assert f"{sarif}: $: this is a SARIF log written by grype" in result.stderr
+    assert "run `grype -o json` and import that" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -113,7 +120,7 @@ def test_stdin_with_a_format_and_detected(tmp_path: Path) -> None:
     out = tmp_path / "f.json"
     result = _import("trivy", "-", "-o", out, stdin=TRIVY.read_bytes())
     assert result.exit_code == 0, result.stderr
-    assert "<stdin>: trivy: host testdata/fixtures/images/debian-buster.tar.gz" in result.stdout
+    assert "<stdin>: trivy: host ghcr.io/aquasecurity/trivy-test-images:debian-buster" in result.stdout
     by_file = tmp_path / "g.json"
     assert _import("trivy", TRIVY, "-o", by_file).exit_code == 0
     assert out.read_bytes() == by_file.read_bytes()

@@ -11,6 +11,7 @@ import click
 from patchpolicy.cli.common import (
     AS_OF,
     SCAN_TIME,
+    ParsedParam,
     handle_errors,
     main,
 )
@@ -26,6 +27,19 @@ def _importer_formats() -> list[str]:
     from patchpolicy.importers.interface import ImporterFormat
 
     return [f.value for f in ImporterFormat]
+
+
+def _also_input(value: object) -> tuple[str, Path]:
+    """``FORMAT:FILE``: one more report and its format (split at the first colon)."""
+    fmt, sep, file = str(value).partition(":")
+    if not sep or not file:
+        raise ValueError(f"{value!r}: expected FORMAT:FILE, e.g. trivy:image.json")
+    if fmt not in _importer_formats():
+        raise ValueError(f"{fmt!r} is not a format: choose from {', '.join(_importer_formats())}")
+    return fmt, Path(file)
+
+
+ALSO_INPUT = ParsedParam("FORMAT:FILE", _also_input, tuple)
 
 
 def split_format(args: tuple[str, ...], explicit: str | None) -> tuple[str | None, list[Path]]:
@@ -75,10 +89,14 @@ def split_format(args: tuple[str, ...], explicit: str | None) -> tuple[str | Non
               help="Scan time for reports that carry none (a timestamp, or 'now'); default: the"
                    " file's modification time, said in the summary and in each finding's provenance.")
 @click.option("--taken-at", type=AS_OF, help="Snapshot time (default: the latest scan).")
+@click.option("--also", "also", multiple=True, type=ALSO_INPUT, metavar="FORMAT:FILE",
+              help="Another report, of another format, in the same run (repeatable): the same"
+                   " host scanned by two tools is one host, a finding both report is one finding.")
 @handle_errors
 def import_(
     args: tuple[str, ...], format_: str | None, output: Path, inventory: Path | None, kev: Path | None,
     epss: Path | None, previous: Path | None, scan_time: datetime | None, taken_at: datetime | None,
+    also: tuple[tuple[str, Path], ...],
 ) -> None:
     """Import scanner reports into a fleet snapshot; prints entries in and findings out per
     file (with the format, and "(detected)" when it was told from the content), every merge
@@ -93,8 +111,12 @@ def import_(
     from patchpolicy.importers import ImporterFormat, run_import
 
     fmt, files = split_format(args, format_)
+    inputs: list[tuple[ImporterFormat | None, Path]] = [
+        (None if fmt is None else ImporterFormat(fmt), f) for f in files
+    ]
+    inputs += [(ImporterFormat(a), f) for a, f in also]
     report = run_import(
-        [(None if fmt is None else ImporterFormat(fmt), f) for f in files], output, inventory=inventory,
+        inputs, output, inventory=inventory,
         kev=kev, epss=epss, previous=previous, scan_time=scan_time, taken_at=taken_at,
     )
     for line in report.lines():

@@ -144,6 +144,7 @@ class NessusImporter(Importer):
             host_name=props.get("host-fqdn") or host_name,
             os=None if os_name is None else OsRecord(family=props.get("os"), version=os_name),
             labels={k: v for k, v in named.items() if v},
+            match_keys=tuple(dict.fromkeys(keys)),
         )
 
     @staticmethod

@@ -368,6 +368,8 @@ class _XmlReader:
             os=None if h.os is None else OsRecord(version=h.os),
             tags=h.tags,
             labels=h.labels,
+            # The machine's own names (address, DNS name) meet other scanners' hosts.
+            match_keys=tuple(v for k, v in h.keys.items() if k in ("qualys-ip", "qualys-dns") and v),
         )
 
 
@@ -586,4 +588,9 @@ class _CsvReader:
             tags=tuple(h.tags),
             labels=labels,
             criticality=criticality,
+            # The addresses meet other scanners' hosts (the asset name is free text).
+            match_keys=tuple(dict.fromkeys(
+                a.strip() for label in ("qualys-ipv4", "qualys-ipv6") for a in keys.get(label, "").split(",")
+                if a.strip()
+            )),
         )

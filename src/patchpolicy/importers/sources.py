@@ -16,8 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchpolicy.errors import ImporterError
+from patchpolicy.importers._json import load_json_documents
 from patchpolicy.importers.detect import detect_format
-from patchpolicy.importers.interface import ImporterFormat, ParsedReport, get_importer
+from patchpolicy.importers.interface import (
+    ImporterFormat,
+    ParsedReport,
+    get_importer,
+    sarif_error,
+    sarif_tool,
+)
 
 STDIN = Path("-")
 STDIN_LABEL = "<stdin>"
@@ -47,10 +54,22 @@ def read_reports(fmt: ImporterFormat | None, path: Path) -> ReadReports:
         return _read(fmt, spool, STDIN_LABEL)
 
 
+def _refuse_sarif(path: Path, label: str) -> None:
+    """A SARIF log is told apart from an unknown report: the error says how to get the JSON."""
+    try:
+        docs = load_json_documents(path, label)
+    except ImporterError:
+        return  # not JSON (XML, CSV): not SARIF either
+    tool = sarif_tool(docs[0]) if docs else None
+    if tool is not None:
+        raise sarif_error(docs[0], tool)
+
+
 def _read(fmt: ImporterFormat | None, path: Path, label: str) -> ReadReports:
     if fmt is None:
         found = detect_format(path, label)
         if found is None:
+            _refuse_sarif(path, label)
             names = ", ".join(f.value for f in ImporterFormat)
             raise ImporterError(
                 f"{label}: cannot tell which scanner wrote this report (known: {names});"
