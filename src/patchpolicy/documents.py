@@ -43,24 +43,24 @@ class _Doc(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 # ---------------------------------------------------------------- evidence.json
 
 
-class Tool(_Doc):
+class Tool(_Doc, frozen=True):
     name: str
     version: str
 
 
-class EvidenceInputs(_Doc):
+class EvidenceInputs(_Doc, frozen=True):
     """What the evaluation read, with digests."""
 
     policies: tuple[InputFile, ...]
     snapshot: SnapshotInput
 
 
-class HostCheckCounts(_Doc):
+class HostCheckCounts(_Doc, frozen=True):
     by_verdict: dict[CheckVerdict, int]
     by_bucket: dict[Bucket, int]
 
 
-class GateSummary(_Doc):
+class GateSummary(_Doc, frozen=True):
     """The gate's verdict, which the exit code states too (0 pass, 1 fail)."""
 
     result: Literal["pass", "fail"]
@@ -71,7 +71,7 @@ class GateSummary(_Doc):
     allow_empty_scope: bool
 
 
-class EvidenceSummary(_Doc):
+class EvidenceSummary(_Doc, frozen=True):
     """Counts of the evaluation; verdict and bucket counts leave out zeros."""
 
     hosts_read: int
@@ -86,7 +86,7 @@ class EvidenceSummary(_Doc):
     gate: GateSummary
 
 
-class ItemsFile(_Doc):
+class ItemsFile(_Doc, frozen=True):
     """Where the bundle's items are: ``items.jsonl``, one ``Item`` per line."""
 
     path: str
@@ -95,7 +95,7 @@ class ItemsFile(_Doc):
     sha256: str
 
 
-class EvidenceDocument(_Doc):
+class EvidenceDocument(_Doc, frozen=True):
     """``evidence.json`` of an evidence bundle (``items_file``, ``files`` and
     ``render_options`` set), or ``check --format json`` (``items`` inline)."""
 
@@ -123,7 +123,7 @@ class EvidenceDocument(_Doc):
 Bump = Literal["none", "patch", "minor", "major"]
 
 
-class DiffSummary(_Doc):
+class DiffSummary(_Doc, frozen=True):
     """Changes per classification (every classification present), and version issues."""
 
     weakening: int
@@ -134,7 +134,7 @@ class DiffSummary(_Doc):
     version_warnings: int
 
 
-class VersionCheckDocument(_Doc):
+class VersionCheckDocument(_Doc, frozen=True):
     severity: Literal["ok", "warning", "error"]
     required: Bump
     actual: Bump | None
@@ -142,7 +142,7 @@ class VersionCheckDocument(_Doc):
     message: str
 
 
-class DocumentDiffDocument(_Doc):
+class DocumentDiffDocument(_Doc, frozen=True):
     """One policy or exception set on either side."""
 
     kind: str
@@ -155,7 +155,7 @@ class DocumentDiffDocument(_Doc):
     version_check: VersionCheckDocument | None
 
 
-class ChangeDocument(_Doc):
+class ChangeDocument(_Doc, frozen=True):
     """One semantic change, classified, with the reason in words."""
 
     classification: Classification
@@ -169,7 +169,7 @@ class ChangeDocument(_Doc):
     location: str | None
 
 
-class ImpactItemDocument(_Doc):
+class ImpactItemDocument(_Doc, frozen=True):
     """One item (``finding`` set) or host check (``check`` set) whose verdict or deadline changed."""
 
     direction: Direction
@@ -185,14 +185,14 @@ class ImpactItemDocument(_Doc):
     new_rule: str | None
 
 
-class ImpactDocument(_Doc):
+class ImpactDocument(_Doc, frozen=True):
     snapshot: str
     as_of: datetime
     counts: dict[Direction, int]
     items: tuple[ImpactItemDocument, ...]
 
 
-class PolicyDiffDocument(_Doc):
+class PolicyDiffDocument(_Doc, frozen=True):
     """``patchpolicy diff --format json``."""
 
     apiVersion: Literal["patchpolicy/v1"]  # noqa: N815 - the document's own key
