@@ -26,18 +26,11 @@ from patchpolicy.model.bundle import (
     CompiledWindow,
 )
 from patchpolicy.model.fleet import FindingRecord, HostRecord, KevRecord, PackageRecord
+from patchpolicy.model.plan import Plan, Priority, UnscheduledReason
 from patchpolicy.model.policy import PatchPolicy
 from patchpolicy.model.results import BUCKET_OF, Item, Verdict
-from patchpolicy.planner import (
-    Plan,
-    Priority,
-    UnscheduledReason,
-    plan,
-    plan_summary,
-    tasks_csv,
-    tasks_json,
-    write_plan,
-)
+from patchpolicy.planner import plan, plan_summary, write_plan
+from patchpolicy.render.tasks import tasks_csv, tasks_json
 from patchpolicy.windows import freeze_intervals
 
 
@@ -573,7 +566,7 @@ def test_planned_task_never_starts_before_as_of_or_inside_a_binding_freeze(
 
 
 def test_upcoming_windows_for_a_host_mark_binding_freezes() -> None:
-    from patchpolicy.planner import format_upcoming, upcoming_windows
+    from patchpolicy.upcoming import format_upcoming, upcoming_windows
 
     b = bundle(policy(windows=[PROD_SUNDAY, {**DAILY, "hosts": 'host.env == "dev"'}],
                       freezes=[YEAR_END]))
