@@ -55,6 +55,7 @@ def build_bundle(
         ev, inputs = evaluate_files(policy_paths, snapshot, as_of=as_of)
     tasks = plan(ev.bundle, ev, snapshot.hosts(), as_of=ev.as_of,
                  horizon=PLAN_HORIZON)
+    del snapshot  # its retained hosts (the fleet's records) are not needed to render
     result = (gate or Gate()).judge(ev)
     ctx = RenderContext(ev, inputs, tasks, result, options or RenderOptions())
     return ev, render_all(ctx, bundle_renderers())

@@ -593,3 +593,22 @@ def test_upcoming_windows_for_a_host_mark_binding_freezes() -> None:
     assert [u.window for u in everything] == ["nightly", "prod-sunday"]
     assert everything[1].freezes[0].binds is None
     assert format_upcoming([]) == ""
+
+
+def test_tasks_json_streamed_is_the_whole_document_formatted() -> None:
+    import msgspec
+
+    from patchpolicy.render import tasks as render_tasks
+
+    p = _sample_plan()
+    whole = msgspec.json.format(msgspec.json.encode(p), indent=2) + b"\n"
+    assert tasks_json(p) == whole
+    saved = render_tasks._TASK_BATCH
+    try:
+        render_tasks._TASK_BATCH = 1  # every task its own chunk
+        chunks = list(render_tasks.tasks_json_chunks(p))
+    finally:
+        render_tasks._TASK_BATCH = saved
+    assert len(chunks) == len(p.tasks) + 2 and b"".join(chunks) == whole  # head, tasks, tail
+    empty = msgspec.structs.replace(p, tasks=())
+    assert tasks_json(empty) == msgspec.json.format(msgspec.json.encode(empty), indent=2) + b"\n"

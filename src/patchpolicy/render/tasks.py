@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import datetime
 
 import msgspec
@@ -17,7 +18,8 @@ import msgspec
 from patchpolicy.errors import OutputError
 from patchpolicy.model.common import format_timestamp
 from patchpolicy.model.plan import Plan
-from patchpolicy.render.interface import RenderContext, Renderer
+from patchpolicy.outdir import Streamed
+from patchpolicy.render.interface import RenderContext, Renderer, StreamingRenderer
 from patchpolicy.render.sanitize import csv_cell
 
 __all__ = ["CSV_COLUMNS", "TasksCsv", "TasksIcs", "TasksJson", "tasks_csv", "tasks_json"]
@@ -34,7 +36,33 @@ CSV_COLUMNS = (
 
 def tasks_json(p: Plan) -> bytes:
     """``tasks.json``: the plan document, indented, keys in schema order, newline-terminated."""
-    return msgspec.json.format(_ENCODER.encode(p), indent=2) + b"\n"
+    return b"".join(tasks_json_chunks(p))
+
+
+_TASKS_HOLE = b'"tasks": []'
+_TASK_BATCH = 1000
+
+
+def tasks_json_chunks(p: Plan) -> Iterator[bytes]:
+    """The bytes of ``tasks_json`` in chunks, one batch of tasks at a time, so that a plan
+    of 10^6 findings is never one buffer (and its indented copy) in memory.
+
+    Exactly ``msgspec.json.format(encode(p), indent=2)``: the document is formatted with
+    no tasks, and each task, formatted alone, is indented to its depth in the list."""
+    head = msgspec.json.format(_ENCODER.encode(msgspec.structs.replace(p, tasks=())), indent=2)
+    at = head.index(_TASKS_HOLE)
+    if not p.tasks:
+        yield head + b"\n"
+        return
+    yield head[:at] + b'"tasks": [\n'
+    batch: list[bytes] = []
+    for n, task in enumerate(p.tasks):
+        text = msgspec.json.format(_ENCODER.encode(task), indent=2)
+        batch.append(b"    " + text.replace(b"\n", b"\n    ") + (b",\n" if n + 1 < len(p.tasks) else b"\n"))
+        if len(batch) >= _TASK_BATCH:
+            yield b"".join(batch)
+            batch = []
+    yield b"".join(batch) + b"  ]" + head[at + len(_TASKS_HOLE):] + b"\n"
 
 
 def _cell(value: object) -> str:
@@ -81,13 +109,14 @@ def _plan(ctx: RenderContext, filename: str) -> Plan:
     return ctx.plan
 
 
-class TasksJson(Renderer):
-    """``tasks.json``: the plan document."""
+class TasksJson(StreamingRenderer):
+    """``tasks.json``: the plan document, streamed (one batch of tasks at a time)."""
 
     filename = "tasks.json"
 
-    def render(self, ctx: RenderContext) -> bytes:
-        return tasks_json(_plan(ctx, self.filename))
+    def stream(self, ctx: RenderContext) -> Streamed:
+        plan = _plan(ctx, self.filename)
+        return Streamed(lambda: tasks_json_chunks(plan))
 
 
 class TasksCsv(Renderer):
