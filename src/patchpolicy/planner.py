@@ -57,7 +57,7 @@ from patchpolicy.model.plan import (
     Task,
     UnscheduledReason,
 )
-from patchpolicy.model.results import Item, Verdict
+from patchpolicy.model.results import OPEN_VERDICTS, SEVERITY_ORDER, Item, Verdict
 from patchpolicy.selection import BundleSelectors
 from patchpolicy.snapshot import atomic_write
 from patchpolicy.windows import Occurrence, freeze_intervals, iter_occurrences
@@ -68,11 +68,10 @@ if TYPE_CHECKING:
 
 __all__ = ["PLANNED_VERDICTS", "plan", "plan_summary", "write_plan"]
 
-PLANNED_VERDICTS = frozenset({Verdict.OVERDUE, Verdict.DUE_SOON, Verdict.OPEN})
+PLANNED_VERDICTS = OPEN_VERDICTS
 """Verdicts whose items are planned (when they carry a deadline)."""
 
 _VERDICT_RANK = {Verdict.OVERDUE: 0, Verdict.DUE_SOON: 1, Verdict.OPEN: 2}
-_SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "none": 4, "unknown": 5}
 
 
 # ---------------------------------------------------------------- planning
@@ -393,7 +392,7 @@ def _task(
                 )
                 for n, c in members
             ),
-            key=lambda f: (f.deadline, _SEVERITY_RANK.get(f.severity, 9), f.id),
+            key=lambda f: (f.deadline, SEVERITY_ORDER.get(f.severity, 9), f.id),
         )
     )
     deadline = min(f.deadline for f in findings)
@@ -411,7 +410,7 @@ def _task(
         at_risk = first.reason == UnscheduledReason.NO_WINDOW or deadline <= planner.end
         freezes_allowed = ()
     priority = _priority(at_risk, findings, deadline, as_of)
-    highest = min((f.severity for f in findings), key=lambda sev: _SEVERITY_RANK.get(sev, 9))
+    highest = min((f.severity for f in findings), key=lambda sev: SEVERITY_ORDER.get(sev, 9))
     n = len(findings)
     flags = ", ".join([highest, *(["KEV"] if any(f.kev for f in findings) else []),
                        *(["at risk"] if at_risk else [])])
