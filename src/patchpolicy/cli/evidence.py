@@ -41,15 +41,20 @@ from patchpolicy.render.text import empty_scope_lines
               help="Sign the bundle with this private key (PEM; password in "
                    "PATCHPOLICY_KEY_PASSWORD): writes attestation.intoto.jsonl.")
 @with_sarif_options
+@click.option("--record", "record_it", is_flag=True,
+              help="Then record the bundle into the store (--store or $PATCHPOLICY_STORE).")
+@click.option("--store", "store_url", default=None, metavar="URL",
+              help="The store --record writes to: a SQLite path or postgresql://...")
 @handle_errors
 def evaluate(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
     fail_on: tuple[str, ...], allow_empty_scope: bool, force: bool, sign_key: Path | None,
-    sarif_max_results: int, sarif_group_threshold: int,
+    sarif_max_results: int, sarif_group_threshold: int, record_it: bool, store_url: str | None,
 ) -> None:
     """Evaluate a snapshot and write the evidence bundle (evidence.json, reports, SHA256SUMS).
 
-    Exits 0 when nothing fails, 1 when something fails, 2 on bad input.
+    Exits 0 when nothing fails, 1 when something fails, 2 on bad input (or a store that
+    cannot be written: the bundle is then written, the recording not made).
     """
     from patchpolicy.outdir import check_output_dir
     from patchpolicy.render.bundle import write_bundle
@@ -62,6 +67,13 @@ def evaluate(
         from patchpolicy.attest import load_private_key
 
         signer = load_private_key(sign_key)  # before evaluating: a bad key fails fast
+    store = None
+    if store_url is not None and not record_it:
+        fail("error: --store is given without --record")
+    if record_it:
+        from patchpolicy.store import open_store
+
+        store = open_store(store_url, create=True)  # before evaluating: a bad store fails fast
     gate = Gate.of(fail_on, allow_empty_scope=allow_empty_scope)
     ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate,
                              options=sarif_options_of(sarif_max_results, sarif_group_threshold))
@@ -80,6 +92,15 @@ def evaluate(
     )
     if signer is not None:
         click.echo(f"signed: {ATTESTATION_FILE} with {signer.public.describe()}")
+    if store is not None:
+        from patchpolicy.cli.history import describe_record
+        from patchpolicy.store import record_bundle
+
+        try:
+            recorded = record_bundle(store, out_dir)
+        finally:
+            store.close()
+        click.echo(_safe(describe_record(out_dir, store.location.shown, recorded)))
     sys.exit(result.exit_code)
 
 
