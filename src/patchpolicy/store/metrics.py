@@ -41,6 +41,8 @@ class Attainment:
     met: int
     waived: int
     late: tuple[ItemFacts, ...]
+    pending: int = 0
+    """Deadline in the window but after the last evaluation: not judged yet."""
 
     @property
     def share(self) -> float | None:
@@ -48,25 +50,31 @@ class Attainment:
         return self.met / self.due if self.due else None
 
 
-def sla_attainment(items: Iterable[ItemFacts], lo: datetime, hi: datetime) -> Attainment:
+def sla_attainment(items: Iterable[ItemFacts], lo: datetime, hi: datetime,
+                   known_until: datetime | None = None) -> Attainment:
     """Of the items whose deadline falls in [lo, hi) and that no exception waived at the
     deadline, the share fixed at or before the deadline. An item not fixed (or fixed
-    after its deadline) is late; one waived is counted apart, in neither."""
-    due = met = waived = 0
+    after its deadline) is late; one waived is counted apart; one not fixed whose deadline
+    is after ``known_until`` (the last evaluation's as-of) is pending, not yet judged."""
+    due = met = waived = pending = 0
     late: list[ItemFacts] = []
     for it in items:
         if it.deadline is None or not lo <= it.deadline < hi:
+            continue
+        in_time = it.fixed_at is not None and it.fixed_at <= it.deadline
+        if known_until is not None and it.deadline > known_until and not in_time:
+            pending += 1
             continue
         if it.waived_at_deadline:
             waived += 1
             continue
         due += 1
-        if it.fixed_at is not None and it.fixed_at <= it.deadline:
+        if in_time:
             met += 1
         else:
             late.append(it)
     late.sort(key=lambda i: (i.deadline, i.host, i.finding, i.policy))
-    return Attainment(due, met, waived, tuple(late))
+    return Attainment(due, met, waived, tuple(late), pending)
 
 
 @dataclass(frozen=True)

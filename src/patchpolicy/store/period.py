@@ -158,13 +158,13 @@ def _facts(policy: str, keys: dict[int, tuple[str, str]], spans: list[_Span],
 
 
 def _rows_for(groups: dict[str, list[ItemFacts]], b: Bucket, policy: str, dimension: str,
-              sla: list[dict[str, Any]], mt: list[dict[str, Any]]) -> None:
+              known_until: datetime, sla: list[dict[str, Any]], mt: list[dict[str, Any]]) -> None:
     for key in sorted(groups):
-        a = sla_attainment(groups[key], b.start, b.end)
+        a = sla_attainment(groups[key], b.start, b.end, known_until)
         m: Mttr = mttr(groups[key], b.start, b.end)
         sla.append({"bucket": b.label, "policy": policy, "dimension": dimension, "key": key,
                     "due": a.due, "met": a.met, "late": len(a.late), "waived": a.waived,
-                    "attainment_pct": _pct(a)})
+                    "pending": a.pending, "attainment_pct": _pct(a)})
         mt.append({"bucket": b.label, "policy": policy, "dimension": dimension, "key": key,
                    "fixed": m.count, "mean_days": _days(m.mean_s),
                    "median_days": _days(m.median_s), "p90_days": _days(m.p90_s)})
@@ -276,11 +276,12 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
                 if h in wanted and dt is not None:
                     scans[h].append(dt)
             limit = timedelta(seconds=limit_s) if limit_s else None
+            known = seq[in_period[-1]].as_of
             bucket_ends: list[tuple[Bucket, int]] = []
             for b in bks:
                 b_idx = [i for i in in_period if b.start <= seq[i].as_of < b.end]
-                _rows_for(by_sev, b, p, "severity", out_sla, out_mttr)
-                _rows_for(by_ctl, b, p, "control", out_sla, out_mttr)
+                _rows_for(by_sev, b, p, "severity", known, out_sla, out_mttr)
+                _rows_for(by_ctl, b, p, "control", known, out_sla, out_mttr)
                 states = [(x["id"], x["status"], int(x.get("items_covered", 0)),
                            int(x.get("items_matched", 0)))
                           for i in b_idx for x in seq[i].exceptions if p in x.get("policies", [])]
@@ -316,8 +317,8 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
             # The whole period as one more bucket, then per-control statements over it.
             last_ev = seq[in_period[-1]]
             whole = Bucket("period", lo, hi)
-            _rows_for(by_sev, whole, p, "severity", out_sla, out_mttr)
-            _rows_for(by_ctl, whole, p, "control", out_sla, out_mttr)
+            _rows_for(by_sev, whole, p, "severity", known, out_sla, out_mttr)
+            _rows_for(by_ctl, whole, p, "control", known, out_sla, out_mttr)
             period_end = last_ev.as_of
             for ctl in sorted((x for x in last_ev.controls if x["policy"] == p),
                               key=lambda x: (x["framework"], x["control"])):
@@ -326,8 +327,9 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
                     "framework_version": ctl["framework_version"], "control": ctl["control"],
                     "title": ctl.get("title"),
                 }
-                a = sla_attainment(by_ctl.get(ctl["control"], []), whole.start, whole.end)
+                a = sla_attainment(by_ctl.get(ctl["control"], []), whole.start, whole.end, known)
                 entry["items"] = {"due": a.due, "met": a.met, "waived": a.waived,
+                                  "pending": a.pending,
                                   "attainment_pct": _pct(a), "late": [_late_row(x) for x in a.late]}
                 if CHECK_VERDICTS & set(ctl.get("counts", {})) and hosts_in:
                     per_host = []
@@ -366,12 +368,14 @@ def statement(entry: dict[str, Any]) -> str:
     head = f"{entry['framework']} {entry['framework_version']} {entry['control']}"
     parts = []
     it = entry["items"]
-    if it["due"] or it["waived"]:
+    if it["due"] or it["waived"] or it["pending"]:
         share = f"{it['attainment_pct']:.1f}%" if it["attainment_pct"] is not None else "n/a"
         part = (f"{share} of {_n(it['due'])} items due in the period fixed within their deadline; "
                 f"{_n(len(it['late']))} late" + (", listed" if it["late"] else ""))
         if it["waived"]:
             part += f"; {_n(it['waived'])} waived by an exception at their deadline"
+        if it["pending"]:
+            part += f"; {_n(it['pending'])} due after the last evaluation, not judged"
         parts.append(part)
     sc = entry.get("scans")
     if sc and sc["max_scan_age_days"] is None:

@@ -42,7 +42,8 @@ def metrics_csv(r: dict[str, Any]) -> bytes:
     w.writerow(["bucket", "policy", "dimension", "key", "metric", "value"])
     rows: list[list[str]] = []
     rows.extend([x["bucket"], x["policy"], x["dimension"], x["key"], f"sla_{m}", _num(x[m])]
-                for x in r["sla"] for m in ("due", "met", "late", "waived", "attainment_pct"))
+                for x in r["sla"]
+                for m in ("due", "met", "late", "waived", "pending", "attainment_pct"))
     rows.extend([x["bucket"], x["policy"], x["dimension"], x["key"], f"mttr_{m}", _num(x[m])]
                 for x in r["mttr"] for m in ("fixed", "mean_days", "median_days", "p90_days"))
     for x in r["backlog"]:
@@ -110,9 +111,10 @@ def _sev_rows(r: dict[str, Any], table: str, bucket: str) -> list[dict[str, Any]
 def report_md(r: dict[str, Any]) -> bytes:
     out = ["# Period report", "", sanitize.markdown(_period_line(r)), ""]
     out += ["## SLA attainment by severity", ""]
-    out += _md_table(["bucket", "policy", "severity", "due", "met", "late", "waived", "attainment %"],
+    out += _md_table(["bucket", "policy", "severity", "due", "met", "late", "waived", "pending",
+                      "attainment %"],
                      [[x["bucket"], x["policy"], x["key"], x["due"], x["met"], x["late"],
-                       x["waived"], x["attainment_pct"]]
+                       x["waived"], x["pending"], x["attainment_pct"]]
                       for x in r["sla"] if x["dimension"] == "severity"])
     out += ["", "## Time to remediate (days) by severity", ""]
     out += _md_table(["bucket", "policy", "severity", "fixed", "mean", "median", "p90"],

@@ -5,6 +5,7 @@ lose and duplicate nothing."""
 from __future__ import annotations
 
 import multiprocessing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,13 @@ from hypothesis import strategies as st
 from store_helpers import StoreMaker, make_bundles, pg_admin_url, random_fleet
 
 from patchpolicy.store import open_store, record_bundle
+from patchpolicy.store.period import BucketBy, build_period
 from patchpolicy.store.queries import dump
+from patchpolicy.store.report import report_files
 
 DAYS = 10
+LO = datetime(2026, 1, 1, tzinfo=UTC)
+HI = datetime(2026, 2, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +31,17 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def _record_all(url: str, bundles: list[Path], order: list[int]) -> bytes:
+    """The store's dump, then every byte of a weekly and a monthly period report."""
     store = open_store(url, create=True)
     try:
         for i in order:
             record_bundle(store, bundles[i])
-        return b"".join(dump(store))
+        out = [b"".join(dump(store))]
+        for by in (BucketBy.WEEK, BucketBy.MONTH):
+            files = report_files(build_period(store, LO, HI, by))
+            out += [name.encode() + b"\n" + bytes(files[name])  # type: ignore[arg-type]  # all bytes
+                    for name in sorted(files)]
+        return b"\n".join(out)
     finally:
         store.close()
 
@@ -91,8 +102,8 @@ def test_two_processes_recording_at_once_lose_nothing(
         assert p.exitcode == 0
     assert q.get() + q.get() == DAYS  # each bundle recorded exactly once
     store = open_store(url)
-    assert b"".join(dump(store)) == expected_dump
     store.close()
+    assert _record_all(url, generated, []) == expected_dump
     maker.close()
 
 
