@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, update
@@ -91,16 +91,29 @@ def _item_state(it: dict[str, Any]) -> State:
     )
 
 
-def _items_by_policy(path: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """items.jsonl grouped by policy (it is sorted by policy, host, finding)."""
+class _Item(NamedTuple):
+    """What the store keeps of one line of items.jsonl."""
+
+    host: str
+    finding: str
+    vuln: str
+    package: str | None
+    state: State
+
+
+def _items_by_policy(path: Path) -> Iterator[tuple[str, list[_Item]]]:
+    """items.jsonl grouped by policy (it is sorted by policy, host, finding); each item cut
+    to what the store keeps as it is read, so a policy's items stay small in memory."""
     current: str | None = None
-    group: list[dict[str, Any]] = []
+    group: list[_Item] = []
     seen: set[str] = set()
     with path.open("rb") as fh:
         for n, line in enumerate(fh, 1):
             try:
                 it = orjson.loads(line)
                 policy = it["policy"]
+                item = _Item(it["host"], it["finding"], it["vuln"], it.get("package"),
+                             _item_state(it))
             except (orjson.JSONDecodeError, KeyError, TypeError) as e:
                 raise StoreError(f"{path}:{n}: not an item: {e}") from e
             if policy != current:
@@ -110,7 +123,7 @@ def _items_by_policy(path: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
                     raise StoreError(f"{path}:{n}: items of policy {policy!r} are not contiguous")
                 seen.add(policy)
                 current, group = policy, []
-            group.append(it)
+            group.append(item)
     if current is not None:
         yield current, group
 
@@ -241,7 +254,7 @@ def _merge_spans(
     return ops
 
 
-def _item_ids(conn: Connection, policy: str, items: Iterable[dict[str, Any]]) -> dict[tuple[str, str], int]:
+def _item_ids(conn: Connection, policy: str, items: Iterable[_Item]) -> dict[tuple[str, str], int]:
     """Ids of the (host, finding) keys of ``policy``, creating the missing ones."""
     ids: dict[tuple[str, str], int] = {
         (h, f): i for i, h, f in conn.execute(
@@ -249,9 +262,9 @@ def _item_ids(conn: Connection, policy: str, items: Iterable[dict[str, Any]]) ->
             .where(item_keys.c.policy == policy))
     }
     missing = [
-        {"policy": policy, "host": it["host"], "finding": it["finding"], "vuln": it["vuln"],
-         "package": it.get("package")}
-        for it in items if (it["host"], it["finding"]) not in ids
+        {"policy": policy, "host": it.host, "finding": it.finding, "vuln": it.vuln,
+         "package": it.package}
+        for it in items if (it.host, it.finding) not in ids
     ]
     if missing:
         _insert_ignore(conn, item_keys, missing)
@@ -335,7 +348,7 @@ def record_bundle(store: Store, bundle_dir: str | Path) -> RecordResult:
                                  "evidence.json does not list")
             seen_policies.add(policy)
             ids = _item_ids(conn, policy, items)
-            new = {ids[(it["host"], it["finding"])]: _item_state(it) for it in items}
+            new = {ids[(it.host, it.finding)]: it.state for it in items}
             ops = _merge_spans(conn, item_spans, policy, ("item_id",), ITEM_STATE, eid,
                                neighbours[policy], new)
             result.items += len(items)
