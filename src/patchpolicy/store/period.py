@@ -31,9 +31,9 @@ from patchpolicy.store.schema import (
     check_spans,
     evaluation_policies,
     evaluations,
-    host_scans,
     item_keys,
     item_spans,
+    scan_times,
 )
 from patchpolicy.version import __version__
 
@@ -271,7 +271,7 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
                 if idx[f_] <= in_period[-1] and idx[l_] >= in_period[0]})
             scans: dict[str, list[datetime]] = defaultdict(list)
             wanted = set(hosts_in)
-            for h, t in conn.execute(select(host_scans.c.host, host_scans.c.scan_at)):
+            for h, t in conn.execute(scan_times()):
                 dt = _dt(t)
                 if h in wanted and dt is not None:
                     scans[h].append(dt)

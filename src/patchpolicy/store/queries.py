@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Table, and_, delete, func, or_, select, text, update
-from sqlalchemy.orm import aliased
 
 from patchpolicy.store.engine import Store, StoreError
 from patchpolicy.store.schema import (
@@ -19,9 +18,9 @@ from patchpolicy.store.schema import (
     current_version,
     evaluation_policies,
     evaluations,
-    host_scans,
     item_keys,
     item_spans,
+    scan_times,
 )
 
 
@@ -66,8 +65,6 @@ def dump(store: Store) -> Iterator[bytes]:
             m = _row(r)
             m["first_eval"], m["last_eval"] = order[m["first_eval"]], order[m["last_eval"]]
             lines.append(orjson.dumps({"check_span": m}, option=orjson.OPT_SORT_KEYS))
-        lines.extend(orjson.dumps({"host_scan": _row(r)}, option=orjson.OPT_SORT_KEYS)
-                     for r in conn.execute(select(host_scans)))
         for line in sorted(lines):
             yield line + b"\n"
 
@@ -141,7 +138,7 @@ def _size(store: Store, conn: Connection) -> int:
         return sum(p.stat().st_size for p in (loc.sqlite_path, loc.sqlite_path.with_name(
             loc.sqlite_path.name + "-wal")) if p.exists())
     tables = [t.name for t in (evaluations, evaluation_policies, item_keys, item_spans,
-                               check_spans, host_scans)]
+                               check_spans)]
     return int(sum(conn.execute(text("SELECT pg_total_relation_size(:t)"), {"t": t}).scalar_one()
                    for t in tables))
 
@@ -165,7 +162,7 @@ def info(store: Store) -> StoreInfo:
             _count(conn, evaluations), lo, hi,
             tuple((n, v, y) for n, (v, y) in sorted(latest.items())),
             _count(conn, item_keys), _count(conn, item_spans), _count(conn, check_spans),
-            _count(conn, host_scans),
+            int(conn.execute(select(func.count()).select_from(scan_times().subquery())).scalar_one()),
         )
 
 
@@ -259,10 +256,6 @@ def _delete_evaluations(conn: Connection, doomed: set[int]) -> None:
         conn.execute(delete(evaluation_policies).where(
             evaluation_policies.c.evaluation_id.in_(ids[i:i + 500])))
         conn.execute(delete(evaluations).where(evaluations.c.id.in_(ids[i:i + 500])))
-    seen = aliased(check_spans)
-    conn.execute(delete(host_scans).where(
-        ~select(seen.c.id).where(seen.c.host == host_scans.c.host,
-                                 seen.c.last_scan == host_scans.c.scan_at).exists()))
 
 
 def ensure_nonempty(store: Store) -> None:

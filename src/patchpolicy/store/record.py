@@ -29,7 +29,6 @@ from patchpolicy.store.schema import (
     check_spans,
     evaluation_policies,
     evaluations,
-    host_scans,
     item_keys,
     item_spans,
 )
@@ -318,15 +317,12 @@ def record_bundle(store: Store, bundle_dir: str | Path) -> RecordResult:
         eid = conn.execute(insert(evaluations).values(**row).returning(evaluations.c.id)).scalar_one()
         checks_by_policy: dict[str, dict[Key, State]] = {}
         scan_limit: dict[str, int | None] = {}
-        scans: set[tuple[str, str]] = set()
         for c in checks:
             last_scan: str | None = None
             if c["check"] == "scan_freshness":
                 last_scan, limit = scan_of_detail(c["detail"])
                 if limit is not None:
                     scan_limit.setdefault(c["policy"], limit)
-                if last_scan is not None:
-                    scans.add((c["host"], last_scan))
             checks_by_policy.setdefault(c["policy"], {})[(c["host"], c["check"])] = (
                 c["verdict"], last_scan)
         conn.execute(insert(evaluation_policies), [
@@ -337,7 +333,6 @@ def record_bundle(store: Store, bundle_dir: str | Path) -> RecordResult:
              "max_scan_age_s": scan_limit.get(p["name"])}
             for p in policies
         ])
-        _insert_ignore(conn, host_scans, [{"host": h, "scan_at": t} for h, t in sorted(scans)])
         neighbours = {p["name"]: _neighbours(conn, p["name"], eid) for p in policies}
         result.backfill = any(nb.next is not None for nb in neighbours.values())
         result.policies = sorted(neighbours)

@@ -10,6 +10,7 @@ evaluations, and is a maximal run of one state over that order (see ``record``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
@@ -126,15 +128,17 @@ check_spans = Table(
     Column("verdict", String(20), nullable=False),
     Column("last_scan", String(40)),
 )
+# One index only: check spans are the store's most numerous rows (a span per scan), and
+# the span that a recording extends is found by its last evaluation.
 Index("pp_check_spans_last", check_spans.c.policy, check_spans.c.last_eval)
-Index("pp_check_spans_first", check_spans.c.policy, check_spans.c.first_eval)
-Index("pp_check_spans_host", check_spans.c.host)
 
-host_scans = Table(
-    "pp_host_scans", metadata,
-    Column("host", String(500), primary_key=True),
-    Column("scan_at", String(40), primary_key=True),
-)
+
+def scan_times() -> Select[Any]:
+    """Every (host, scan time) seen: the scan_freshness spans' last scans (a table of its
+    own would repeat what the spans hold, a row per host per scan)."""
+    return (select(check_spans.c.host, check_spans.c.last_scan.label("scan_at"))
+            .where(check_spans.c.check_name == "scan_freshness", check_spans.c.last_scan.is_not(None))
+            .distinct())
 
 
 class SchemaError(Exception):

@@ -15,7 +15,7 @@ from patchpolicy.cli import main
 from patchpolicy.store import StoreError, open_store, record_bundle
 from patchpolicy.store.queries import dump, history, info
 from patchpolicy.store.record import scan_of_detail
-from patchpolicy.store.schema import evaluation_policies, evaluations, host_scans
+from patchpolicy.store.schema import evaluation_policies, evaluations, scan_times
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -89,7 +89,7 @@ def test_lifecycle_spans_follow_the_verdicts(bundles: list[Path], store_url: str
     assert [c.state["exception"] for c in waived.spans][0] == "EXC-1"
     assert waived.spans[-1].state["exception"] is None
     with store.read() as conn:
-        scans = sorted(conn.execute(select(host_scans.c.host, host_scans.c.scan_at)).all())
+        scans = sorted(tuple(r) for r in conn.execute(scan_times()).all())
     assert [s for h, s in scans if h == "h2"] == ["2026-01-01T06:00:00Z", "2026-01-05T06:00:00Z"]
     i = info(store)
     assert (i.evaluations, i.first_as_of, i.last_as_of) == (9, "2026-01-01T06:00:00Z",

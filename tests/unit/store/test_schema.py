@@ -15,7 +15,6 @@ from patchpolicy.store.schema import (
     SCHEMA_VERSION,
     check_spans,
     evaluation_policies,
-    host_scans,
     item_keys,
     item_spans,
     metadata,
@@ -51,7 +50,7 @@ def _make_v1(url: str) -> None:
         for ddl in V1_DDL:
             conn.execute(sa.text(ddl))
         # The tables schema 2 did not change, exactly as schema 1 had them.
-        metadata.create_all(conn, tables=[item_keys, item_spans, check_spans, host_scans])
+        metadata.create_all(conn, tables=[item_keys, item_spans, check_spans])
         conn.execute(sa.text("INSERT INTO pp_schema_version (version) VALUES (1)"))
         policies = [{"name": "hipaa", "version": "1.1.0", "retention_years": 6,
                      "retention_basis": "45 CFR 164.316(b)(2)(i)"},
