@@ -171,3 +171,17 @@ def test_no_store_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert r.exit_code == 2 and "no such store" in r.output
     r = CliRunner().invoke(main, ["store", "info", "--store", "mysql://x/y"])
     assert r.exit_code == 2 and "unsupported store 'mysql'" in r.output
+
+
+def test_evaluate_record_with_a_bad_store_fails_before_writing(bundles: list[Path], tmp_path: Path) -> None:
+    policies = write_policies(tmp_path)
+    snap = bundles[0].parent / "snap-000.json"
+    out = tmp_path / "ev"
+    r = CliRunner().invoke(main, ["evaluate", "-p", str(policies), "-s", str(snap), "-o", str(out),
+                                  "--record", "--store", str(tmp_path / "no" / "dir" / "s.db")])
+    assert r.exit_code == 2 and "does not exist" in r.output
+    assert not out.exists()
+    r = CliRunner().invoke(main, ["evaluate", "-p", str(policies), "-s", str(snap), "-o", str(out),
+                                  "--store", str(tmp_path / "s.db")])
+    assert r.exit_code == 2 and "--store is given without --record" in r.output
+    assert not out.exists()
