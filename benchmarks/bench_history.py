@@ -166,9 +166,13 @@ def main() -> None:
             if day % 30 == 0 or day == args.days - 1:
                 print(f"day {day + 1}/{args.days}: {len(fleet.live)} findings, evaluate "
                       f"{t_eval[-1]:.2f} s, record {t_rec[-1]:.2f} s", flush=True)
-        if store.location.dialect == "sqlite":
-            with store.engine.connect() as conn:  # the size of the database, not of its WAL
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        if store.location.dialect == "sqlite" and store.location.sqlite_path is not None:
+            import sqlite3
+
+            store.close()  # the size of the database, not of its WAL
+            with sqlite3.connect(store.location.sqlite_path) as raw:
+                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            store = open_store(url)
         i = info(store)
         lo = START.replace(hour=0)
         hi = lo + timedelta(days=args.days)
