@@ -6,6 +6,7 @@ Durations are whole seconds; renderers show them as days with two decimals.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -137,11 +138,12 @@ def scan_cadence(scans: Sequence[datetime], lo: datetime, hi: datetime,
     up to ``hi``. Missed when that gap exceeds ``limit``, or when the host was never
     scanned by ``hi``."""
     ordered = sorted(scans)
-    before = [s for s in ordered if s <= lo]
-    inside = [s for s in ordered if lo < s <= hi]
-    if not before and not inside:
+    i = bisect.bisect_right(ordered, lo)
+    j = bisect.bisect_right(ordered, hi)
+    inside = ordered[i:j]
+    if not i and not inside:
         return Cadence(None, True)
-    points = [before[-1] if before else lo, *inside, hi]
+    points = [ordered[i - 1] if i else lo, *inside, hi]
     gap = max(int((b - a).total_seconds()) for a, b in zip(points, points[1:], strict=False))
     return Cadence(gap, limit is not None and gap > limit.total_seconds())
 

@@ -157,6 +157,13 @@ def _facts(policy: str, keys: dict[int, tuple[str, str]], spans: list[_Span],
     return out
 
 
+def _in_bucket(items: list[ItemFacts], b: Bucket) -> list[ItemFacts]:
+    """The items whose deadline or fix falls in ``b``: all that SLA attainment and MTTR
+    read, so that each bucket does not walk every item (the metrics filter again)."""
+    return [it for it in items if (it.deadline is not None and b.start <= it.deadline < b.end)
+            or (it.fixed_at is not None and b.start <= it.fixed_at < b.end)]
+
+
 def _rows_for(groups: dict[str, list[ItemFacts]], b: Bucket, policy: str, dimension: str,
               known_until: datetime, sla: list[dict[str, Any]], mt: list[dict[str, Any]]) -> None:
     for key in sorted(groups):
@@ -280,8 +287,16 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
             bucket_ends: list[tuple[Bucket, int]] = []
             for b in bks:
                 b_idx = [i for i in in_period if b.start <= seq[i].as_of < b.end]
-                _rows_for(by_sev, b, p, "severity", known, out_sla, out_mttr)
-                _rows_for(by_ctl, b, p, "control", known, out_sla, out_mttr)
+                touching = _in_bucket(facts, b)
+                b_sev: dict[str, list[ItemFacts]] = {k: [] for k in by_sev}
+                b_ctl: dict[str, list[ItemFacts]] = {k: [] for k in by_ctl}
+                for f in touching:
+                    b_sev[f.severity].append(f)
+                    b_sev["all"].append(f)
+                    for c in f.controls:
+                        b_ctl[c].append(f)
+                _rows_for(b_sev, b, p, "severity", known, out_sla, out_mttr)
+                _rows_for(b_ctl, b, p, "control", known, out_sla, out_mttr)
                 states = [(x["id"], x["status"], int(x.get("items_covered", 0)),
                            int(x.get("items_matched", 0)))
                           for i in b_idx for x in seq[i].exceptions if p in x.get("policies", [])]
