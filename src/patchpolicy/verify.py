@@ -37,6 +37,18 @@ _SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 UNLISTED_OK = frozenset({ATTESTATION_FILE, OUTPUT_MARKER})
 #: Required whatever ``evidence.json`` says: it names the rest.
 ALWAYS_REQUIRED = frozenset({EVIDENCE_FILE, SUMS_FILE})
+#: A period report (``patchpolicy report``) has no evidence.json: its ``metrics.json``
+#: names its files instead, and is required with ``SHA256SUMS``.
+PERIOD_REPORT_FILE = "metrics.json"
+REPORT_REQUIRED = frozenset({PERIOD_REPORT_FILE, SUMS_FILE})
+
+
+def _head_file(present: dict[str, str]) -> str:
+    """The file that names the others: evidence.json, or metrics.json in a period report
+    (a directory with metrics.json and no evidence.json)."""
+    if EVIDENCE_FILE not in present and PERIOD_REPORT_FILE in present:
+        return PERIOD_REPORT_FILE
+    return EVIDENCE_FILE
 
 
 class BundleError(InputError):
@@ -166,16 +178,18 @@ def bundle_files(bundle_dir: Path) -> dict[str, FileBody]:
 
 
 def _required(bundle_dir: Path, present: dict[str, str], v: Verification) -> frozenset[str] | None:
-    """The files ``evidence.json`` requires (its ``files`` list), always with itself and
-    ``SHA256SUMS``; ``None`` when it cannot be read (reported as missing or not a
-    regular file), with a line in ``v.incomplete`` when it names none."""
+    """The files ``evidence.json`` (or a period report's ``metrics.json``) requires (its
+    ``files`` list), always with itself and ``SHA256SUMS``; ``None`` when it cannot be
+    read (reported as missing or not a regular file), with a line in ``v.incomplete``
+    when it names none."""
 
     class _Files(msgspec.Struct):
         files: list[str]
 
-    if present.get(EVIDENCE_FILE) != "file":
+    head = _head_file(present)
+    if present.get(head) != "file":
         return None
-    path = bundle_dir / EVIDENCE_FILE
+    path = bundle_dir / head
     try:
         names = msgspec.json.decode(path.read_bytes(), type=_Files).files
     except (OSError, msgspec.DecodeError, msgspec.ValidationError) as e:
@@ -187,7 +201,8 @@ def _required(bundle_dir: Path, present: dict[str, str], v: Verification) -> fro
     bad = [n for n in names if not n or n.startswith("/") or ".." in Path(n).parts]
     if bad:
         v.incomplete.append(f"incomplete: {path}: files: bad path {bad[0]!r}")
-    return ALWAYS_REQUIRED | (set(names) - set(bad))
+    always = REPORT_REQUIRED if head == PERIOD_REPORT_FILE else ALWAYS_REQUIRED
+    return always | (set(names) - set(bad))
 
 
 class _ItemsFile(msgspec.Struct):
@@ -251,7 +266,8 @@ def verify_bundle(bundle_dir: str | Path, key: PublicKey | None = None) -> Verif
     sums, v.incomplete = read_sums(d) if present[SUMS_FILE] == "file" else ({}, [])
     required = _required(d, present, v)
     listed = set(sums) | {SUMS_FILE}
-    v.missing = sorted((listed | (required or ALWAYS_REQUIRED)) - set(present))
+    always = REPORT_REQUIRED if _head_file(present) == PERIOD_REPORT_FILE else ALWAYS_REQUIRED
+    v.missing = sorted((listed | (required or always)) - set(present))
     digests = {
         n: (_sha256(d / n) if kind == "file" else None)
         for n, kind in present.items() if n != ATTESTATION_FILE and n != OUTPUT_MARKER

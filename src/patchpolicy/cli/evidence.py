@@ -45,16 +45,21 @@ from patchpolicy.render.text import empty_scope_lines
                    "PATCHPOLICY_KEY_PASSWORD): writes attestation.intoto.jsonl.")
 @with_render_options
 @with_provenance_options
+@click.option("--record", "record_it", is_flag=True,
+              help="Then record the bundle into the store (--store or $PATCHPOLICY_STORE).")
+@click.option("--store", "store_url", default=None, metavar="URL",
+              help="The store --record writes to: a SQLite path or postgresql://...")
 @handle_errors
 def evaluate(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
     fail_on: tuple[str, ...], allow_empty_scope: bool, force: bool, sign_key: Path | None,
     run_by: str | None, policy_commit: str | None, oscal_ssp: str | None,
-    oscal_system_id: str | None, **render: int,
+    oscal_system_id: str | None, record_it: bool, store_url: str | None, **render: int,
 ) -> None:
     """Evaluate a snapshot and write the evidence bundle (evidence.json, reports, SHA256SUMS).
 
-    Exits 0 when nothing fails, 1 when something fails, 2 on bad input.
+    Exits 0 when nothing fails, 1 when something fails, 2 on bad input (or a store that
+    cannot be written: the bundle is then written, the recording not made).
     """
     from patchpolicy.evidence_bundle import build_bundle
     from patchpolicy.outdir import check_output_dir
@@ -67,6 +72,13 @@ def evaluate(
         from patchpolicy.attest import load_private_key
 
         signer = load_private_key(sign_key)  # before evaluating: a bad key fails fast
+    store = None
+    if store_url is not None and not record_it:
+        fail("error: --store is given without --record")
+    if record_it:
+        from patchpolicy.store import open_store
+
+        store = open_store(store_url, create=True)  # before evaluating: a bad store fails fast
     gate = Gate.of(fail_on, allow_empty_scope=allow_empty_scope)
     options = render_options_of(**render, **provenance_of(policies, run_by, policy_commit,
                                                           oscal_ssp, oscal_system_id))
@@ -87,6 +99,15 @@ def evaluate(
     )
     if signer is not None:
         click.echo(f"signed: {ATTESTATION_FILE} with {signer.public.describe()}")
+    if store is not None:
+        from patchpolicy.cli.history import describe_record
+        from patchpolicy.store import record_bundle
+
+        try:
+            recorded = record_bundle(store, out_dir)
+        finally:
+            store.close()
+        click.echo(_safe(describe_record(out_dir, store.location.shown, recorded)))
     sys.exit(result.exit_code)
 
 

@@ -1,0 +1,199 @@
+"""Benchmark the evidence store: a year of daily snapshots of one fleet (10^5 findings by
+default, ~1% churn a day: findings fixed, some late, some excepted, new ones appearing),
+each evaluated into a bundle and recorded; prints the time to evaluate and to record
+each evaluation, the store's size, and the time of a year's `report`.
+
+    python benchmarks/bench_history.py                       # the full run (long)
+    python benchmarks/bench_history.py --findings 5000 --days 60   # a quick run
+    python benchmarks/bench_history.py --store postgresql://user@host/db
+
+Evaluation dominates the run time (each day is a full `evaluate`); bundles are written to
+a temporary directory and deleted once recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+POLICY = """\
+apiVersion: patchpolicy/v1
+kind: PatchPolicy
+metadata:
+  name: bench
+  version: 1.0.0
+  retention: {years: 6, basis: "45 CFR 164.316(b)(2)(i)"}
+  controls:
+    - {framework: PCI-DSS, version: 4.0.1, id: "6.3.3", title: Security patches installed timely}
+    - {framework: PCI-DSS, version: 4.0.1, id: "11.3.1", title: Internal vulnerability scans}
+spec:
+  due_soon: 7d
+  clock: [first_seen]
+  rules:
+    - {id: critical, when: 'finding.severity == "critical"', within: 15d, controls: ["6.3.3"]}
+    - {id: high, when: 'finding.severity == "high"', within: 30d, controls: ["6.3.3"]}
+    - {id: medium, when: 'finding.severity == "medium"', within: 90d, controls: ["6.3.3"]}
+    - {id: low, when: 'finding.severity == "low"', within: 180d, controls: ["6.3.3"]}
+  hygiene:
+    max_scan_age: 7d
+    controls: ["11.3.1"]
+  exceptions:
+    max_lifetime: 180d
+"""
+
+EXCEPTIONS = """\
+apiVersion: patchpolicy/v1
+kind: ExceptionSet
+metadata: {name: bench-waivers, owner: approvers@example.com}
+exceptions:
+  - id: EXC-BENCH-1
+    policies: [bench]
+    match: 'finding.vuln.endsWith("7")'
+    justification: compensated
+    compensating_controls: [segmentation]
+    approved_by: a@example.com
+    approved_at: 2026-01-01
+    expires: 2026-06-30
+"""
+
+START = datetime(2026, 1, 1, 6, tzinfo=UTC)
+SEVERITIES = ["critical", "high", "high", "medium", "medium", "medium", "low", "low"]
+
+
+def _ts(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Fleet:
+    """Findings that live from first_seen to fixed_at, then are reported fixed for 3 days."""
+
+    def __init__(self, n_findings: int, n_hosts: int, churn: float, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.hosts = [f"host-{i:05d}" for i in range(n_hosts)]
+        self.churn = churn
+        self.n = 0
+        self.live: dict[int, tuple[str, str, str, datetime, datetime | None]] = {}
+        for _ in range(n_findings):
+            self._new(START - timedelta(days=self.rng.randint(0, 60)))
+        self.scan_gap = {h: self.rng.choice([1, 1, 1, 2, 3, 9]) for h in self.hosts}
+
+    def _new(self, seen: datetime) -> None:
+        self.n += 1
+        self.live[self.n] = (self.rng.choice(self.hosts), f"CVE-2026-{self.n:06d}",
+                             self.rng.choice(SEVERITIES), seen, None)
+
+    def advance(self, day: int) -> None:
+        at = START + timedelta(days=day)
+        open_ids = [k for k, v in self.live.items() if v[4] is None]
+        for k in self.rng.sample(open_ids, k=int(len(open_ids) * self.churn)):
+            h, v, s, seen, _ = self.live[k]
+            self.live[k] = (h, v, s, seen, at - timedelta(hours=self.rng.randint(0, 20)))
+        for _ in range(int(len(open_ids) * self.churn)):
+            self._new(at - timedelta(hours=self.rng.randint(0, 20)))
+        for k in [k for k, v in self.live.items() if v[4] is not None and at - v[4] > timedelta(days=3)]:
+            del self.live[k]
+
+    def write(self, path: Path, day: int) -> None:
+        at = START + timedelta(days=day)
+        by_host: dict[str, list[dict[str, object]]] = {h: [] for h in self.hosts}
+        for h, v, s, seen, fixed in self.live.values():
+            by_host[h].append({
+                "id": f"{v}/pkg", "vuln": v, "package": {"name": "pkg", "version": "1"},
+                "severity": s, "first_seen_at": _ts(seen),
+                "status": "fixed" if fixed else "open", "fixed_at": _ts(fixed) if fixed else None,
+            })
+        with path.open("wb") as out:
+            out.write(orjson.dumps({"apiVersion": "patchpolicy/v1", "kind": "FleetSnapshot",
+                                    "taken_at": _ts(at), "source": {"tool": "bench", "version": "1"}})
+                      + b"\n")
+            for h in self.hosts:
+                gap = self.scan_gap[h]
+                last = START + timedelta(days=(day // gap) * gap)
+                out.write(orjson.dumps({"id": h, "env": "prod", "tags": [], "last_scan": _ts(last),
+                                        "findings": by_host[h]}) + b"\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--findings", type=int, default=100_000)
+    ap.add_argument("--hosts", type=int, default=None, help="default: findings / 20")
+    ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--churn", type=float, default=0.01)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--store", default=None, help="store URL (default: a SQLite file in a temp dir)")
+    args = ap.parse_args()
+
+    from patchpolicy.model.common import format_timestamp
+    from patchpolicy.render.bundle import write_bundle
+    from patchpolicy.store import open_store, record_bundle
+    from patchpolicy.store.period import BucketBy, build_period
+    from patchpolicy.store.queries import info
+    from patchpolicy.store.report import report_files
+    from patchpolicy.verify import build_bundle
+
+    work = Path(tempfile.mkdtemp(prefix="bench-history-"))
+    try:
+        pol = work / "policies"
+        pol.mkdir()
+        (pol / "bench.yaml").write_text(POLICY)
+        (pol / "waivers.yaml").write_text(EXCEPTIONS)
+        url = args.store or str(work / "store.db")
+        store = open_store(url, create=True)
+        fleet = Fleet(args.findings, args.hosts or max(1, args.findings // 20), args.churn, args.seed)
+        t_eval: list[float] = []
+        t_rec: list[float] = []
+        for day in range(args.days):
+            if day:
+                fleet.advance(day)
+            snap = work / "snap.jsonl"
+            fleet.write(snap, day)
+            t0 = time.perf_counter()
+            _, files = build_bundle([pol], snap)
+            write_bundle(work / "bundle", files)
+            t1 = time.perf_counter()
+            record_bundle(store, work / "bundle")
+            t2 = time.perf_counter()
+            t_eval.append(t1 - t0)
+            t_rec.append(t2 - t1)
+            if day % 30 == 0 or day == args.days - 1:
+                print(f"day {day + 1}/{args.days}: {len(fleet.live)} findings, evaluate "
+                      f"{t_eval[-1]:.2f} s, record {t_rec[-1]:.2f} s", flush=True)
+        if store.location.dialect == "sqlite" and store.location.sqlite_path is not None:
+            import sqlite3
+
+            store.close()  # the size of the database, not of its WAL
+            with sqlite3.connect(store.location.sqlite_path) as raw:
+                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            store = open_store(url)
+        i = info(store)
+        lo = START.replace(hour=0)
+        hi = lo + timedelta(days=args.days)
+        t0 = time.perf_counter()
+        files = report_files(build_period(store, lo, hi, BucketBy.MONTH))
+        t_report = time.perf_counter() - t0
+        store.close()
+        print(f"\nstore: {i.url} ({i.dialect})")
+        print(f"evaluations: {i.evaluations}; {i.item_keys} items in {i.item_spans} spans, "
+              f"{i.check_spans} check spans, {i.host_scans} scan times")
+        print(f"evaluate per day: mean {statistics.mean(t_eval):.2f} s, median "
+              f"{statistics.median(t_eval):.2f} s")
+        print(f"record per evaluation: mean {statistics.mean(t_rec):.2f} s, median "
+              f"{statistics.median(t_rec):.2f} s, max {max(t_rec):.2f} s "
+              f"({statistics.mean(t_rec) / statistics.mean(t_eval):.2f}x evaluate)")
+        print(f"store size: {i.size_bytes / 2**20:.1f} MiB")
+        print(f"report {format_timestamp(lo)} .. {format_timestamp(hi)} by month: {t_report:.2f} s "
+              f"({sum(len(bytes(b)) for b in files.values()) / 2**20:.1f} MiB of files)")  # type: ignore[arg-type]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
