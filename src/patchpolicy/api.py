@@ -44,9 +44,9 @@ def evaluate_files(
 ) -> tuple[Evaluation, RunInputs]:
     """Load, evaluate at ``as_of`` (default: the snapshot's taken_at), and describe inputs.
 
-    ``jobs``: processes for a JSON Lines snapshot when items are not kept (default: see
-    parallel.default_jobs); the result is the same either way. ``snapshot_path`` may be a
-    source already opened (``open_snapshot(..., retain_hosts=True)``) so that a caller
+    ``jobs``: processes for a JSON Lines snapshot in a regular file (default: see
+    parallel.default_jobs); the result is the same, byte for byte, either way.
+    ``snapshot_path`` may be a source already opened (``open_snapshot(..., retain_hosts=True)``) so that a caller
     that needs the hosts again (the planner) reuses the records evaluated.
     """
     from patchpolicy.parallel import default_jobs, evaluate_parallel
@@ -63,9 +63,10 @@ def evaluate_files(
             raise InputError(f"as-of: {e}") from None
         raise SnapshotError(f"{snapshot.path}: taken_at (the default as-of): {e}") from None
     if jobs is None:
-        jobs = default_jobs(snapshot, keep_items)
-    if jobs > 1 and snapshot.file is not None and not keep_items:
-        parallel = evaluate_parallel(bundle, snapshot, as_of=when, jobs=jobs, keep_worst=keep_worst)
+        jobs = default_jobs(snapshot)
+    if jobs > 1 and snapshot.file is not None:
+        parallel = evaluate_parallel(bundle, snapshot, as_of=when, jobs=jobs,
+                                     keep_worst=keep_worst, keep_items=keep_items)
         return parallel, run_inputs(bundle, snapshot)
     result = evaluate(
         bundle,

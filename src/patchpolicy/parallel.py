@@ -1,10 +1,14 @@
 """Evaluate a JSON Lines snapshot in several processes, one byte range of hosts each.
 
-Worth it only for large streamed fleets and when items need not be kept (``check``):
-each worker decodes and judges its own lines, then returns its counts, host checks and
-worst items, which merge into exactly what one process would have produced (counts
-add up, lists are sorted at ``finish``, failing references keep file order). Workers are
-forked after the bundle is loaded, so compiled expressions are shared, not rebuilt.
+Worth it for large streamed fleets (``check``, and ``evaluate`` / ``verify`` that keep
+every item): each worker decodes and judges its own lines, then returns its counts, host
+checks and worst items, which merge into exactly what one process would have produced
+(counts add up, lists are sorted at ``finish``, failing references keep file order).
+When items are kept, each worker's item log spills its sorted runs into the parent's
+run directory and hands over their paths; the parent's log merges them on (policy, host,
+finding), a total order, so ``items.jsonl`` has the same bytes whatever the number of
+workers. Workers are forked after the bundle is loaded, so compiled expressions are
+shared, not rebuilt.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import msgspec
 
 from patchpolicy.errors import SnapshotError
 from patchpolicy.evaluator import Evaluation, Evaluator, PartialState
+from patchpolicy.itemlog import DEFAULT_MEMORY_ITEMS, ItemLog
 from patchpolicy.model.bundle import Bundle
 from patchpolicy.model.fleet import HostRecord
 from patchpolicy.snapshot import MAX_RECORD_BYTES, SnapshotSource, line_error, may_repeat_host
@@ -83,7 +88,12 @@ class Partial:
 def _work(byte_range: tuple[int, int]) -> Partial:
     bundle: Bundle = _JOB["bundle"]
     path: Path = _JOB["path"]
-    ev = Evaluator(bundle, _JOB["as_of"], keep_items=False, keep_worst=_JOB["keep_worst"])
+    spill_dir: Path | None = _JOB["spill_dir"]
+    log = None
+    if spill_dir is not None:
+        log = ItemLog(memory_items=_JOB["memory_items"], spill_dir=spill_dir)
+    ev = Evaluator(bundle, _JOB["as_of"], keep_items=log is not None,
+                   keep_worst=_JOB["keep_worst"], item_log=log)
     decode = msgspec.json.Decoder(HostRecord).decode
     error = None
     error_line = None
@@ -107,15 +117,15 @@ def _work(byte_range: tuple[int, int]) -> Partial:
     return Partial(ev.export_partial(), error, error_line, h.hexdigest())
 
 
-def default_jobs(snapshot: SnapshotSource, keep_items: bool) -> int:
+def default_jobs(snapshot: SnapshotSource) -> int:
     """Processes to use when the user did not say: every core for a large JSON Lines
-    fleet whose items need not be kept, else one.
+    fleet in a regular file, else one.
 
     Measured on the 2-core reference machine with the 10^6-finding benchmark fleet
     (benchmarks/bench_check.py --jobs N): one process ~4.4 s, two ~2.9 s. Below
     ``MIN_PARALLEL_BYTES`` forking and merging cost more than they give back.
     """
-    if keep_items or snapshot.file is None or snapshot.size < MIN_PARALLEL_BYTES:
+    if snapshot.file is None or snapshot.size < MIN_PARALLEL_BYTES:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
@@ -129,14 +139,39 @@ def evaluate_parallel(
     as_of: datetime,
     jobs: int,
     keep_worst: int = 20,
+    keep_items: bool = False,
+    memory_items: int = DEFAULT_MEMORY_ITEMS,
 ) -> Evaluation:
-    """Like ``evaluate`` on a JSON Lines snapshot, in ``jobs`` forked processes."""
+    """Like ``evaluate`` on a JSON Lines snapshot, in ``jobs`` forked processes.
+
+    ``keep_items``: every item is kept (in ``Evaluation.items``, bounded memory: the
+    workers share ``memory_items`` between them, and spill sorted runs to disk).
+    """
     if snapshot.file is None:
         raise ValueError("parallel evaluation needs a JSON Lines snapshot in a regular file")
     path = snapshot.file
     header_end = snapshot.header_end
     ranges = split_ranges(path, header_end, jobs)
-    _JOB.update(bundle=bundle, path=path, as_of=as_of, keep_worst=keep_worst)
+    log = ItemLog(memory_items=memory_items) if keep_items else None
+    try:
+        return _run(bundle, snapshot, ranges, log, as_of=as_of, keep_worst=keep_worst,
+                    memory_items=max(1, memory_items // max(1, len(ranges))))
+    except BaseException:
+        if log is not None:
+            log.discard()  # the workers' runs too: they live in its directory
+        raise
+
+
+def _run(
+    bundle: Bundle, snapshot: SnapshotSource, ranges: list[tuple[int, int]],
+    log: ItemLog | None, *, as_of: datetime, keep_worst: int, memory_items: int,
+) -> Evaluation:
+    assert snapshot.file is not None
+    path = snapshot.file
+    header_end = snapshot.header_end
+    _JOB.update(bundle=bundle, path=path, as_of=as_of, keep_worst=keep_worst,
+                spill_dir=log.run_directory() if log is not None else None,
+                memory_items=memory_items)
     # Move what exists now out of the GC's reach, so forked workers do not touch (and
     # copy) the parent's pages just to scan them.
     gc.freeze()
@@ -151,7 +186,8 @@ def evaluate_parallel(
     finally:
         gc.unfreeze()
         _JOB.clear()
-    ev = Evaluator(bundle, as_of, keep_items=False, keep_worst=keep_worst)
+    ev = Evaluator(bundle, as_of, keep_items=log is not None, keep_worst=keep_worst,
+                   item_log=log)
     for part in partials:
         if part.error is not None:
             raise SnapshotError(_error_message(snapshot, part))

@@ -96,8 +96,12 @@ def build_bundle(
     as_of: datetime | None = None,
     gate: Gate | None = None,
     options: RenderOptions | None = None,
+    jobs: int | None = None,
 ) -> tuple[Evaluation, dict[str, FileBody]]:
-    """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written)."""
+    """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written).
+
+    ``jobs``: processes for a JSON Lines snapshot (None: every core for a large one); the
+    bytes are the same whatever it is."""
     from patchpolicy.api import evaluate_files
     from patchpolicy.planner import plan
     from patchpolicy.render import bundle_renderers
@@ -106,7 +110,7 @@ def build_bundle(
 
     # One read of the snapshot: the planner sees the records that were evaluated.
     snapshot = open_snapshot(snapshot_path, retain_hosts=True)
-    ev, inputs = evaluate_files(policy_paths, snapshot, as_of=as_of)
+    ev, inputs = evaluate_files(policy_paths, snapshot, as_of=as_of, jobs=jobs)
     tasks = plan(ev.bundle, ev, snapshot.hosts(), as_of=ev.as_of,
                  horizon=PLAN_HORIZON)
     result = (gate or Gate()).judge(ev)
@@ -348,6 +352,7 @@ def reproduce_bundle(
     policy_paths: Sequence[str | Path],
     snapshot_path: str | Path,
     key: PublicKey | None = None,
+    jobs: int | None = None,
 ) -> Verification:
     """Re-hash (``verify_bundle``), then re-evaluate the inputs at the recorded as-of and
     compare every file byte for byte (the attestation aside: its signature needs the
@@ -357,7 +362,7 @@ def reproduce_bundle(
     v = verify_bundle(d, key)
     as_of, gate = _recorded(d)
     _, fresh = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate,
-                            options=_recorded_options(d))
+                            options=_recorded_options(d), jobs=jobs)
     on_disk = bundle_files(d)
     v.not_reproduced = sorted(
         name for name in set(fresh) | set(on_disk)

@@ -181,6 +181,12 @@ def with_sarif_options(f: Any) -> Any:
     return f
 
 
+jobs_option = click.option(
+    "-j", "--jobs", type=click.IntRange(min=1), default=None,
+    help="Processes for a JSON Lines snapshot (default: every core for files over 32 MB); "
+         "the outputs are the same whatever the number.",
+)
+
 as_of_option = click.option(
     "--as-of", type=AS_OF, default=None,
     help="Evaluate at this instant (RFC 3339, or a date). Default: the snapshot's taken_at.",

@@ -16,6 +16,7 @@ from patchpolicy.cli.common import (
     fail,
     fail_on_option,
     handle_errors,
+    jobs_option,
     main,
     policies_option,
     sarif_options_of,
@@ -40,12 +41,13 @@ from patchpolicy.render.text import empty_scope_lines
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None, metavar="KEY",
               help="Sign the bundle with this private key (PEM; password in "
                    "PATCHPOLICY_KEY_PASSWORD): writes attestation.intoto.jsonl.")
+@jobs_option
 @with_sarif_options
 @handle_errors
 def evaluate(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
     fail_on: tuple[str, ...], allow_empty_scope: bool, force: bool, sign_key: Path | None,
-    sarif_max_results: int, sarif_group_threshold: int,
+    jobs: int | None, sarif_max_results: int, sarif_group_threshold: int,
 ) -> None:
     """Evaluate a snapshot and write the evidence bundle (evidence.json, reports, SHA256SUMS).
 
@@ -64,7 +66,8 @@ def evaluate(
         signer = load_private_key(sign_key)  # before evaluating: a bad key fails fast
     gate = Gate.of(fail_on, allow_empty_scope=allow_empty_scope)
     ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate,
-                             options=sarif_options_of(sarif_max_results, sarif_group_threshold))
+                             options=sarif_options_of(sarif_max_results, sarif_group_threshold),
+                             jobs=jobs)
     if signer is not None:
         from patchpolicy.attest import ATTESTATION_FILE, attest
 
@@ -93,8 +96,7 @@ def evaluate(
               default="text", show_default=True,
               help="Output on stdout: text, json (evidence), sarif, junit, markdown (PR comment).")
 @click.option("--limit", default=10, show_default=True, help="Worst items to list.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes for a JSON Lines snapshot (default: every core for files over 32 MB).")
+@jobs_option
 @with_sarif_options
 @handle_errors
 def check(
@@ -133,9 +135,11 @@ def check(
               metavar="PUBLIC.pem",
               help="Check attestation.intoto.jsonl with this public key: the signature, every "
                    "signed file's digest, no unsigned file.")
+@jobs_option
 @handle_errors
 def verify(
     bundle_dir: Path, policies: tuple[Path, ...], snapshot: Path | None, public_key: Path | None,
+    jobs: int | None,
 ) -> None:
     """Check that an evidence bundle is complete and was not edited: the files evidence.json
     requires, every file against SHA256SUMS (missing, extra, changed or non-regular files
@@ -154,7 +158,7 @@ def verify(
 
         key = load_public_key(public_key)
     if snapshot is not None:
-        result = reproduce_bundle(bundle_dir, policies, snapshot, key)
+        result = reproduce_bundle(bundle_dir, policies, snapshot, key, jobs=jobs)
     else:
         result = verify_bundle(bundle_dir, key)
     for line in result.lines():
