@@ -17,7 +17,7 @@ import gc
 import hashlib
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,13 +94,19 @@ def _work(byte_range: tuple[int, int]) -> Partial:
         log = ItemLog(memory_items=_JOB["memory_items"], spill_dir=spill_dir)
     ev = Evaluator(bundle, _JOB["as_of"], keep_items=log is not None,
                    keep_worst=_JOB["keep_worst"], item_log=log)
+    gc.disable()  # a short-lived worker: see snapshot.no_gc for why this is safe
+    return judge_lines(ev, _lines(path, *byte_range), byte_range[0])
+
+
+def judge_lines(ev: Evaluator, lines: Iterable[tuple[int, bytes]], begin: int) -> Partial:
+    """Feed the host lines of one byte range (numbered from 1 inside it) to ``ev``; stop
+    at the first bad line. The range starts at byte ``begin`` of the snapshot."""
     decode = msgspec.json.Decoder(HostRecord).decode
     error = None
     error_line = None
     h = hashlib.sha256()
-    gc.disable()  # a short-lived worker: see snapshot.no_gc for why this is safe
     try:
-        for n, line in _lines(path, *byte_range):
+        for n, line in lines:
             h.update(line)
             if not line.strip():
                 continue
@@ -109,7 +115,7 @@ def _work(byte_range: tuple[int, int]) -> Partial:
                 if len(line) > MAX_RECORD_BYTES or may_repeat_host(line):
                     raise msgspec.DecodeError("see the parent's message")
             except (msgspec.DecodeError, msgspec.ValidationError) as e:
-                error, error_line = str(e), (byte_range[0], n)
+                error, error_line = str(e), (begin, n)
                 break
             ev.add_host(host)
     except SnapshotError as e:
@@ -181,7 +187,7 @@ def _run(
             results = pool.map(_work, ranges)
             # While the workers decode, hash the same ranges; each worker hashes what it
             # decoded, so equal digests prove the evidence's digest is of the bytes judged.
-            digest, size, range_digests = _hash_ranges(path, header_end, ranges)
+            digest, size, range_digests = hash_ranges(path, header_end, ranges)
             partials = list(results)
     finally:
         gc.unfreeze()
@@ -190,7 +196,7 @@ def _run(
                    item_log=log)
     for part in partials:
         if part.error is not None:
-            raise SnapshotError(_error_message(snapshot, part))
+            raise SnapshotError(error_message(snapshot, part))
     if [p.sha256 for p in partials] != range_digests:
         raise SnapshotError(f"{snapshot.name}: changed while it was being read")
     for part in partials:
@@ -199,7 +205,7 @@ def _run(
     return ev.finish(snapshot.header.taken_at)
 
 
-def _hash_ranges(
+def hash_ranges(
     path: Path, header_end: int, ranges: list[tuple[int, int]]
 ) -> tuple[str, int, list[str]]:
     whole = hashlib.sha256()
@@ -225,7 +231,7 @@ def _hash_ranges(
     return whole.hexdigest(), size, parts
 
 
-def _error_message(snapshot: SnapshotSource, part: Partial) -> str:
+def error_message(snapshot: SnapshotSource, part: Partial) -> str:
     if part.error_line is None:
         return part.error or "worker failed"
     # Decode the bad line again in this process for the full message (line, column, path).

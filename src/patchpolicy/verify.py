@@ -97,11 +97,12 @@ def build_bundle(
     gate: Gate | None = None,
     options: RenderOptions | None = None,
     jobs: int | None = None,
+    dask: str | None = None,
 ) -> tuple[Evaluation, dict[str, FileBody]]:
     """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written).
 
     ``jobs``: processes for a JSON Lines snapshot (None: every core for a large one); the
-    bytes are the same whatever it is."""
+    bytes are the same whatever it is. ``dask``: judge on this Dask scheduler instead."""
     from patchpolicy.api import evaluate_files
     from patchpolicy.planner import plan
     from patchpolicy.render import bundle_renderers
@@ -110,7 +111,8 @@ def build_bundle(
 
     # One read of the snapshot: the planner sees the records that were evaluated.
     snapshot = open_snapshot(snapshot_path, retain_hosts=True)
-    ev, inputs = evaluate_files(policy_paths, snapshot, as_of=as_of, jobs=jobs)
+    ev, inputs = evaluate_files(policy_paths, snapshot, as_of=as_of, jobs=jobs,
+                                 dask=dask)
     tasks = plan(ev.bundle, ev, snapshot.hosts(), as_of=ev.as_of,
                  horizon=PLAN_HORIZON)
     result = (gate or Gate()).judge(ev)

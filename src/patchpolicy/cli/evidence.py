@@ -13,6 +13,7 @@ from patchpolicy.cli.common import (
     ExitCode,
     allow_empty_scope_option,
     as_of_option,
+    dask_option,
     fail,
     fail_on_option,
     handle_errors,
@@ -42,12 +43,13 @@ from patchpolicy.render.text import empty_scope_lines
               help="Sign the bundle with this private key (PEM; password in "
                    "PATCHPOLICY_KEY_PASSWORD): writes attestation.intoto.jsonl.")
 @jobs_option
+@dask_option
 @with_sarif_options
 @handle_errors
 def evaluate(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
     fail_on: tuple[str, ...], allow_empty_scope: bool, force: bool, sign_key: Path | None,
-    jobs: int | None, sarif_max_results: int, sarif_group_threshold: int,
+    jobs: int | None, dask: str | None, sarif_max_results: int, sarif_group_threshold: int,
 ) -> None:
     """Evaluate a snapshot and write the evidence bundle (evidence.json, reports, SHA256SUMS).
 
@@ -67,7 +69,7 @@ def evaluate(
     gate = Gate.of(fail_on, allow_empty_scope=allow_empty_scope)
     ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate,
                              options=sarif_options_of(sarif_max_results, sarif_group_threshold),
-                             jobs=jobs)
+                             jobs=jobs, dask=dask)
     if signer is not None:
         from patchpolicy.attest import ATTESTATION_FILE, attest
 
@@ -97,12 +99,13 @@ def evaluate(
               help="Output on stdout: text, json (evidence), sarif, junit, markdown (PR comment).")
 @click.option("--limit", default=10, show_default=True, help="Worst items to list.")
 @jobs_option
+@dask_option
 @with_sarif_options
 @handle_errors
 def check(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
     fail_on: tuple[str, ...], allow_empty_scope: bool, fmt: str, limit: int, jobs: int | None,
-    sarif_max_results: int, sarif_group_threshold: int,
+    dask: str | None, sarif_max_results: int, sarif_group_threshold: int,
 ) -> None:
     """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input."""
     from patchpolicy.api import evaluate_files
@@ -112,7 +115,7 @@ def check(
     form = CheckFormat(fmt)
     ev, inputs = evaluate_files(
         policies, snapshot, as_of=as_of, keep_items=form.needs_items, keep_worst=limit,
-        jobs=jobs,
+        jobs=jobs, dask=dask,
     )
     result = Gate.of(fail_on, allow_empty_scope=allow_empty_scope).judge(ev)
     options = sarif_options_of(sarif_max_results, sarif_group_threshold)
