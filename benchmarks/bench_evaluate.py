@@ -230,6 +230,10 @@ def main() -> None:
                     help="--jobs for check and evaluate (default: their own choice).")
     ap.add_argument("--keep-output", action="store_true", help="Keep the bundles written.")
     ap.add_argument("--json", action="store_true", help="Print the rows as JSON too.")
+    ap.add_argument("--max-rss-mb", type=float, default=None,
+                    help="Exit 1 when evaluate's peak (process tree) exceeds this: the memory "
+                         "bound, checked here rather than in a timed test (issue 14: 1024 "
+                         "at 10^6 findings).")
     args = ap.parse_args()
     sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
     print(f"peak RSS: {RSS_HOW}; {os.cpu_count()} cores")
@@ -255,6 +259,13 @@ def main() -> None:
             print(f"    {name:<40} {size_b:>14,} bytes")
     if args.json:
         print(json.dumps(rows, indent=1))
+    if args.max_rss_mb is not None:
+        over = [r for r in rows if r["evaluate"]["rss_mb"] > args.max_rss_mb]
+        for r in over:
+            print(f"FAIL: evaluate on {r['findings']:,} findings peaked at "
+                  f"{r['evaluate']['rss_mb']} MB, over the bound of {args.max_rss_mb} MB")
+        if over:
+            sys.exit(1)
 
 
 if __name__ == "__main__":
