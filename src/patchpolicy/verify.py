@@ -355,6 +355,7 @@ def reproduce_bundle(
     snapshot_path: str | Path,
     key: PublicKey | None = None,
     jobs: int | None = None,
+    dask: str | None = None,
 ) -> Verification:
     """Re-hash (``verify_bundle``), then re-evaluate the inputs at the recorded as-of and
     compare every file byte for byte (the attestation aside: its signature needs the
@@ -364,7 +365,7 @@ def reproduce_bundle(
     v = verify_bundle(d, key)
     as_of, gate = _recorded(d)
     _, fresh = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate,
-                            options=_recorded_options(d), jobs=jobs)
+                            options=_recorded_options(d), jobs=jobs, dask=dask)
     on_disk = bundle_files(d)
     v.not_reproduced = sorted(
         name for name in set(fresh) | set(on_disk)

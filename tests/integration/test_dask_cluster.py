@@ -78,6 +78,15 @@ def test_a_bundle_judged_on_dask_equals_one_process(
         assert a[name] == b[name], name
 
 
+def test_verify_on_dask_reproduces_a_one_process_bundle(workdir: Path, cluster: Any) -> None:
+    if not (workdir / "one").exists():
+        run(workdir, "evaluate", "-p", "examples/policies", "-s", "fleet.jsonl", "-o", "one")
+    result = run(workdir, "verify", "one", "-p", "examples/policies", "-s", "fleet.jsonl",
+                 "--dask", cluster.scheduler_address)
+    assert result.exit_code == 0, result.output
+    assert "reproduced" in result.output
+
+
 @pytest.mark.parametrize("fmt", ["json", "text"])
 def test_check_on_dask_equals_one_process(workdir: Path, cluster: Any, fmt: str) -> None:
     base = ["check", "-p", "examples/policies", "-s", "fleet.jsonl", "--format", fmt]

@@ -139,10 +139,11 @@ def check(
               help="Check attestation.intoto.jsonl with this public key: the signature, every "
                    "signed file's digest, no unsigned file.")
 @jobs_option
+@dask_option
 @handle_errors
 def verify(
     bundle_dir: Path, policies: tuple[Path, ...], snapshot: Path | None, public_key: Path | None,
-    jobs: int | None,
+    jobs: int | None, dask: str | None,
 ) -> None:
     """Check that an evidence bundle is complete and was not edited: the files evidence.json
     requires, every file against SHA256SUMS (missing, extra, changed or non-regular files
@@ -161,7 +162,7 @@ def verify(
 
         key = load_public_key(public_key)
     if snapshot is not None:
-        result = reproduce_bundle(bundle_dir, policies, snapshot, key, jobs=jobs)
+        result = reproduce_bundle(bundle_dir, policies, snapshot, key, jobs=jobs, dask=dask)
     else:
         result = verify_bundle(bundle_dir, key)
     for line in result.lines():
