@@ -182,13 +182,11 @@ def _run(
     # copy) the parent's pages just to scan them.
     gc.freeze()
     try:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=len(ranges), mp_context=ctx) as pool:
-            results = pool.map(_work, ranges)
-            # While the workers decode, hash the same ranges; each worker hashes what it
-            # decoded, so equal digests prove the evidence's digest is of the bytes judged.
+        if not ranges:  # a header and no host: nothing to fork for
             digest, size, range_digests = hash_ranges(path, header_end, ranges)
-            partials = list(results)
+            partials: list[Partial] = []
+        else:
+            digest, size, range_digests, partials = _fork(path, header_end, ranges)
     finally:
         gc.unfreeze()
         _JOB.clear()
@@ -203,6 +201,18 @@ def _run(
         ev.absorb(part.state)
     snapshot.set_digest(digest, size)
     return ev.finish(snapshot.header.taken_at)
+
+
+def _fork(
+    path: Path, header_end: int, ranges: list[tuple[int, int]]
+) -> tuple[str, int, list[str], list[Partial]]:
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=len(ranges), mp_context=ctx) as pool:
+        results = pool.map(_work, ranges)
+        # While the workers decode, hash the same ranges; each worker hashes what it
+        # decoded, so equal digests prove the evidence's digest is of the bytes judged.
+        digest, size, range_digests = hash_ranges(path, header_end, ranges)
+        return digest, size, range_digests, list(results)
 
 
 def hash_ranges(

@@ -152,3 +152,20 @@ def test_default_jobs_use_every_core_for_large_files_only(
     monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 1)
     monkeypatch.setattr(parallel.os, "cpu_count", lambda: 2)
     assert parallel.default_jobs(snap) == 2
+
+
+@pytest.mark.parametrize("keep_items", [False, True])
+def test_a_snapshot_with_no_host_needs_no_worker(
+    fleet: Path, tmp_path: Path, keep_items: bool
+) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(fleet.read_bytes().split(b"\n", 1)[0] + b"\n")
+    bundle = load_bundle([ROOT / "examples" / "policies"])
+    snap = open_snapshot(empty)
+    as_of = snap.header.taken_at
+    one = evaluate(bundle, open_snapshot(empty).hosts(), as_of=as_of, taken_at=as_of,
+                   keep_items=keep_items)
+    many = evaluate_parallel(bundle, snap, as_of=as_of, jobs=2, keep_items=keep_items)
+    assert many.tally.hosts_read == 0 and len(many.items) == 0
+    assert check_summary(one, one.gate(), 20) == check_summary(many, many.gate(), 20)
+    assert snap.sha256 == open_snapshot(empty).sha256
