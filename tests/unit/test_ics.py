@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchpolicy.planner import FreezeNote, UpcomingWindow
-from patchpolicy.render.ics import CalendarEvent, render_ics, window_events
+from patchpolicy.render.ics import CalendarEvent, render_ics, sequence_of, window_events
 from patchpolicy.windows import Occurrence
 
 STAMP = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
@@ -80,6 +80,10 @@ def test_calendar_and_event_properties() -> None:
     assert unescape(event["SUMMARY"]) == "patch web-01; nginx, curl"
     assert unescape(event["DESCRIPTION"]) == "line one\nline two\\ end"
     assert event["CATEGORIES"] == "patch-task,P1"
+    # minutes from 2000-01-01T00:00Z to the stamp: a later calendar has a higher SEQUENCE
+    assert event["SEQUENCE"] == str(sequence_of(STAMP)) == str(int((STAMP - datetime(2000, 1, 1, tzinfo=UTC)).total_seconds() // 60))
+    (later,) = parse(render_ics([ev], stamp=STAMP + timedelta(days=1), name="windows"))[1]
+    assert int(later["SEQUENCE"]) == int(event["SEQUENCE"]) + 24 * 60
 
 
 def test_events_are_sorted_and_bytes_deterministic() -> None:
@@ -142,3 +146,30 @@ def test_window_events_have_stable_uids_and_name_freezes() -> None:
     free = [UpcomingWindow("baseline", "prod-sunday", None, occ,
                            (FreezeNote("year-end", "baseline", None, False),))]
     assert window_events(free)[0].summary == "maintenance window baseline/prod-sunday"
+
+
+def _fold_by_units(line: str) -> bytes:
+    """The folding rule stated character by character (the reference _fold must match)."""
+    units: list[bytes] = []
+    i = 0
+    while i < len(line):
+        step = 2 if line[i] == "\\" and i + 1 < len(line) else 1
+        units.append(line[i : i + step].encode())
+        i += step
+    out = bytearray()
+    width = 0
+    for unit in units:
+        if width + len(unit) > 75:
+            out += b"\r\n "
+            width = 1
+        out += unit
+        width += len(unit)
+    return bytes(out) + b"\r\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(["a", "\\", "n", ";", "é", "€", "😀", " "]), max_size=400))
+def test_fold_takes_whole_characters_and_escapes(line: str) -> None:
+    from patchpolicy.render.ics import _fold
+
+    assert _fold(line) == _fold_by_units(line)

@@ -50,10 +50,10 @@ def plan(
     result = make_plan(ev.bundle, ev, snap.hosts(), as_of=ev.as_of, horizon=horizon)
     written = write_plan(result, out_dir)
     if ics_file is not None:
-        from patchpolicy.render.ics import plan_events, render_ics
+        from patchpolicy.render.ics import TASKS_CALENDAR, plan_events, render_ics
         from patchpolicy.snapshot import atomic_write
 
-        atomic_write(ics_file, [render_ics(plan_events(result), stamp=ev.as_of, name="patch tasks")])
+        atomic_write(ics_file, [render_ics(plan_events(result), stamp=ev.as_of, name=TASKS_CALENDAR)])
         written.append(ics_file)
     click.echo(plan_summary(result))
     click.echo("wrote " + ", ".join(str(w) for w in written))
