@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -75,7 +76,7 @@ def evaluate(
     options = render_options_of(**render, **provenance_of(policies, run_by, policy_commit,
                                                           oscal_ssp, oscal_system_id))
     ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate, options=options,
-                             jobs=jobs, dask=dask)
+                             jobs=jobs, dask=dask, watch=_watch("evaluating"))
     if signer is not None:
         from patchpolicy.attest import ATTESTATION_FILE, attest
 
@@ -115,14 +116,18 @@ def check(
 ) -> None:
     """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input."""
     from patchpolicy.api import evaluate_files
+    from patchpolicy.progress import snapshot_progress
     from patchpolicy.render import CheckFormat, check_renderer
     from patchpolicy.render.interface import RenderContext
+    from patchpolicy.snapshot import open_snapshot
 
     form = CheckFormat(fmt)
-    ev, inputs = evaluate_files(
-        policies, snapshot, as_of=as_of, keep_items=form.needs_items, keep_worst=limit,
-        jobs=jobs, dask=dask,
-    )
+    source = open_snapshot(snapshot)
+    with snapshot_progress(source, "checking"):
+        ev, inputs = evaluate_files(
+            policies, source, as_of=as_of, keep_items=form.needs_items, keep_worst=limit,
+            jobs=jobs, dask=dask,
+        )
     result = Gate.of(fail_on, allow_empty_scope=allow_empty_scope).judge(ev)
     options = render_options_of(**render)
     out = check_renderer(form, limit=limit).render(RenderContext(ev, inputs, gate=result,
@@ -168,7 +173,8 @@ def verify(
 
         key = load_public_key(public_key)
     if snapshot is not None:
-        result = reproduce_bundle(bundle_dir, policies, snapshot, key, jobs=jobs, dask=dask)
+        result = reproduce_bundle(bundle_dir, policies, snapshot, key, jobs=jobs, dask=dask,
+                                  watch=_watch("re-evaluating"))
     else:
         result = verify_bundle(bundle_dir, key)
     for line in result.lines():
@@ -213,3 +219,10 @@ def explain(
     if finding is not None and not any(i.finding == finding or i.vuln == finding for i in ev.items):
         fail(f"error: host {host!r} has no finding {finding!r} in any policy's scope")
     click.echo(explain_text(ev, host, finding), nl=False)
+
+
+def _watch(what: str) -> Any:
+    """The progress bar around an evaluation (drawn only on a terminal, for a large input)."""
+    from patchpolicy.progress import snapshot_progress
+
+    return lambda source: snapshot_progress(source, what)
