@@ -61,9 +61,9 @@ def evaluate(
 
     Exits 0 when nothing fails, 1 when something fails, 2 on bad input.
     """
+    from patchpolicy.evidence_bundle import build_bundle
     from patchpolicy.outdir import check_output_dir
     from patchpolicy.render.bundle import write_bundle
-    from patchpolicy.verify import build_bundle
 
     # Before evaluating: a directory that must not be replaced fails fast, writing nothing.
     check_output_dir(out_dir, inputs=[*policies, snapshot], force=force)
