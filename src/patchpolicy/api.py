@@ -52,13 +52,16 @@ def evaluate_files(
     keep_items: bool = True,
     keep_worst: int = 20,
     jobs: int | None = None,
+    dask: str | None = None,
 ) -> tuple[Evaluation, RunInputs]:
     """Load, evaluate at ``as_of`` (default: the snapshot's taken_at), and describe inputs.
 
-    ``jobs``: processes for a JSON Lines snapshot when items are not kept (default: see
-    parallel.default_jobs); the result is the same either way. ``snapshot_path`` may be a
-    source already opened (``open_snapshot(..., retain_hosts=True)``) so that a caller
-    that needs the hosts again (the planner) reuses the records evaluated.
+    ``jobs``: processes for a JSON Lines snapshot in a regular file (default: see
+    parallel.default_jobs); the result is the same, byte for byte, either way.
+    ``snapshot_path`` may be a source already opened (``open_snapshot(..., retain_hosts=True)``) so that a caller
+    that needs the hosts again (the planner) reuses the records evaluated. ``dask``: a
+    Dask scheduler (``local`` or an address) to judge a JSON Lines snapshot's host ranges
+    on (see dask_cluster); the result is the same, byte for byte.
     """
     from patchpolicy.parallel import default_jobs, evaluate_parallel
 
@@ -73,10 +76,17 @@ def evaluate_files(
         if as_of is not None:
             raise InputError(f"as-of: {e}") from None
         raise SnapshotError(f"{snapshot.path}: taken_at (the default as-of): {e}") from None
+    if dask is not None:
+        from patchpolicy.dask_cluster import evaluate_on_dask
+
+        distributed = evaluate_on_dask(bundle, snapshot, scheduler=dask, as_of=when,
+                                       keep_worst=keep_worst, keep_items=keep_items)
+        return distributed, run_inputs(bundle, snapshot)
     if jobs is None:
-        jobs = default_jobs(snapshot, keep_items)
-    if jobs > 1 and snapshot.file is not None and not keep_items:
-        parallel = evaluate_parallel(bundle, snapshot, as_of=when, jobs=jobs, keep_worst=keep_worst)
+        jobs = default_jobs(snapshot)
+    if jobs > 1 and snapshot.file is not None:
+        parallel = evaluate_parallel(bundle, snapshot, as_of=when, jobs=jobs,
+                                     keep_worst=keep_worst, keep_items=keep_items)
         return parallel, run_inputs(bundle, snapshot)
     result = evaluate(
         bundle,

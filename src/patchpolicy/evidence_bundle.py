@@ -38,9 +38,13 @@ def build_bundle(
     gate: Gate | None = None,
     options: RenderOptions | None = None,
     watch: Watch | None = None,
+    jobs: int | None = None,
+    dask: str | None = None,
 ) -> tuple[Evaluation, dict[str, FileBody]]:
     """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written).
 
+    ``jobs``: processes for a JSON Lines snapshot (None: every core for a large one); the
+    bytes are the same whatever it is. ``dask``: judge on this Dask scheduler instead.
     ``watch`` is entered around the evaluation with the opened snapshot (the command
     line's progress bar)."""
     from patchpolicy.api import evaluate_files
@@ -52,7 +56,8 @@ def build_bundle(
     # One read of the snapshot: the planner sees the records that were evaluated.
     snapshot = open_snapshot(snapshot_path, retain_hosts=True)
     with watch(snapshot) if watch is not None else contextlib.nullcontext():
-        ev, inputs = evaluate_files(policy_paths, snapshot, as_of=as_of)
+        ev, inputs = evaluate_files(policy_paths, snapshot, as_of=as_of, jobs=jobs,
+                                     dask=dask)
     tasks = plan(ev.bundle, ev, snapshot.hosts(), as_of=ev.as_of,
                  horizon=PLAN_HORIZON)
     del snapshot  # its retained hosts (the fleet's records) are not needed to render

@@ -74,6 +74,24 @@ class ItemLog:
         if len(self._items) >= self.memory_items:
             self._spill()
 
+    def run_directory(self) -> Path:
+        """Where this log keeps its runs (created now if needed): worker processes write
+        their own logs' runs here, so that ``absorb_runs`` can take them over."""
+        return self._spill_dir()
+
+    def discard(self) -> None:
+        """Drop everything (an evaluation that failed): held items, runs, and the
+        directory when this log made it."""
+        self._items = []
+        for path in self._runs:
+            path.unlink(missing_ok=True)
+        self._runs = []
+        self.count = 0
+        if self._own_dir and self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+            self._own_dir = False
+
     def _spill_dir(self) -> Path:
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="patchpolicy-items-"))

@@ -1,10 +1,14 @@
 """Evaluate a JSON Lines snapshot in several processes, one byte range of hosts each.
 
-Worth it only for large streamed fleets and when items need not be kept (``check``):
-each worker decodes and judges its own lines, then returns its counts, host checks and
-worst items, which merge into exactly what one process would have produced (counts
-add up, lists are sorted at ``finish``, failing references keep file order). Workers are
-forked after the bundle is loaded, so compiled expressions are shared, not rebuilt.
+Worth it for large streamed fleets (``check``, and ``evaluate`` / ``verify`` that keep
+every item): each worker decodes and judges its own lines, then returns its counts, host
+checks and worst items, which merge into exactly what one process would have produced
+(counts add up, lists are sorted at ``finish``, failing references keep file order).
+When items are kept, each worker's item log spills its sorted runs into the parent's
+run directory and hands over their paths; the parent's log merges them on (policy, host,
+finding), a total order, so ``items.jsonl`` has the same bytes whatever the number of
+workers. Workers are forked after the bundle is loaded, so compiled expressions are
+shared, not rebuilt.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import gc
 import hashlib
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +28,7 @@ import msgspec
 
 from patchpolicy.errors import SnapshotError
 from patchpolicy.evaluator import Evaluation, Evaluator, PartialState
+from patchpolicy.itemlog import DEFAULT_MEMORY_ITEMS, ItemLog
 from patchpolicy.model.bundle import Bundle
 from patchpolicy.model.fleet import HostRecord
 from patchpolicy.snapshot import MAX_RECORD_BYTES, SnapshotSource, line_error, may_repeat_host
@@ -83,14 +88,25 @@ class Partial:
 def _work(byte_range: tuple[int, int]) -> Partial:
     bundle: Bundle = _JOB["bundle"]
     path: Path = _JOB["path"]
-    ev = Evaluator(bundle, _JOB["as_of"], keep_items=False, keep_worst=_JOB["keep_worst"])
+    spill_dir: Path | None = _JOB["spill_dir"]
+    log = None
+    if spill_dir is not None:
+        log = ItemLog(memory_items=_JOB["memory_items"], spill_dir=spill_dir)
+    ev = Evaluator(bundle, _JOB["as_of"], keep_items=log is not None,
+                   keep_worst=_JOB["keep_worst"], item_log=log)
+    gc.disable()  # a short-lived worker: see snapshot.no_gc for why this is safe
+    return judge_lines(ev, _lines(path, *byte_range), byte_range[0])
+
+
+def judge_lines(ev: Evaluator, lines: Iterable[tuple[int, bytes]], begin: int) -> Partial:
+    """Feed the host lines of one byte range (numbered from 1 inside it) to ``ev``; stop
+    at the first bad line. The range starts at byte ``begin`` of the snapshot."""
     decode = msgspec.json.Decoder(HostRecord).decode
     error = None
     error_line = None
     h = hashlib.sha256()
-    gc.disable()  # a short-lived worker: see snapshot.no_gc for why this is safe
     try:
-        for n, line in _lines(path, *byte_range):
+        for n, line in lines:
             h.update(line)
             if not line.strip():
                 continue
@@ -99,7 +115,7 @@ def _work(byte_range: tuple[int, int]) -> Partial:
                 if len(line) > MAX_RECORD_BYTES or may_repeat_host(line):
                     raise msgspec.DecodeError("see the parent's message")
             except (msgspec.DecodeError, msgspec.ValidationError) as e:
-                error, error_line = str(e), (byte_range[0], n)
+                error, error_line = str(e), (begin, n)
                 break
             ev.add_host(host)
     except SnapshotError as e:
@@ -107,15 +123,15 @@ def _work(byte_range: tuple[int, int]) -> Partial:
     return Partial(ev.export_partial(), error, error_line, h.hexdigest())
 
 
-def default_jobs(snapshot: SnapshotSource, keep_items: bool) -> int:
+def default_jobs(snapshot: SnapshotSource) -> int:
     """Processes to use when the user did not say: every core for a large JSON Lines
-    fleet whose items need not be kept, else one.
+    fleet in a regular file, else one.
 
     Measured on the 2-core reference machine with the 10^6-finding benchmark fleet
     (benchmarks/bench_check.py --jobs N): one process ~4.4 s, two ~2.9 s. Below
     ``MIN_PARALLEL_BYTES`` forking and merging cost more than they give back.
     """
-    if keep_items or snapshot.file is None or snapshot.size < MIN_PARALLEL_BYTES:
+    if snapshot.file is None or snapshot.size < MIN_PARALLEL_BYTES:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
@@ -129,32 +145,56 @@ def evaluate_parallel(
     as_of: datetime,
     jobs: int,
     keep_worst: int = 20,
+    keep_items: bool = False,
+    memory_items: int = DEFAULT_MEMORY_ITEMS,
 ) -> Evaluation:
-    """Like ``evaluate`` on a JSON Lines snapshot, in ``jobs`` forked processes."""
+    """Like ``evaluate`` on a JSON Lines snapshot, in ``jobs`` forked processes.
+
+    ``keep_items``: every item is kept (in ``Evaluation.items``, bounded memory: the
+    workers share ``memory_items`` between them, and spill sorted runs to disk).
+    """
     if snapshot.file is None:
         raise ValueError("parallel evaluation needs a JSON Lines snapshot in a regular file")
     path = snapshot.file
     header_end = snapshot.header_end
     ranges = split_ranges(path, header_end, jobs)
-    _JOB.update(bundle=bundle, path=path, as_of=as_of, keep_worst=keep_worst)
+    log = ItemLog(memory_items=memory_items) if keep_items else None
+    try:
+        return _run(bundle, snapshot, ranges, log, as_of=as_of, keep_worst=keep_worst,
+                    memory_items=max(1, memory_items // max(1, len(ranges))))
+    except BaseException:
+        if log is not None:
+            log.discard()  # the workers' runs too: they live in its directory
+        raise
+
+
+def _run(
+    bundle: Bundle, snapshot: SnapshotSource, ranges: list[tuple[int, int]],
+    log: ItemLog | None, *, as_of: datetime, keep_worst: int, memory_items: int,
+) -> Evaluation:
+    assert snapshot.file is not None
+    path = snapshot.file
+    header_end = snapshot.header_end
+    _JOB.update(bundle=bundle, path=path, as_of=as_of, keep_worst=keep_worst,
+                spill_dir=log.run_directory() if log is not None else None,
+                memory_items=memory_items)
     # Move what exists now out of the GC's reach, so forked workers do not touch (and
     # copy) the parent's pages just to scan them.
     gc.freeze()
     try:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=len(ranges), mp_context=ctx) as pool:
-            results = pool.map(_work, ranges)
-            # While the workers decode, hash the same ranges; each worker hashes what it
-            # decoded, so equal digests prove the evidence's digest is of the bytes judged.
-            digest, size, range_digests = _hash_ranges(path, header_end, ranges)
-            partials = list(results)
+        if not ranges:  # a header and no host: nothing to fork for
+            digest, size, range_digests = hash_ranges(path, header_end, ranges)
+            partials: list[Partial] = []
+        else:
+            digest, size, range_digests, partials = _fork(path, header_end, ranges)
     finally:
         gc.unfreeze()
         _JOB.clear()
-    ev = Evaluator(bundle, as_of, keep_items=False, keep_worst=keep_worst)
+    ev = Evaluator(bundle, as_of, keep_items=log is not None, keep_worst=keep_worst,
+                   item_log=log)
     for part in partials:
         if part.error is not None:
-            raise SnapshotError(_error_message(snapshot, part))
+            raise SnapshotError(error_message(snapshot, part))
     if [p.sha256 for p in partials] != range_digests:
         raise SnapshotError(f"{snapshot.name}: changed while it was being read")
     for part in partials:
@@ -163,7 +203,19 @@ def evaluate_parallel(
     return ev.finish(snapshot.header.taken_at)
 
 
-def _hash_ranges(
+def _fork(
+    path: Path, header_end: int, ranges: list[tuple[int, int]]
+) -> tuple[str, int, list[str], list[Partial]]:
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=len(ranges), mp_context=ctx) as pool:
+        results = pool.map(_work, ranges)
+        # While the workers decode, hash the same ranges; each worker hashes what it
+        # decoded, so equal digests prove the evidence's digest is of the bytes judged.
+        digest, size, range_digests = hash_ranges(path, header_end, ranges)
+        return digest, size, range_digests, list(results)
+
+
+def hash_ranges(
     path: Path, header_end: int, ranges: list[tuple[int, int]]
 ) -> tuple[str, int, list[str]]:
     whole = hashlib.sha256()
@@ -189,7 +241,7 @@ def _hash_ranges(
     return whole.hexdigest(), size, parts
 
 
-def _error_message(snapshot: SnapshotSource, part: Partial) -> str:
+def error_message(snapshot: SnapshotSource, part: Partial) -> str:
     if part.error_line is None:
         return part.error or "worker failed"
     # Decode the bad line again in this process for the full message (line, column, path).

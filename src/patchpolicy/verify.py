@@ -344,6 +344,8 @@ def reproduce_bundle(
     policy_paths: Sequence[str | Path],
     snapshot_path: str | Path,
     key: PublicKey | None = None,
+    jobs: int | None = None,
+    dask: str | None = None,
     watch: Watch | None = None,
 ) -> Verification:
     """Re-hash (``verify_bundle``), then re-evaluate the inputs at the recorded as-of and
@@ -354,7 +356,7 @@ def reproduce_bundle(
     v = verify_bundle(d, key)
     as_of, gate = _recorded(d)
     _, fresh = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate, watch=watch,
-                            options=_recorded_options(d))
+                            options=_recorded_options(d), jobs=jobs, dask=dask)
     on_disk = bundle_files(d)
     v.not_reproduced = sorted(
         name for name in set(fresh) | set(on_disk)

@@ -99,3 +99,73 @@ def test_check_jobs_option_reaches_the_sharded_evaluator(
     two = CliRunner().invoke(main, ["check", "-p", policies, "-s", str(fleet), "-j", "2"])
     assert calls == [2]
     assert one.exit_code == two.exit_code and one.stdout == two.stdout
+
+
+def _items_bytes(ev: object) -> bytes:
+    return b"".join(ev.items.chunks())  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_parallel_keeps_every_item_in_the_order_of_one_process(fleet: Path, jobs: int) -> None:
+    bundle = load_bundle([ROOT / "examples" / "policies"])
+    snap = open_snapshot(fleet)
+    as_of = snap.header.taken_at
+    one = evaluate(bundle, snap.hosts(), as_of=as_of, taken_at=as_of)
+    # A tiny memory budget: every worker spills many runs into the parent's directory.
+    many = evaluate_parallel(bundle, snap, as_of=as_of, jobs=jobs, keep_items=True,
+                             memory_items=200)
+    assert many.items.spilled and len(many.items) == len(one.items) > 1000
+    assert _items_bytes(many) == _items_bytes(one)
+    assert many.items.sha256 == one.items.sha256
+    assert one.worst == many.worst and one.checks == many.checks
+    assert one.tally.by_verdict == many.tally.by_verdict
+
+
+def test_parallel_items_leave_no_runs_behind_on_a_bad_line(
+    fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = fleet.read_bytes().splitlines(keepends=True)
+    lines[-5] = b'{"id": "broken"\n'
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"".join(lines))
+    spill = tmp_path / "tmp"
+    spill.mkdir()
+    monkeypatch.setenv("TMPDIR", str(spill))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    bundle = load_bundle([ROOT / "examples" / "policies"])
+    snap = open_snapshot(bad)
+    with pytest.raises(SnapshotError, match=rf"bad\.jsonl:{len(lines) - 4}:"):
+        evaluate_parallel(bundle, snap, as_of=snap.header.taken_at, jobs=2, keep_items=True,
+                          memory_items=100)
+    assert list(spill.iterdir()) == []
+
+
+def test_default_jobs_use_every_core_for_large_files_only(
+    fleet: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import patchpolicy.parallel as parallel
+
+    snap = open_snapshot(fleet)
+    assert parallel.default_jobs(snap) == 1  # 1 MB: forking costs more than it gives
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 1)
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 2)
+    assert parallel.default_jobs(snap) == 2
+
+
+@pytest.mark.parametrize("keep_items", [False, True])
+def test_a_snapshot_with_no_host_needs_no_worker(
+    fleet: Path, tmp_path: Path, keep_items: bool
+) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(fleet.read_bytes().split(b"\n", 1)[0] + b"\n")
+    bundle = load_bundle([ROOT / "examples" / "policies"])
+    snap = open_snapshot(empty)
+    as_of = snap.header.taken_at
+    one = evaluate(bundle, open_snapshot(empty).hosts(), as_of=as_of, taken_at=as_of,
+                   keep_items=keep_items)
+    many = evaluate_parallel(bundle, snap, as_of=as_of, jobs=2, keep_items=keep_items)
+    assert many.tally.hosts_read == 0 and len(many.items) == 0
+    assert check_summary(one, one.gate(), 20) == check_summary(many, many.gate(), 20)
+    assert snap.sha256 == open_snapshot(empty).sha256

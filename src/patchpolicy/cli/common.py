@@ -230,6 +230,33 @@ def with_render_options(f: Any) -> Any:
     return f
 
 
+jobs_option = click.option(
+    "-j", "--jobs", type=click.IntRange(min=1), default=None,
+    help="Processes for a JSON Lines snapshot (default: every core for files over 32 MB); "
+         "the outputs are the same whatever the number.",
+)
+
+def _dask_scheduler(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--dask`` without the extra installed: a usage error (exit 2) saying how to install."""
+    if value is not None:
+        import importlib
+
+        from patchpolicy.dask_cluster import INSTALL_HINT
+
+        try:
+            importlib.import_module("distributed")
+        except ImportError:
+            raise click.UsageError(INSTALL_HINT, ctx) from None
+    return value
+
+
+dask_option = click.option(
+    "--dask", "dask", metavar="SCHEDULER", default=None, callback=_dask_scheduler,
+    help="Judge a JSON Lines snapshot's host ranges on a Dask cluster: 'local' (a "
+         "LocalCluster on this machine) or a scheduler address (tcp://host:8786). Needs "
+         "pip install 'patchpolicy[dask]'; the outputs are the same as one process's.",
+)
+
 as_of_option = click.option(
     "--as-of", type=AS_OF, default=None,
     help="Evaluate at this instant (RFC 3339, or a date). Default: the snapshot's taken_at.",

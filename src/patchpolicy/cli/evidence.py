@@ -14,9 +14,11 @@ from patchpolicy.cli.common import (
     ExitCode,
     allow_empty_scope_option,
     as_of_option,
+    dask_option,
     fail,
     fail_on_option,
     handle_errors,
+    jobs_option,
     main,
     policies_option,
     provenance_of,
@@ -43,6 +45,8 @@ from patchpolicy.render.text import empty_scope_lines
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None, metavar="KEY",
               help="Sign the bundle with this private key (PEM; password in "
                    "PATCHPOLICY_KEY_PASSWORD): writes attestation.intoto.jsonl.")
+@jobs_option
+@dask_option
 @with_render_options
 @with_provenance_options
 @click.option("--record", "record_it", is_flag=True,
@@ -53,6 +57,7 @@ from patchpolicy.render.text import empty_scope_lines
 def evaluate(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
     fail_on: tuple[str, ...], allow_empty_scope: bool, force: bool, sign_key: Path | None,
+    jobs: int | None, dask: str | None,
     run_by: str | None, policy_commit: str | None, oscal_ssp: str | None,
     oscal_system_id: str | None, record_it: bool, store_url: str | None, **render: int,
 ) -> None:
@@ -83,7 +88,7 @@ def evaluate(
     options = render_options_of(**render, **provenance_of(policies, run_by, policy_commit,
                                                           oscal_ssp, oscal_system_id))
     ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate, options=options,
-                             watch=_watch("evaluating"))
+                             jobs=jobs, dask=dask, watch=_watch("evaluating"))
     if signer is not None:
         from patchpolicy.attest import ATTESTATION_FILE, attest
 
@@ -121,14 +126,14 @@ def evaluate(
               default="text", show_default=True,
               help="Output on stdout: text, json (evidence), sarif, junit, markdown (PR comment).")
 @click.option("--limit", default=10, show_default=True, help="Worst items to list.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes for a JSON Lines snapshot (default: every core for files over 32 MB).")
+@jobs_option
+@dask_option
 @with_render_options
 @handle_errors
 def check(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
     fail_on: tuple[str, ...], allow_empty_scope: bool, fmt: str, limit: int, jobs: int | None,
-    **render: int,
+    dask: str | None, **render: int,
 ) -> None:
     """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input."""
     from patchpolicy.api import evaluate_files
@@ -142,7 +147,7 @@ def check(
     with snapshot_progress(source, "checking"):
         ev, inputs = evaluate_files(
             policies, source, as_of=as_of, keep_items=form.needs_items, keep_worst=limit,
-            jobs=jobs,
+            jobs=jobs, dask=dask,
         )
     result = Gate.of(fail_on, allow_empty_scope=allow_empty_scope).judge(ev)
     options = render_options_of(**render)
@@ -165,9 +170,12 @@ def check(
               metavar="PUBLIC.pem",
               help="Check attestation.intoto.jsonl with this public key: the signature, every "
                    "signed file's digest, no unsigned file.")
+@jobs_option
+@dask_option
 @handle_errors
 def verify(
     bundle_dir: Path, policies: tuple[Path, ...], snapshot: Path | None, public_key: Path | None,
+    jobs: int | None, dask: str | None,
 ) -> None:
     """Check that an evidence bundle is complete and was not edited: the files evidence.json
     requires, every file against SHA256SUMS (missing, extra, changed or non-regular files
@@ -186,7 +194,8 @@ def verify(
 
         key = load_public_key(public_key)
     if snapshot is not None:
-        result = reproduce_bundle(bundle_dir, policies, snapshot, key, watch=_watch("re-evaluating"))
+        result = reproduce_bundle(bundle_dir, policies, snapshot, key, jobs=jobs, dask=dask,
+                                  watch=_watch("re-evaluating"))
     else:
         result = verify_bundle(bundle_dir, key)
     for line in result.lines():

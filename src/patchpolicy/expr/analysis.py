@@ -123,26 +123,64 @@ class Analysis:
 _parser: lark.Lark | None = None
 
 
+def _cache_dir() -> Path | None:
+    """The user's cache directory for patchpolicy (``$XDG_CACHE_HOME/patchpolicy`` or
+    ``~/.cache/patchpolicy``), created private; None when it cannot be used safely (not
+    ours, or writable by others: the cache is a pickle, loaded only from our own files)."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    d = Path(base) / "patchpolicy"
+    try:
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = d.stat()
+    except OSError:
+        return None
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        return None
+    return d
+
+
 def _lark() -> lark.Lark:
     """cel-python's grammar, built once, for ``CompiledRunner`` (TranspilerTree) trees.
 
     Our own instance rather than cel-python's class-level singleton, whose tree class is
-    whatever the first ``celpy.Environment`` in the process asked for.
+    whatever the first ``celpy.Environment`` in the process asked for. Building the LALR
+    tables costs ~1.2 s per process; lark's cache of them (keyed by the grammar, the
+    options, lark's and Python's versions, and checked on load) takes ~0.04 s. The cache
+    file is written aside and renamed, so a concurrent process never reads half of it.
     """
     global _parser
     if _parser is None:
+        import hashlib
+        import os
+
         grammar = (Path(celpy.__file__).parent / "cel.lark").read_text(encoding="utf-8")
-        _parser = lark.Lark(
-            grammar,
-            parser="lalr",
-            start="expr",
-            g_regex_flags=re.M,
-            lexer_callbacks={"IDENT": CELParser.ambiguous_literals},
-            propagate_positions=True,
-            maybe_placeholders=False,
-            priority="invert",
-            tree_class=TranspilerTree,
-        )
+        options: dict[str, Any] = {
+            "parser": "lalr",
+            "start": "expr",
+            "g_regex_flags": re.M,
+            "lexer_callbacks": {"IDENT": CELParser.ambiguous_literals},
+            "propagate_positions": True,
+            "maybe_placeholders": False,
+            "priority": "invert",
+            "tree_class": TranspilerTree,
+        }
+        cache_dir = _cache_dir()
+        if cache_dir is None:
+            _parser = lark.Lark(grammar, **options)
+            return _parser
+        key = hashlib.sha256(f"{grammar}{lark.__version__}".encode()).hexdigest()[:16]
+        cache = cache_dir / f"cel-grammar-{key}.lark"
+        if cache.is_file():
+            _parser = lark.Lark(grammar, cache=str(cache), **options)
+            return _parser
+        tmp = cache_dir / f".{cache.name}.{os.getpid()}.tmp"
+        _parser = lark.Lark(grammar, cache=str(tmp), **options)
+        try:
+            os.replace(tmp, cache)
+        except OSError:
+            tmp.unlink(missing_ok=True)
     return _parser
 
 
