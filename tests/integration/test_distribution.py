@@ -10,16 +10,22 @@ environment's editable install of patchpolicy, so the wheel's copy is the one im
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
 import sysconfig
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from ruamel.yaml import YAML
 
 from patchpolicy.cli import main
 
@@ -134,3 +140,215 @@ def test_installed_import_reads_the_vendored_schema(installed: Path, tmp_path: P
     )
     assert run.returncode == 0, run.stderr
     assert out.is_file()
+
+
+# --- action.yml: its shell steps, run as GitHub would (bash -eo pipefail), inputs as env ---
+
+ACTION = ROOT / "action.yml"
+
+
+def _action() -> dict[str, Any]:
+    loaded: dict[str, Any] = YAML(typ="safe").load(ACTION.read_text())
+    return loaded
+
+
+def _expand(text: str, inputs: dict[str, str], outputs: dict[str, str], action_path: Path) -> str:
+    """What the runner puts in place of ${{ ... }} in an env value or a condition."""
+
+    def one(m: re.Match[str]) -> str:
+        name = m.group(1).strip()
+        if name.startswith("inputs."):
+            return inputs[name.removeprefix("inputs.")]
+        if name.startswith("steps.check.outputs."):
+            return outputs.get(name.removeprefix("steps.check.outputs."), "")
+        if name == "github.action_path":
+            return str(action_path)
+        pytest.fail(f"action.yml: no test value for ${{{{ {name} }}}}")
+
+    return re.sub(r"\$\{\{(.*?)\}\}", one, text)
+
+
+@dataclass
+class ActionRun:
+    outputs: dict[str, str]
+    codes: list[tuple[str, int]]
+    log: str
+    uploaded: str | None
+    """The sarif_file the upload step would get, when its condition holds."""
+
+
+def run_action(given: dict[str, str], cwd: Path, path: str, skip: tuple[str, ...] = ()) -> ActionRun:
+    action = _action()
+    inputs = {k: str(v.get("default", "")) for k, v in action["inputs"].items()}
+    for k, v in action["inputs"].items():
+        assert v.get("required") or k in given or "default" in v
+    inputs.update(given)
+    outputs: dict[str, str] = {}
+    codes: list[tuple[str, int]] = []
+    log = ""
+    uploaded = None
+    for step in action["runs"]["steps"]:
+        condition = step.get("if")
+        if condition is not None and not _condition(condition, inputs):
+            continue
+        if step["name"] in skip:
+            continue
+        if "uses" in step:
+            if step["uses"].startswith("github/codeql-action/upload-sarif@"):
+                uploaded = _expand(step["with"]["sarif_file"], inputs, outputs, ROOT)
+            continue
+        assert step["shell"] == "bash"
+        github_output = cwd / "github_output"
+        github_output.write_text("")
+        env = {**_env(), "PATH": path, "NO_COLOR": "1", "GITHUB_OUTPUT": str(github_output)}
+        env.update({k: _expand(str(v), inputs, outputs, ROOT) for k, v in step.get("env", {}).items()})
+        # Inputs reach the scripts only through env: no ${{ }} inside a run: block.
+        assert "${{" not in step["run"], step["name"]
+        run = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                             cwd=cwd, env=env, capture_output=True, text=True)
+        log += run.stdout + run.stderr
+        codes.append((step["name"], run.returncode))
+        if step.get("id") == "check":
+            outputs.update(line.split("=", 1) for line in github_output.read_text().splitlines())
+        if run.returncode != 0:
+            break
+    return ActionRun(outputs, codes, log, uploaded)
+
+
+def _condition(condition: str, inputs: dict[str, str]) -> bool:
+    """The condition forms action.yml uses: `inputs.NAME == 'x'` or `!=`, joined by &&."""
+    ok = True
+    for part in condition.split("&&"):
+        m = re.fullmatch(r"\s*inputs\.([\w-]+)\s*(==|!=)\s*'(.*)'\s*", part)
+        assert m is not None, f"action.yml: condition not understood by the test: {part}"
+        ok = ok and ((inputs[m.group(1)] == m.group(3)) == (m.group(2) == "=="))
+    return ok
+
+
+@pytest.fixture(scope="module")
+def action_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv without patchpolicy for the action's install step: pip and the
+    dependencies come from this environment through a .pth line."""
+    venv = tmp_path_factory.mktemp("action-venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   env=_env())
+    site = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True, env=_env(),
+    ).stdout.strip()
+    here = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    (Path(site) / "_patchpolicy_test_deps.pth").write_text("\n".join(here) + "\n")
+    return venv / "bin"
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    return tmp_path
+
+
+def _path(bin_dir: Path) -> str:
+    return f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def test_action_installs_gates_and_uploads_sarif(wheel: Path, action_python: Path, repo: Path) -> None:
+    # The install step as a user's workflow runs it, with the wheel in place of the
+    # action's checkout (--ignore-installed: this environment's editable copy stays alone).
+    run = run_action({"snapshot": "examples/fleet.json", "policies": "examples/policies",
+                      "python-version": "", "install": str(wheel),
+                      "pip-args": "--no-deps --no-index --ignore-installed"},
+                     repo, _path(action_python))
+    assert [name for name, _ in run.codes] == [
+        "Install patchpolicy", "Run patchpolicy check", "Fail when the gate failed"]
+    assert run.codes[-1][1] == 1 and run.codes[1][1] == 0, run.log
+    assert "patchpolicy, version 0.1.0" in run.log
+    assert "::error::patchpolicy check: the gate fails (exit 1)" in run.log
+    assert run.outputs == {"file": "patchpolicy.sarif", "exit-code": "1"}
+    assert run.uploaded == "patchpolicy.sarif"
+    sarif = json.loads((repo / "patchpolicy.sarif").read_text())
+    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"]
+    where = subprocess.run([str(action_python / "python"), "-c",
+                            "import patchpolicy; print(patchpolicy.__file__)"],
+                           capture_output=True, text=True, check=True, env=_env()).stdout
+    assert Path(where.strip()).is_relative_to(action_python.parent)
+
+
+@pytest.fixture()
+def installed_path(installed: Path) -> str:
+    """PATH for the steps after install: the CLI from the wheel's venv."""
+    return _path(installed)
+
+
+INSTALLED = ("Set up Python", "Install patchpolicy")
+"""Steps the first action test runs; the others start with the wheel's CLI on PATH."""
+
+
+def test_action_inputs_reach_check(installed_path: str, repo: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    given = {"snapshot": "examples/fleet.json", "policies": "examples/policies",
+             "format": "json", "fail-on": "due_soon remediated_late", "fail": "false"}
+    run = run_action(given, repo, installed_path, skip=INSTALLED)
+    assert run.codes[-1] == ("Fail when the gate failed", 0), run.log
+    assert run.outputs == {"file": "patchpolicy.json", "exit-code": "1"}
+    assert run.uploaded is None
+    monkeypatch.chdir(repo)
+    expected = CliRunner().invoke(main, ["check", "-p", "examples/policies", "-s",
+                                         "examples/fleet.json", "--format", "json",
+                                         "--fail-on", "due_soon", "--fail-on", "remediated_late"])
+    assert (repo / "patchpolicy.json").read_bytes() == expected.stdout_bytes
+    assert json.loads(expected.stdout)["summary"]["gate"]["fail_on"] == ["due_soon", "remediated_late"]
+
+
+def test_action_bad_input_stops_before_the_upload(installed_path: str, repo: Path) -> None:
+    (repo / "broken.json").write_text('{"hosts": [}')
+    run = run_action({"snapshot": "broken.json", "policies": "examples/policies"},
+                     repo, installed_path, skip=INSTALLED)
+    assert run.codes[-1] == ("Run patchpolicy check", 2), run.log
+    assert "broken.json" in run.log
+    assert run.uploaded is None
+    assert run.outputs["exit-code"] == "2"
+    bad = run_action({"snapshot": "examples/fleet.json", "format": "html"},
+                     repo, installed_path, skip=INSTALLED)
+    assert bad.codes[-1] == ("Run patchpolicy check", 2)
+    assert "format must be sarif, json, junit, markdown or text, not 'html'" in bad.log
+
+
+# --- the Containerfile (not built here) and the documented lines around the install ---
+
+INSTALL_DOC = ROOT / "docs" / "install.md"
+
+
+def test_documented_docker_run_line_runs_the_entry_point(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    containerfile = (ROOT / "Containerfile").read_text()
+    assert 'ENTRYPOINT ["patchpolicy"]' in containerfile
+    assert "WORKDIR /work" in containerfile
+    (line,) = [t for t in INSTALL_DOC.read_text().splitlines() if t.startswith("docker run ")]
+    assert line in containerfile, "the Containerfile's comment and docs/install.md disagree"
+    words = shlex.split(line)
+    mount = words[words.index("-v") + 1]
+    assert mount.split(":")[1] == "/work"
+    image_at = words.index("patchpolicy")
+    assert f"docker build -t {words[image_at]} -f Containerfile ." in INSTALL_DOC.read_text()
+    # The image's working directory is the mounted one: run the arguments there.
+    shutil.copytree(ROOT / "policies" / "pci", tmp_path / "policies")
+    shutil.copy(ROOT / "examples" / "fleet.json", tmp_path / "fleet.json")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, words[image_at + 1:])
+    assert result.exit_code in (0, 1), result.stderr
+    assert result.stdout.startswith("patchpolicy check at ")
+
+
+def test_documented_shell_completion(installed: Path) -> None:
+    for shell in ("bash", "zsh", "fish"):
+        assert f"_PATCHPOLICY_COMPLETE={shell}_source patchpolicy" in INSTALL_DOC.read_text()
+        script = subprocess.run([str(installed / "patchpolicy")], capture_output=True, text=True,
+                                env={**_env(), "_PATCHPOLICY_COMPLETE": f"{shell}_source"})
+        assert script.returncode == 0 and "_PATCHPOLICY_COMPLETE" in script.stdout
+    answer = subprocess.run(
+        [str(installed / "patchpolicy")], capture_output=True, text=True,
+        env={**_env(), "_PATCHPOLICY_COMPLETE": "bash_complete", "COMP_WORDS": "patchpolicy ch",
+             "COMP_CWORD": "1"},
+    ).stdout.split()
+    assert answer == ["plain,check"]
