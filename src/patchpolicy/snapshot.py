@@ -296,7 +296,9 @@ class _Unit:
                 text += f" (expected one of {', '.join(allowed)})"
         if text[1:2].islower():
             text = text[0].lower() + text[1:]
-        return self.error(offset, f"{where}: {text}")
+        error = self.error(offset, f"{where}: {text}")
+        error.schema = True
+        return error
 
 
 def _first(buf: bytes) -> int:
@@ -491,6 +493,19 @@ def open_snapshot(path: str | Path, *, retain_hosts: bool = False) -> SnapshotSo
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
+
+
+def read_whole(path: str | Path, data: bytes | None = None) -> tuple[int, int]:
+    """Read a snapshot to its end exactly as ``check`` does (same reader, same messages):
+    (hosts, findings). ``data``: the bytes of a JSON document already read (``validate -``).
+    Raises SnapshotError at the first problem."""
+    source = (_document_source(str(path), data, "") if data is not None
+              else open_snapshot(path))
+    hosts = findings = 0
+    for host in source.hosts():
+        hosts += 1
+        findings += len(host.findings)
+    return hosts, findings
 
 
 def _open(p: Path, name: str, stream: IO[bytes], regular: bool, retain_hosts: bool) -> SnapshotSource:

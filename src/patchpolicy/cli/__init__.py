@@ -4,5 +4,10 @@ errors to exit codes (see ``ExitCode``). Nothing here decides a verdict.
 
 from patchpolicy.cli import authoring, evidence, importing, keys, planning  # noqa: F401  (register)
 from patchpolicy.cli.common import FAIL_ON, ExitCode, handle_errors, main
+from patchpolicy.cli.output import error_format_option, quiet_option
+
+# Every command takes --quiet and --error-format too (also accepted before the command).
+for _command in main.commands.values():
+    _command.params.extend([quiet_option(), error_format_option()])
 
 __all__ = ["FAIL_ON", "ExitCode", "handle_errors", "main"]
