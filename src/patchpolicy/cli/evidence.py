@@ -22,6 +22,7 @@ from patchpolicy.cli.common import (
     snapshot_option,
     with_sarif_options,
 )
+from patchpolicy.cli.output import echo_gate_summary, info, warn
 from patchpolicy.model.gate import Gate
 from patchpolicy.render.sanitize import text as _safe
 from patchpolicy.render.text import empty_scope_lines
@@ -50,6 +51,13 @@ def evaluate(
     """Evaluate a snapshot and write the evidence bundle (evidence.json, reports, SHA256SUMS).
 
     Exits 0 when nothing fails, 1 when something fails, 2 on bad input.
+
+    \b
+    Examples:
+      patchpolicy evaluate -p policies -s fleet.json -o evidence
+      patchpolicy evaluate -p policies -s fleet.json -o evidence --as-of 2026-11-20
+      patchpolicy evaluate -p policies -s fleet.json -o evidence --sign release.key.pem
+      zcat fleet.jsonl.gz | patchpolicy evaluate -p policies -s - -o evidence
     """
     from patchpolicy.outdir import check_output_dir
     from patchpolicy.render.bundle import write_bundle
@@ -72,14 +80,14 @@ def evaluate(
     write_bundle(out_dir, files)
     result = gate.judge(ev)
     for line in empty_scope_lines(ev, result):
-        click.echo(line, err=True)
-    click.echo(
+        warn(line)
+    info(
         f"wrote {len(files)} files to {out_dir}: {ev.tally.hosts_read} hosts, "
         f"{ev.tally.findings_read} findings, {ev.tally.items} items; "
         f"{result.word} ({result.failing} failing)"
     )
     if signer is not None:
-        click.echo(f"signed: {ATTESTATION_FILE} with {signer.public.describe()}")
+        info(f"signed: {ATTESTATION_FILE} with {signer.public.describe()}")
     sys.exit(result.exit_code)
 
 
@@ -102,7 +110,16 @@ def check(
     fail_on: tuple[str, ...], allow_empty_scope: bool, fmt: str, limit: int, jobs: int | None,
     sarif_max_results: int, sarif_group_threshold: int,
 ) -> None:
-    """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input."""
+    """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input.
+
+    \b
+    Examples:
+      patchpolicy check -p policies -s fleet.json
+      patchpolicy check -p policies -s fleet.json --fail-on due_soon
+      patchpolicy check -p policies -s fleet.json --format sarif > results.sarif
+      patchpolicy check -q -p policies -s fleet.jsonl -j 4
+      patchpolicy check           # -p and -s from patchpolicy.toml
+    """
     from patchpolicy.api import evaluate_files
     from patchpolicy.render import CheckFormat, check_renderer
     from patchpolicy.render.interface import RenderContext
@@ -116,10 +133,12 @@ def check(
     options = sarif_options_of(sarif_max_results, sarif_group_threshold)
     out = check_renderer(form, limit=limit).render(RenderContext(ev, inputs, gate=result,
                                                                  options=options))
-    click.echo(out, nl=False)
-    if form is not CheckFormat.TEXT:
+    if form is CheckFormat.TEXT:
+        echo_gate_summary(out)
+    else:
+        click.echo(out, nl=False)
         for line in empty_scope_lines(ev, result):
-            click.echo(line, err=True)
+            warn(line)
     sys.exit(result.exit_code)
 
 
@@ -143,6 +162,12 @@ def verify(
     recorded as-of that must reproduce every byte.
 
     Exits 0 when everything matches, 1 on any difference, 2 on bad input.
+
+    \b
+    Examples:
+      patchpolicy verify evidence
+      patchpolicy verify evidence --key release.pub.pem
+      patchpolicy verify evidence -p policies -s fleet.json
     """
     from patchpolicy.verify import reproduce_bundle, verify_bundle
 
@@ -161,13 +186,13 @@ def verify(
         click.echo(_safe(line))
     what = "re-hashed" + (" and reproduced" if snapshot is not None else "")
     if result.ok and key is not None:
-        click.echo(f"ok: {result.checked} files {what}, signature verified with "
+        info(f"ok: {result.checked} files {what}, signature verified with "
                    f"{key.describe()} ({public_key}): {bundle_dir}")
     elif result.ok and result.signed:
-        click.echo(f"ok: {result.checked} files {what}: {bundle_dir} (signed but unverified: "
+        info(f"ok: {result.checked} files {what}: {bundle_dir} (signed but unverified: "
                    "give --key PUBLIC.pem to check the signature)")
     elif result.ok:
-        click.echo(f"ok: {result.checked} files {what}: {bundle_dir}")
+        info(f"ok: {result.checked} files {what}: {bundle_dir}")
     else:
         click.echo(f"FAIL: {bundle_dir} differs from its evidence")
     sys.exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
@@ -183,7 +208,13 @@ def verify(
 def explain(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, host: str, finding: str | None
 ) -> None:
-    """Say in words why each verdict for a host (or one finding) is what it is."""
+    """Say in words why each verdict for a host (or one finding) is what it is.
+
+    \b
+    Examples:
+      patchpolicy explain -p policies -s fleet.json --host web-01
+      patchpolicy explain -p policies -s fleet.json --host web-01 --finding CVE-2026-1177
+    """
     from patchpolicy.evaluator import evaluate as run
     from patchpolicy.loader import load_bundle
     from patchpolicy.render.text import explain as explain_text

@@ -13,6 +13,7 @@ from patchpolicy.cli.common import (
     handle_errors,
     main,
 )
+from patchpolicy.cli.output import info
 from patchpolicy.render.sanitize import text as _safe
 
 
@@ -42,7 +43,14 @@ def import_(
     epss: Path | None, previous: Path | None, scan_time: datetime | None, taken_at: datetime | None,
 ) -> None:
     """Import scanner reports (FORMAT: trivy, grype, osv-scanner, cyclonedx) into a fleet
-    snapshot; prints entries in and findings out per file, with every merge explained."""
+    snapshot; prints entries in and findings out per file, with every merge explained.
+
+    \b
+    Examples:
+      patchpolicy import trivy trivy-*.json -o fleet.json
+      patchpolicy import grype grype.json --kev kev.json --epss epss.csv -o fleet.json
+      patchpolicy import osv-scanner osv.json --inventory hosts.yaml --previous fleet.json -o fleet.json
+    """
     from patchpolicy.importers import ImporterFormat, run_import
 
     report = run_import(
@@ -50,4 +58,4 @@ def import_(
         epss=epss, previous=previous, scan_time=scan_time, taken_at=taken_at,
     )
     for line in report.lines():
-        click.echo(_safe(line))
+        info(_safe(line))

@@ -106,8 +106,9 @@ def style_gate_summary(text: str) -> str:
     return _NOT_SATISFIED.sub(lambda m: ": " + click.style(m.group(1), fg="red"), text)
 
 
-def echo_gate_summary(text: str) -> None:
+def echo_gate_summary(output: bytes | str) -> None:
     """check's text output: coloured on a terminal; with --quiet only its result line."""
+    text = output.decode("utf-8") if isinstance(output, bytes) else output
     if is_quiet():
         results = [line for line in text.splitlines() if line.startswith("result: ")]
         text = results[-1] + "\n" if results else text
@@ -214,3 +215,15 @@ def report_message(message: str, code: str, ctx: click.Context | None = None) ->
     bare = message.removeprefix("error: ")
     lines = bare.splitlines() or [""]
     report([diagnostic_of(line, code, input_names(ctx)) for line in lines], message, ctx)
+
+
+def warn(message: str, code: str = "warning") -> None:
+    """A warning on stderr (never dropped by --quiet): a record in the json and github forms."""
+    form = error_format()
+    if form is ErrorFormat.TEXT:
+        click.echo(_safe_lines(message), err=True)
+        return
+    bare = message.removeprefix("warning: ")
+    d = diagnostic_of(bare, code, input_names())
+    d = Diagnostic(d.location, d.message, severity="warning", json_path=d.json_path, code=code)
+    click.echo(record_line(d) if form is ErrorFormat.JSON else github_annotation(d), err=True)
