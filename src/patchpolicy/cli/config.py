@@ -58,9 +58,11 @@ def find_config(start: Path) -> tuple[Path, dict[str, Any]] | None:
     for d in (start, *start.parents):
         candidate = d / CONFIG_FILE
         if candidate.is_file():
+            candidate = Path(_relative(candidate))  # for messages: as short as it can be
             return candidate, _read(candidate)
         pyproject = d / PYPROJECT
         if pyproject.is_file():
+            pyproject = Path(_relative(pyproject))
             table = _read(pyproject).get("tool", {}).get("patchpolicy")
             if table is not None:
                 if not isinstance(table, dict):
@@ -78,8 +80,16 @@ def _read(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"\(at line (\d+), column (\d+)\)$", str(e))
-        where = f"{path}:{m.group(1)}:{m.group(2)}" if m else str(path)
-        reason = str(e)[: m.start()].strip() if m else str(e)
+        end = re.search(r"\(at end of document\)$", str(e))
+        if m:
+            where = f"{path}:{m.group(1)}:{m.group(2)}"
+        elif end:
+            lines = text.splitlines() or [""]
+            where = f"{path}:{len(lines)}:{len(lines[-1]) + 1}"
+        else:
+            where = str(path)
+        cut = m or end
+        reason = str(e)[: cut.start()].strip() if cut else str(e)
         raise ConfigError(f"{where}: invalid TOML: {reason[:1].lower()}{reason[1:]}") from e
 
 
@@ -99,6 +109,20 @@ def _key_place(path: Path, key: str, table: str | None) -> str:
             continue
         m = re.match(rf"(\s*)[\"']?{re.escape(key)}[\"']?\s*=", line)
         if m and current == wanted:
+            return f"{path}:{n}:{len(m.group(1)) + 1}"
+    return str(path)
+
+
+def _table_place(path: Path, name: str) -> str:
+    """``file:line:col`` of the ``[name]`` header (``[tool.patchpolicy.name]`` in pyproject)."""
+    full = f"tool.patchpolicy.{name}" if path.name == PYPROJECT else name
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return str(path)
+    for n, line in enumerate(lines, 1):
+        m = re.match(r"(\s*)\[\s*([^\]]+?)\s*\]\s*$", line)
+        if m and m.group(2) == full:
             return f"{path}:{n}:{len(m.group(1)) + 1}"
     return str(path)
 
@@ -156,7 +180,7 @@ def build_default_map(path: Path, table: dict[str, Any], group: click.Group,
         key = raw_key.replace("_", "-")
         if isinstance(value, dict):
             if raw_key not in commands:
-                raise ConfigError(f"{_key_place(path, raw_key, None)}: unknown command "
+                raise ConfigError(f"{_table_place(path, raw_key)}: unknown command "
                                   f"[{raw_key}] (commands: {', '.join(sorted(commands))})")
             per_command[raw_key] = value
         elif key in GROUP_KEYS:
@@ -191,6 +215,7 @@ def _checked(entries: dict[str, Any], ctx: click.Context) -> dict[str, Any]:
             param.type_cast_value(ctx, converted)
         except (ValueError, click.BadParameter) as e:
             message = e.format_message() if isinstance(e, click.BadParameter) else str(e)
+            message = re.sub(r"^Invalid value for '[^']*': ", "", message)
             raise ConfigError(f"{_key_place(path, key, table)}: {key}: {message}") from e
         out[name] = converted
     return out
