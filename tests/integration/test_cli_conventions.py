@@ -221,3 +221,14 @@ def test_every_help_has_examples_that_use_real_options(name: str) -> None:
 
 def test_group_help_has_examples() -> None:
     assert "Examples:" in invoke(["--help"]).stdout
+
+
+def test_policies_from_standard_input_and_stdin_read_once() -> None:
+    policy = (POLICIES / "baseline.yaml").read_bytes()
+    piped = invoke(["check", "-p", "-", "-s", str(FLEET)], stdin=policy)
+    from_file = invoke(["check", "-p", str(POLICIES / "baseline.yaml"), "-s", str(FLEET)])
+    assert piped.exit_code == from_file.exit_code == 1
+    assert piped.stdout.splitlines()[0] == from_file.stdout.splitlines()[0]
+    twice = invoke(["check", "-p", "-", "-s", "-"], stdin=policy)
+    assert twice.exit_code == 2
+    assert twice.stderr == "error: <stdin>: standard input given twice: - reads it once\n"

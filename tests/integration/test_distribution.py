@@ -305,7 +305,7 @@ def test_action_bad_input_stops_before_the_upload(installed_path: str, repo: Pat
     run = run_action({"snapshot": "broken.json", "policies": "examples/policies"},
                      repo, installed_path, skip=INSTALLED)
     assert run.codes[-1] == ("Run patchpolicy check", 2), run.log
-    assert "broken.json" in run.log
+    assert "::error file=broken.json,line=1," in run.log  # an annotation on the file
     assert run.uploaded is None
     assert run.outputs["exit-code"] == "2"
     bad = run_action({"snapshot": "examples/fleet.json", "format": "html"},

@@ -79,6 +79,8 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("fmt") == "json":
             imply_error_format(ErrorFormat.JSON)
+        if _stdin_inputs(kwargs) > 1:
+            fail("error: <stdin>: standard input given twice: - reads it once")
         try:
             return func(*args, **kwargs)
         except ValidationError as e:
@@ -110,6 +112,21 @@ def handle_errors(func: F) -> F:
             _bug()
 
     return wrapper  # type: ignore[return-value]
+
+
+OUTPUT_PARAMS = frozenset({"ics_file", "output", "out_dir", "prefix"})
+"""Parameters naming what a command writes: ``-`` there is standard output."""
+
+
+def _stdin_inputs(kwargs: dict[str, Any]) -> int:
+    """How many inputs are ``-`` (standard input can be read once)."""
+    n = 0
+    for name, value in kwargs.items():
+        if name in OUTPUT_PARAMS:
+            continue
+        values = value if isinstance(value, tuple | list) else (value,)
+        n += sum(1 for v in values if isinstance(v, Path) and str(v) == "-")
+    return n
 
 
 class ParsedParam(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
