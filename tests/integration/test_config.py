@@ -123,3 +123,14 @@ def test_error_format_from_config(repo: Path) -> None:
     assert record["file"] == "fleet.json" and record["code"] == "snapshot"
     # The flag wins here too.
     assert run("check", "--error-format", "text").stderr.startswith("error: fleet.json:1:")
+
+
+def test_validate_and_test_default_to_the_configured_bundle(repo: Path) -> None:
+    (repo / "patchpolicy.toml").write_text(CONFIG)
+    alone = run("validate")
+    assert alone.exit_code == 0, alone.stderr
+    assert alone.stdout == run("validate", "policies").stdout
+    assert alone.stdout.count(": ok ") == 3
+    # PATHS given: only those.
+    assert run("validate", "policies/pci.yaml").stdout.count(": ok ") == 1
+    assert "no PolicyTest documents found" in run("test").stderr  # the bundle has none

@@ -5,7 +5,7 @@
 patchpolicy.toml comes before its pyproject.toml). Top-level keys are defaults shared by
 the commands they fit; a table per command (``[check]``) sets that command's options::
 
-    policies = ["policies"]          # -p for every command that needs a policy bundle
+    policies = ["policies"]          # -p (validate and test: PATHS) where a bundle is needed
     snapshot = "fleet.json"          # -s for check, evaluate, explain and plan
     fail-on = ["due_soon"]           # --fail-on for check and evaluate
     store = ".patchpolicy/store"     # --store, for the commands that have one
@@ -40,6 +40,8 @@ SHARED_OPTIONAL = frozenset({"fail-on", "store"})
 top-level key fills only required options: `verify -s` or `windows -s` change what the
 command does, so they are set in the command's own table)."""
 GROUP_KEYS = frozenset({"error-format", "quiet"})
+BUNDLE_ARGUMENT = {"validate": "paths", "test": "paths"}
+"""Commands whose policy bundle is a positional argument, filled from ``policies``."""
 RESERVED = frozenset({"store"})
 """Top-level keys for commands that may be absent from this build (the history store)."""
 
@@ -155,7 +157,7 @@ def _value(path: Path, param: click.Parameter, value: Any) -> Any:
         base = path.parent
         values = [v if not isinstance(v, str) or v == "-" or os.path.isabs(v)
                   else _relative(base / v) for v in values]
-    if param.multiple:
+    if param.multiple or param.nargs != 1:
         return values
     if isinstance(value, list):
         raise ValueError("takes one value, not a list")
@@ -196,6 +198,11 @@ def build_default_map(path: Path, table: dict[str, Any], group: click.Group,
             param = _option_of(command, key)
             if param is not None and param.name and _fits(param, key):
                 entries[param.name] = (path, key, None, param, value)
+            elif key == "policies" and name in BUNDLE_ARGUMENT:
+                # validate and test take the bundle as PATHS: `patchpolicy validate` alone
+                # checks the configured bundle.
+                argument = next(p for p in command.params if p.name == BUNDLE_ARGUMENT[name])
+                entries[argument.name or ""] = (path, key, None, argument, value)
         for raw_key, value in per_command.get(name, {}).items():
             key = raw_key.replace("_", "-")
             param = _option_of(command, key)
