@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -232,3 +234,22 @@ def test_policies_from_standard_input_and_stdin_read_once() -> None:
     twice = invoke(["check", "-p", "-", "-s", "-"], stdin=policy)
     assert twice.exit_code == 2
     assert twice.stderr == "error: <stdin>: standard input given twice: - reads it once\n"
+
+
+def test_diff_impact_on_a_snapshot_from_standard_input(tmp_path: Path) -> None:
+    new = tmp_path / "new"
+    shutil.copytree(POLICIES, new)
+    baseline = new / "baseline.yaml"
+    text = baseline.read_text()
+    assert "within: 15d" in text and "version: 1.2.0" in text
+    baseline.write_text(text.replace("within: 15d", "within: 60d", 1)
+                        .replace("version: 1.2.0", "version: 2.0.0", 1))
+    args = ["diff", str(POLICIES), str(new), "--format", "json"]
+    from_file = invoke([*args, "-s", str(FLEET)])
+    piped = invoke([*args, "-s", "-"], stdin=FLEET.read_bytes())
+    assert piped.exit_code == from_file.exit_code == 0, piped.stderr
+    a, b = json.loads(from_file.stdout), json.loads(piped.stdout)
+    assert a["impact"]["items"] and a["impact"]["snapshot"] == str(FLEET)
+    assert b["impact"]["snapshot"] == "-"
+    b["impact"]["snapshot"] = a["impact"]["snapshot"]
+    assert a == b

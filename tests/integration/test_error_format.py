@@ -120,7 +120,8 @@ def test_expression_and_file_errors_as_json(tmp_path: Path) -> None:
 def test_usage_errors_as_json() -> None:
     for args in (["check", "-p", str(POLICIES), "--bogus", "--error-format", "json"],
                  ["--error-format", "json", "check", "-p", str(POLICIES)],
-                 ["--error-format=json", "nosuchcommand"]):
+                 ["--error-format=json", "nosuchcommand"],
+                 ["check", "--format", "json", "-p", str(POLICIES)]):
         result = run(*args)
         assert result.exit_code == 2
         (record,) = records(result.stderr)

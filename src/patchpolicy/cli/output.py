@@ -159,7 +159,13 @@ def error_format_in_args(args: list[str]) -> ErrorFormat | None:
         if value in {f.value for f in ErrorFormat}:
             return ErrorFormat(value)
     env = os.environ.get("PATCHPOLICY_ERROR_FORMAT")
-    return ErrorFormat(env) if env in {f.value for f in ErrorFormat} else None
+    if env in {f.value for f in ErrorFormat}:
+        return ErrorFormat(env)
+    # check/diff --format json: machine output, machine errors (as for input errors).
+    pairs = zip(args, args[1:], strict=False)
+    if any(a == "--format" and b == "json" for a, b in pairs) or "--format=json" in args:
+        return ErrorFormat.JSON
+    return None
 
 
 def input_names(ctx: click.Context | None = None) -> tuple[str, ...]:
