@@ -162,6 +162,13 @@ class Task(msgspec.Struct, frozen=True):
     """Freezes overlapping the window whose ``allow`` admitted every finding here."""
     patches: tuple[str, ...]
     findings: tuple[PlannedFinding, ...]
+    summary: str = ""
+    """One line for a ticket title: ``P1 patch web-01: 3 findings (critical, KEV) by 2026-11-24``."""
+    highest_severity: str = ""
+    policies: tuple[str, ...] = ()
+    """The policies that need the task's findings fixed."""
+    controls: tuple[str, ...] = ()
+    """The controls those policies evidence, e.g. ``PCI-DSS 4.0.1 6.3.3``."""
 
 
 class PolicyRef(msgspec.Struct, frozen=True):
@@ -285,6 +292,11 @@ class _Planner:
         self.freezes: list[tuple[CompiledPolicy, CompiledFreeze]] = [
             (p, f) for p in bundle.policies for f in p.freezes
         ]
+        #: Policy name -> the controls it evidences, as ``PCI-DSS 4.0.1 6.3.3``.
+        self.controls: dict[str, tuple[str, ...]] = {
+            p.name: tuple(f"{c.framework} {c.version} {c.id}" for c in p.policy.metadata.controls)
+            for p in bundle.policies
+        }
         self.rings: list[tuple[int, int, CompiledPolicy, CompiledRing]] = [
             (pi, ri, p, r)
             for pi, p in enumerate(bundle.policies)
@@ -560,12 +572,22 @@ def _task(
     else:
         at_risk = first.reason == UnscheduledReason.NO_WINDOW or deadline <= planner.end
         freezes_allowed = ()
+    priority = _priority(at_risk, findings, deadline, as_of)
+    highest = min((f.severity for f in findings), key=lambda sev: _SEVERITY_RANK.get(sev, 9))
+    n = len(findings)
+    flags = ", ".join([highest, *(["KEV"] if any(f.kev for f in findings) else []),
+                       *(["at risk"] if at_risk else [])])
+    where = f"in {slot.policy}/{slot.window} {slot.occurrence.local_start.date().isoformat()}" \
+        if slot else "unscheduled"
+    summary = (f"{priority.value} patch {host.id}: {n} finding{'s' if n != 1 else ''} ({flags}) "
+               f"by {format_timestamp(deadline)[:10]}, {where}")
+    names = sorted({p for f in findings for p in f.policies})
     return Task(
         id=_task_id(policies, host.id, (f.id for f in findings)),
         host=host.id,
         owner=host.owner,
         ring=ring[2] if ring is not None else None,
-        priority=_priority(at_risk, findings, deadline, as_of),
+        priority=priority,
         deadline=deadline,
         window=slot.window if slot else None,
         window_policy=slot.policy if slot else None,
@@ -582,6 +604,10 @@ def _task(
         freezes_allowed=freezes_allowed,
         patches=tuple(sorted({_patch_label(f) for f in findings})),
         findings=findings,
+        summary=summary,
+        highest_severity=highest,
+        policies=tuple(names),
+        controls=tuple(sorted({c for p in names for c in planner.controls.get(p, ())})),
     )
 
 
@@ -609,9 +635,10 @@ def _counts(tasks: Sequence[Task]) -> PlanCounts:
 _ENCODER = msgspec.json.Encoder()
 
 CSV_COLUMNS = (
-    "id", "host", "owner", "ring", "priority", "deadline", "window", "window_policy",
-    "timezone", "start", "end", "start_local", "end_local", "at_risk", "soak_delayed",
-    "soak_until", "unscheduled", "reason", "freezes_allowed", "patches", "findings", "vulns",
+    "id", "summary", "host", "owner", "ring", "priority", "highest_severity", "deadline",
+    "window", "window_policy", "timezone", "start", "end", "start_local", "end_local",
+    "at_risk", "soak_delayed", "soak_until", "unscheduled", "reason", "freezes_allowed",
+    "patches", "findings", "vulns", "policies", "controls",
 )
 
 
@@ -644,13 +671,15 @@ def tasks_csv(p: Plan) -> bytes:
             [
                 _cell(v)
                 for v in (
-                    t.id, t.host, t.owner, t.ring, t.priority.value, t.deadline, t.window,
+                    t.id, t.summary, t.host, t.owner, t.ring, t.priority.value,
+                    t.highest_severity, t.deadline, t.window,
                     t.window_policy, t.timezone, t.start, t.end, t.start_local, t.end_local,
                     t.at_risk, t.soak_delayed, t.soak_until, t.unscheduled,
                     t.reason.value if t.reason else None,
                     ";".join(t.freezes_allowed), ";".join(t.patches),
                     ";".join(f.id for f in t.findings),
                     ";".join(sorted({f.vuln for f in t.findings})),
+                    ";".join(t.policies), ";".join(t.controls),
                 )
             ]
         )

@@ -114,8 +114,9 @@ def build_bundle(
     return ev, render_all(ctx, bundle_renderers())
 
 
-def read_sums(bundle_dir: Path) -> dict[str, str]:
-    """``SHA256SUMS`` as path -> digest; ``BundleError`` when absent or malformed."""
+def read_sums(bundle_dir: Path) -> tuple[dict[str, str], list[str]]:
+    """``SHA256SUMS`` as path -> digest, and a problem per line that is not a sum line
+    (an edited bundle: a difference, not bad input); ``BundleError`` when unreadable."""
     path = bundle_dir / SUMS_FILE
     try:
         text = path.read_text(encoding="utf-8")
@@ -124,15 +125,18 @@ def read_sums(bundle_dir: Path) -> dict[str, str]:
     except (OSError, UnicodeDecodeError) as e:
         raise BundleError(f"{path}: cannot read: {e}") from e
     sums: dict[str, str] = {}
+    problems: list[str] = []
     for n, line in enumerate(text.splitlines(), 1):
         m = _SUM_LINE.match(line)
         if m is None:
-            raise BundleError(f"{path}:{n}: not a sha256sum line")
+            problems.append(f"malformed: {SUMS_FILE}:{n}: not a sha256sum line")
+            continue
         name = m.group(2)
         if name in sums or name.startswith("/") or ".." in Path(name).parts:
-            raise BundleError(f"{path}:{n}: bad or duplicate path {name!r}")
+            problems.append(f"malformed: {SUMS_FILE}:{n}: bad or duplicate path {name!r}")
+            continue
         sums[name] = m.group(1)
-    return sums
+    return sums, problems
 
 
 def scan_bundle(bundle_dir: Path) -> dict[str, str]:
@@ -274,7 +278,7 @@ def verify_bundle(bundle_dir: str | Path, key: PublicKey | None = None) -> Verif
         raise BundleError(f"{d / SUMS_FILE}: no {SUMS_FILE}: not an evidence bundle")
     v = Verification()
     v.not_regular = {n: kind for n, kind in present.items() if kind != "file"}
-    sums = read_sums(d) if present[SUMS_FILE] == "file" else {}
+    sums, v.incomplete = read_sums(d) if present[SUMS_FILE] == "file" else ({}, [])
     required = _required(d, present, v)
     listed = set(sums) | {SUMS_FILE}
     v.missing = sorted((listed | (required or ALWAYS_REQUIRED)) - set(present))
@@ -333,8 +337,14 @@ def _recorded(bundle_dir: Path) -> tuple[datetime, Gate]:
 
 
 def _recorded_options(bundle_dir: Path) -> RenderOptions:
-    """The SARIF cap and grouping ``results.sarif`` records; the defaults when it records
-    none (the comparison then reports the file if it was made otherwise)."""
+    """The caps and grouping evidence.json records (``render_options``); for a bundle made
+    before it recorded them, the SARIF ones ``results.sarif`` records; else the defaults
+    (the comparison then reports the files made otherwise)."""
+    try:
+        recorded = msgspec.json.decode((bundle_dir / "evidence.json").read_bytes())["render_options"]
+        return msgspec.convert(recorded, RenderOptions)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError):
+        pass
     try:
         props = msgspec.json.decode((bundle_dir / "results.sarif").read_bytes())["runs"][0]["properties"]
         return RenderOptions(sarif_max_results=int(props["maxResults"]),

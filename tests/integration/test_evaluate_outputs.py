@@ -41,7 +41,8 @@ def test_bundle_has_every_output_and_sums_cover_them(examples: Path) -> None:
         assert hashlib.sha256(files[name]).hexdigest() == digest
     tasks = json.loads(files["tasks.json"])
     assert tasks["kind"] == "RemediationPlan" and tasks["as_of"] == "2026-11-20T06:00:00Z"
-    assert files["tasks.csv"].startswith(b"id,host,")
+    assert files["tasks.csv"].startswith(b"id,summary,host,")
+    assert files["tasks.ics"].startswith(b"BEGIN:VCALENDAR\r\n")
 
 
 def test_two_runs_are_byte_identical_for_every_file(examples: Path) -> None:

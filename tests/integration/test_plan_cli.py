@@ -146,3 +146,17 @@ def test_windows_without_host_marks_frozen_only_where_the_freeze_applies(tmp_pat
     assert all('frozen for hosts matching host.labels["site"] == "b" (site-b-freeze)' in line for line in lines)
     # A freeze of every host does freeze the window it overlaps.
     assert sum("[FROZEN all-freeze" in line for line in lines) == 1
+
+
+def test_evaluate_writes_the_calendar_plan_writes(tmp_path: Path) -> None:
+    ics = tmp_path / "tasks.ics"
+    code, out, err = invoke("plan", "-p", str(POLICIES), "-s", str(FLEET), "-o", str(tmp_path / "p"),
+                            "--ics", str(ics))
+    assert code == 0, err
+    code, out, err = invoke("evaluate", "-p", str(POLICIES), "-s", str(FLEET), "-o", str(tmp_path / "b"))
+    assert code == 1, err
+    assert (tmp_path / "b" / "tasks.ics").read_bytes() == ics.read_bytes()
+    assert b"SEQUENCE:" in ics.read_bytes()
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "b" / "tasks.csv").read_text())))
+    pci = [r for r in rows if "pci-dss" in r["policies"].split(";")]
+    assert pci and all("PCI-DSS 4.0.1 6.3.3" in r["controls"].split(";") for r in pci)

@@ -98,9 +98,11 @@ def test_reproduces_at_the_recorded_as_of(bundle: Path) -> None:
 def test_bad_input_exits_2(bundle: Path) -> None:
     code, _, err = run("verify", "nowhere")
     assert code == 2 and "not a directory" in err
+    # An edited SHA256SUMS is a difference (exit 1), not bad input: each bad line is named.
     (bundle / "SHA256SUMS").write_text("not a sum line\n")
-    code, _, err = run("verify", "out")
-    assert code == 2 and "SHA256SUMS:1: not a sha256sum line" in err
+    code, out, _ = run("verify", "out")
+    assert code == 1 and "malformed: SHA256SUMS:1: not a sha256sum line" in out
+    assert "extra (not in SHA256SUMS): evidence.json" in out
     (bundle / "SHA256SUMS").unlink()
     code, _, err = run("verify", "out")
     assert code == 2 and "not an evidence bundle" in err
@@ -258,3 +260,18 @@ def test_evidence_json_names_items_jsonl_by_count_size_and_digest(bundle: Path) 
         "sha256": hashlib.sha256(data).hexdigest(),
     }
     assert evidence["items_file"]["count"] == evidence["summary"]["items_judged"]
+
+
+def test_reproduces_a_bundle_made_with_other_caps_and_grouping(bundle: Path) -> None:
+    options = ("--report-rows", "2", "--junit-group-threshold", "2", "--group-sample", "1",
+               "--sarif-group-threshold", "2", "--sarif-max-results", "3")
+    code, _, _ = run("evaluate", *INPUTS, *options, "-o", "capped")
+    assert code == 1
+    recorded = json.loads((bundle.parent / "capped" / "evidence.json").read_text())["render_options"]
+    assert recorded == {"report_rows": 2, "junit_group_threshold": 2, "group_sample": 1,
+                        "sarif_group_threshold": 2, "sarif_max_results": 3, "run_by": None,
+                        "policy_commit": None, "oscal_ssp": None, "oscal_system_id": None}
+    assert "Showing the 2 worst of" in (bundle.parent / "capped" / "report.md").read_text()
+    assert (bundle.parent / "capped" / "junit.xml").read_bytes() != (bundle / "junit.xml").read_bytes()
+    code, out, _ = run("verify", "capped", *INPUTS)
+    assert code == 0, out

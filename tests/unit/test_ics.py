@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchpolicy.planner import FreezeNote, UpcomingWindow
-from patchpolicy.render.ics import CalendarEvent, render_ics, window_events
+from patchpolicy.render.ics import CalendarEvent, render_ics, sequence_of, window_events
 from patchpolicy.windows import Occurrence
 
 STAMP = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
@@ -80,6 +80,10 @@ def test_calendar_and_event_properties() -> None:
     assert unescape(event["SUMMARY"]) == "patch web-01; nginx, curl"
     assert unescape(event["DESCRIPTION"]) == "line one\nline two\\ end"
     assert event["CATEGORIES"] == "patch-task,P1"
+    # minutes from 2000-01-01T00:00Z to the stamp: a later calendar has a higher SEQUENCE
+    assert event["SEQUENCE"] == str(sequence_of(STAMP)) == str(int((STAMP - datetime(2000, 1, 1, tzinfo=UTC)).total_seconds() // 60))
+    (later,) = parse(render_ics([ev], stamp=STAMP + timedelta(days=1), name="windows"))[1]
+    assert int(later["SEQUENCE"]) == int(event["SEQUENCE"]) + 24 * 60
 
 
 def test_events_are_sorted_and_bytes_deterministic() -> None:

@@ -494,6 +494,14 @@ def test_outputs_are_deterministic_and_parse_back(tmp_path: Path) -> None:
     # A cell that a spreadsheet would run as a formula is quoted.
     assert "'=cmd" in {r["host"] for r in rows}
     assert not list(tmp_path.glob("out/.*"))
+    # Ready for a ticket import: one-line summary, highest severity, policies, controls.
+    first = rows[0]
+    task = p.tasks[0]
+    assert first["summary"] == task.summary == \
+        "P1 patch h: 1 finding (high, KEV) by 2026-12-24, in baseline/prod-sunday 2026-12-20"
+    assert first["highest_severity"] == "high" == task.highest_severity
+    assert first["policies"] == "baseline" and task.policies == ("baseline",)
+    assert first["controls"] == "" and task.controls == ()  # the test policy names none
 
 
 def test_summary_names_counts_and_urgent_tasks() -> None:

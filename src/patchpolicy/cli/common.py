@@ -261,22 +261,71 @@ snapshot_option = click.option(
     "-s", "--snapshot", required=True, type=click.Path(path_type=Path),
     help="Fleet snapshot: .json, or .jsonl for large fleets (streamed); - for standard input.",
 )
-sarif_options = [
+render_options = [
     click.option("--sarif-max-results", type=click.IntRange(min=1), default=25_000,
                  show_default=True, help="At most this many SARIF results (the worst kept)."),
     click.option("--sarif-group-threshold", type=click.IntRange(min=0), default=10,
                  show_default=True,
                  help="One SARIF result per rule and vulnerability on at least this many "
                       "hosts; 0 never groups."),
+    click.option("--junit-group-threshold", type=click.IntRange(min=0), default=10,
+                 show_default=True,
+                 help="One JUnit testcase per vulnerability (or host check) and verdict on at "
+                      "least this many hosts; 0 never groups."),
+    click.option("--group-sample", type=click.IntRange(min=1), default=20, show_default=True,
+                 help="Items listed, worst first, per grouped OSCAL, POA&M or JUnit entry "
+                      "(every item is counted)."),
+    click.option("--report-rows", type=click.IntRange(min=1), default=100, show_default=True,
+                 help="Rows per item table of report.html and report.md, worst first (the "
+                      "rest are counted, and are in items.jsonl)."),
 ]
 
 
-def sarif_options_of(max_results: int, group_threshold: int) -> RenderOptions:
-    return RenderOptions(sarif_max_results=max_results, sarif_group_threshold=group_threshold)
+def render_options_of(**values: Any) -> RenderOptions:
+    """The RenderOptions of the options ``with_render_options`` (and ``provenance_options``) add."""
+    return RenderOptions(**values)
 
 
-def with_sarif_options(f: Any) -> Any:
-    for option in reversed(sarif_options):
+provenance_options = [
+    click.option("--run-by", metavar="TEXT", default=None,
+                 help="Who or what ran this, stated in the reports and OSCAL (default: the CI "
+                      "run's URL from GitHub Actions, GitLab CI, Jenkins... or $PATCHPOLICY_RUN_BY)."),
+    click.option("--policy-commit", metavar="REV", default=None,
+                 help="The policies' git commit, stated in the reports (default: detected with "
+                      "git when the policies are in a work tree; $PATCHPOLICY_POLICY_COMMIT; "
+                      "'' for none)."),
+    click.option("--oscal-ssp", metavar="HREF", default=None,
+                 help="The POA&M's import-ssp: the system security plan it belongs to."),
+    click.option("--oscal-system-id", metavar="ID", default=None,
+                 help="The POA&M's system-id (FedRAMP: the application number)."),
+]
+
+
+def with_provenance_options(f: Any) -> Any:
+    """Add who ran it, the policy commit, and the OSCAL system references."""
+    for option in reversed(provenance_options):
+        f = option(f)
+    return f
+
+
+def provenance_of(policies: tuple[Path, ...], run_by: str | None, policy_commit: str | None,
+                  oscal_ssp: str | None, oscal_system_id: str | None) -> dict[str, str | None]:
+    """The provenance render options: flags first, then the environment, then git."""
+    from patchpolicy import provenance
+
+    if policy_commit is None:
+        policy_commit = os.environ.get("PATCHPOLICY_POLICY_COMMIT")
+    if policy_commit is None:
+        policy_commit = provenance.policy_commit(policies)
+    return {"run_by": run_by if run_by is not None else provenance.ci_run(),
+            "policy_commit": policy_commit or None,
+            "oscal_ssp": oscal_ssp, "oscal_system_id": oscal_system_id}
+
+
+def with_render_options(f: Any) -> Any:
+    """Add the output caps and grouping options; they reach the command as keyword
+    arguments named like RenderOptions' fields."""
+    for option in reversed(render_options):
         f = option(f)
     return f
 

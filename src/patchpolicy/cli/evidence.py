@@ -18,9 +18,11 @@ from patchpolicy.cli.common import (
     handle_errors,
     main,
     policies_option,
-    sarif_options_of,
+    provenance_of,
+    render_options_of,
     snapshot_option,
-    with_sarif_options,
+    with_provenance_options,
+    with_render_options,
 )
 from patchpolicy.cli.output import echo_gate_summary, info, warn
 from patchpolicy.model.gate import Gate
@@ -41,12 +43,14 @@ from patchpolicy.render.text import empty_scope_lines
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None, metavar="KEY",
               help="Sign the bundle with this private key (PEM; password in "
                    "PATCHPOLICY_KEY_PASSWORD): writes attestation.intoto.jsonl.")
-@with_sarif_options
+@with_render_options
+@with_provenance_options
 @handle_errors
 def evaluate(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
     fail_on: tuple[str, ...], allow_empty_scope: bool, force: bool, sign_key: Path | None,
-    sarif_max_results: int, sarif_group_threshold: int,
+    run_by: str | None, policy_commit: str | None, oscal_ssp: str | None,
+    oscal_system_id: str | None, **render: int,
 ) -> None:
     """Evaluate a snapshot and write the evidence bundle (evidence.json, reports, SHA256SUMS).
 
@@ -71,8 +75,9 @@ def evaluate(
 
         signer = load_private_key(sign_key)  # before evaluating: a bad key fails fast
     gate = Gate.of(fail_on, allow_empty_scope=allow_empty_scope)
-    ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate,
-                             options=sarif_options_of(sarif_max_results, sarif_group_threshold))
+    options = render_options_of(**render, **provenance_of(policies, run_by, policy_commit,
+                                                          oscal_ssp, oscal_system_id))
+    ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate, options=options)
     if signer is not None:
         from patchpolicy.attest import ATTESTATION_FILE, attest
 
@@ -103,12 +108,12 @@ def evaluate(
 @click.option("--limit", default=10, show_default=True, help="Worst items to list.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Processes for a JSON Lines snapshot (default: every core for files over 32 MB).")
-@with_sarif_options
+@with_render_options
 @handle_errors
 def check(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
     fail_on: tuple[str, ...], allow_empty_scope: bool, fmt: str, limit: int, jobs: int | None,
-    sarif_max_results: int, sarif_group_threshold: int,
+    **render: int,
 ) -> None:
     """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input.
 
@@ -130,7 +135,7 @@ def check(
         jobs=jobs,
     )
     result = Gate.of(fail_on, allow_empty_scope=allow_empty_scope).judge(ev)
-    options = sarif_options_of(sarif_max_results, sarif_group_threshold)
+    options = render_options_of(**render)
     out = check_renderer(form, limit=limit).render(RenderContext(ev, inputs, gate=result,
                                                                  options=options))
     if form is CheckFormat.TEXT:

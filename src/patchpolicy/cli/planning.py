@@ -62,10 +62,10 @@ def plan(
     written = write_plan(result, out_dir)
     to_stdout = ics_file == STDOUT
     if ics_file is not None:
-        from patchpolicy.render.ics import plan_events, render_ics
+        from patchpolicy.render.ics import TASKS_CALENDAR, plan_events, render_ics
 
         _write_or_print(ics_file, render_ics(plan_events(result), stamp=ev.as_of,
-                                             name="patch tasks"))
+                                             name=TASKS_CALENDAR))
         if not to_stdout:
             written.append(ics_file)
     info(plan_summary(result), err=to_stdout)

@@ -159,8 +159,9 @@ class Evaluator:
                 continue
             hyg = runner.cp.policy.spec.hygiene
             if hyg is not None:
-                for check, verdict, detail in host_checks(hyg, host, self.as_of):
-                    self._record_check(self._check(runner, host, check, verdict, detail, tuple(hyg.controls)))
+                for out in host_checks(hyg, host, self.as_of):
+                    self._record_check(self._check(runner, host, out.check, out.verdict, out.detail,
+                                                   tuple(hyg.controls), out.observed_at, out.due))
             hkey = runner.host_key(host, None)
             statuses = self.exc_status[ri]
             for i, f in enumerate(host.findings):
@@ -175,10 +176,12 @@ class Evaluator:
 
     def _check(
         self, runner: PolicyRunner, host: HostRecord, check: str, verdict: CheckVerdict,
-        detail: str, controls: tuple[str, ...],
+        detail: str, controls: tuple[str, ...], observed_at: datetime | None = None,
+        due: datetime | None = None,
     ) -> HostCheck:
         bucket, before = self._bucket(runner, verdict)
-        return HostCheck(runner.name, host.id, check, verdict, bucket, detail, controls, before)
+        return HostCheck(runner.name, host.id, check, verdict, bucket, detail, controls, before,
+                         observed_at, due)
 
     def _base(self, runner: PolicyRunner, host: HostRecord, f: FindingRecord) -> dict[str, Any]:
         return {
@@ -428,6 +431,7 @@ class Evaluator:
                     meta.effective_from, runner.in_effect,
                     meta.retention.years if meta.retention else None,
                     meta.retention.basis if meta.retention else None,
+                    meta.owner,
                 )
             )
         return out

@@ -242,3 +242,26 @@ def semver_key(version: str) -> tuple[int, int, int, int, tuple[tuple[int, int |
         return (major, minor, patch, 1, ())
     idents = tuple((0, int(i)) if i.isdigit() else (1, i) for i in pre.split("."))
     return (major, minor, patch, 0, idents)
+
+
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.xz", ".tar.bz2")
+_ARCHIVE_SCHEMES = ("docker-archive:", "oci-archive:", "oci-dir:", "dir:", "file:")
+
+
+def is_archive_path(name: str) -> bool:
+    """Whether a scan target names an image archive on disk (``--input alpine.tar``,
+    ``docker-archive:x.tar``) rather than the image: such a path says nothing of the image."""
+    low = name.lower()
+    return low.startswith(_ARCHIVE_SCHEMES) or low.endswith(_ARCHIVE_SUFFIXES)
+
+
+def last_path_component(path: str) -> str | None:
+    """``/builds/acme/payments`` -> ``payments``: a checkout's directory, by git's
+    convention the repository's name. None for a URL, ``.``, ``/`` or a bare name."""
+    if "://" in path or path.startswith("git@"):
+        return None
+    stripped = path.rstrip("/")
+    if "/" not in stripped:
+        return None
+    last = stripped.rsplit("/", 1)[1]
+    return last if last not in ("", ".", "..") else None

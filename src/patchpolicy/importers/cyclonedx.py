@@ -7,7 +7,9 @@ Severity comes from the rating of the vulnerability's own ``source``, then NVD, 
 first rating with a severity; CVSS prefers NVD v3, then vendors. VEX
 ``analysis.state``: ``not_affected``/``false_positive`` -> status ``not_affected``
 (``status_reason`` = the justification), ``resolved`` -> ``fixed``, ``exploitable`` and
-``in_triage`` stay ``open``. The BOM's ``metadata.component`` names the host.
+``in_triage`` stay ``open``. The BOM's ``metadata.component`` names the host (a path
+name of Trivy's repository BOMs by its last part). A standalone VEX (no subject, no
+components) is ``vex_only``: ``assemble`` applies it to the reports it names.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from patchpolicy.importers._common import (
     CvssCandidate,
     best_cvss,
     check_cvss,
+    last_path_component,
     normalize_source,
     severity_word,
 )
@@ -80,8 +83,10 @@ class CycloneDxImporter(Importer):
         refs: dict[str, Node] = {}
         os_rec = None
         stack = ([subject] if subject is not None else []) + root.get_list("components")
+        walked: list[Node] = []
         while stack:
             comp = stack.pop(0)
+            walked.append(comp)
             ref = comp.get_str("bom-ref")
             if ref:
                 refs.setdefault(ref, comp)
@@ -91,6 +96,10 @@ class CycloneDxImporter(Importer):
         keys: list[str] = []
         if subject is not None:
             name, version = subject.get_str("name"), subject.get_str("version")
+            if name and not version and not subject.get_str("purl") and subject.get_str("type") == "application":
+                # Trivy names a repository's BOM by the scanned path: its last part is the name.
+                repo = last_path_component(name)
+                keys += [repo] if repo else []
             if name:
                 keys += [f"{name}@{version}", name] if version else [name]
             for field in ("purl", "bom-ref"):
@@ -104,6 +113,10 @@ class CycloneDxImporter(Importer):
         entries: list[Entry] = []
         for vuln in root.get_list("vulnerabilities"):
             entries += self._entries(vuln, refs, subject_pkg)
+        components = tuple(
+            pkg for comp in walked if comp is not subject
+            if (pkg := self._package(comp)) is not None and pkg.purl
+        )
         return ParsedReport(
             file=root.file,
             format=self.format,
@@ -114,6 +127,9 @@ class CycloneDxImporter(Importer):
             tool_version=spec.as_str(),
             host_name=keys[0],
             os=os_rec,
+            components=components,
+            # Nothing of its own (no subject, no components): statements about other BOMs.
+            vex_only=bool(entries) and subject is None and not root.get_list("components"),
         )
 
     @staticmethod

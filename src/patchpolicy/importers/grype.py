@@ -4,9 +4,13 @@ Mapping: each ``matches[]`` item is an entry; ``Negligible`` severity is low; CV
 prefers NVD v3 (the match's own scores when its namespace is NVD, else the related NVD
 record), then the match's vendor namespace; ``fix.state: wont-fix`` drops the fixed
 version. Grype reports have no published date: ``published_at`` stays null.
+``knownExploited`` with a ``dateAdded`` fills ``kev``; an image read from an archive is
+named by its first tag.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, date
 
 from patchpolicy.importers._common import (
     FIX_STATE_WONT_FIX,
@@ -14,6 +18,7 @@ from patchpolicy.importers._common import (
     best_cvss,
     build_purl,
     check_cvss,
+    is_archive_path,
     normalize_source,
     purl_for_ecosystem,
     severity_word,
@@ -26,7 +31,8 @@ from patchpolicy.importers.interface import (
     ParsedReport,
     wrong_format,
 )
-from patchpolicy.model.fleet import OsRecord, PackageRecord
+from patchpolicy.model.common import parse_day
+from patchpolicy.model.fleet import KevRecord, OsRecord, PackageRecord
 
 _FIX_STATES = {"fixed", "not-fixed", FIX_STATE_WONT_FIX, "unknown", ""}
 _LANG_ECOSYSTEM = {
@@ -35,6 +41,19 @@ _LANG_ECOSYSTEM = {
     "dart-pub": "Pub", "hex": "Hex",
 }
 _DISTRO_TYPES = {"rpm", "deb", "apk"}
+
+
+def _day(node: Node | None) -> date | None:
+    """A KEV date as Grype writes it: ``2021-11-03`` or a timestamp (its UTC day)."""
+    if node is None or node.value in (None, ""):
+        return None
+    text = node.as_str()
+    if len(text) == 10:
+        try:
+            return parse_day(text)
+        except ValueError as e:
+            raise node.error(str(e)) from e
+    return node.as_timestamp().astimezone(UTC).date()
 
 
 def _provider(namespace: str | None) -> str | None:
@@ -70,7 +89,7 @@ class GrypeImporter(Importer):
         source = root.get("source")
         if source is None:
             raise wrong_format(root, self.format, "no 'source'")
-        keys = self._host_keys(source)
+        keys, match = self._host_keys(source)
         distro = root.get("distro")
         os_rec = None
         distro_name = None
@@ -90,15 +109,17 @@ class GrypeImporter(Importer):
             tool_version=None if desc is None else desc.get_str("version"),
             host_name=keys[0],
             os=os_rec,
+            match_keys=match,
         )
 
     @staticmethod
-    def _host_keys(source: Node) -> tuple[str, ...]:
+    def _host_keys(source: Node) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(host keys, match keys): the content digests name the image whoever scanned it."""
         target = source.req("target")
         if isinstance(target.value, str):
             if not target.value:
                 raise target.error("empty scan target")
-            return (target.value,)
+            return (target.value,), ()
         keys: list[str] = []
         for field in ("userInput",):
             text = target.get_str(field)
@@ -109,7 +130,14 @@ class GrypeImporter(Importer):
             keys += [text] if text else []
         if not keys:
             raise target.error("no name for the scanned artifact (userInput, imageID, ...)")
-        return tuple(dict.fromkeys(keys))
+        user_input = target.get_str("userInput")
+        named = target.str_list("tags") + target.str_list("repoDigests")
+        if user_input and is_archive_path(user_input) and named:
+            keys.insert(0, named[0])  # the image's name and tag, not the archive's path
+        match = target.str_list("repoDigests") + [
+            d for f in ("manifestDigest", "imageID") if (d := target.get_str(f))
+        ]
+        return tuple(dict.fromkeys(keys)), tuple(dict.fromkeys(match))
 
     def _entry(self, match: Node, distro: str | None) -> Entry:
         vuln = match.req("vulnerability")
@@ -192,7 +220,13 @@ class GrypeImporter(Importer):
                 break
         for k in vuln.get_list("knownExploited"):
             if k.get_str("cve") in ids:
-                prov["grype_known_exploited"] = k.get_str("knownRansomwareCampaignUse") or "listed"
+                ransomware = k.get_str("knownRansomwareCampaignUse")
+                prov["grype_known_exploited"] = ransomware or "listed"
+                added = _day(k.get("dateAdded"))
+                if added is not None:
+                    entry.kev = KevRecord(
+                        date_added=added, due_date=_day(k.get("dueDate")), ransomware=ransomware == "Known"
+                    )
                 break
         return entry
 

@@ -114,6 +114,9 @@ class _Host:
     labels: dict[str, str]
     scan_time: datetime
     entries: list[Entry] = field(default_factory=list)
+    # Every key is a resource's own name (instance id, address, digest, ARN); an ECR image
+    # is also matched by its bare manifest digest (Grype's manifestDigest).
+    match_keys: tuple[str, ...] = ()
 
 
 class InspectorImporter(Importer):
@@ -161,6 +164,7 @@ class InspectorImporter(Importer):
                 host_name=h.host_name,
                 os=h.os,
                 labels=dict(sorted(h.labels.items())),
+                match_keys=h.match_keys,
             )
             for h in hosts.values()
         ]
@@ -239,7 +243,9 @@ class InspectorImporter(Importer):
                     text = d.get_str(key)
                     if text:
                         labels[label] = text
-        return _Host(tuple(dict.fromkeys(keys)), name, os_rec, labels, seen)
+        ecr_digest = labels.get("aws:ecr-digest")
+        match = [*keys, ecr_digest] if ecr_digest else keys
+        return _Host(tuple(dict.fromkeys(keys)), name, os_rec, labels, seen, match_keys=tuple(dict.fromkeys(match)))
 
     def _entries(
         self, f: Node, status: StatusName, last_seen: datetime, updated: datetime | None, doc_prefix: str

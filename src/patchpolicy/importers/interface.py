@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import ClassVar, assert_never
 
 from patchpolicy.importers._json import Node, load_json
-from patchpolicy.model.fleet import OsRecord, PackageRecord, SeverityName, StatusName
+from patchpolicy.model.fleet import KevRecord, OsRecord, PackageRecord, SeverityName, StatusName
 
 
 class ImporterFormat(StrEnum):
@@ -28,9 +28,10 @@ class ImporterFormat(StrEnum):
     CYCLONEDX = "cyclonedx"
     NESSUS = "nessus"
     AWS_INSPECTOR2 = "aws-inspector2"
+    QUALYS = "qualys"
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a large server scan keeps millions until assembled
 class Entry:
     """One vulnerability entry of a report (one vuln on one package), already normalised.
 
@@ -60,6 +61,9 @@ class Entry:
     # scan time. ``first_seen_at_source`` names the report field, for provenance.
     first_seen_at: datetime | None = None
     first_seen_at_source: str | None = None
+    # What the scanner itself says of CISA KEV (Grype's knownExploited); a --kev catalog
+    # given to the import wins over it.
+    kev: KevRecord | None = None
     provenance: dict[str, str] = field(default_factory=dict)
 
 
@@ -86,6 +90,15 @@ class ParsedReport:
     tags: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     criticality: str | None = None
+    # Names that identify the machine or the image whatever the scanner (FQDN, IP address,
+    # cloud instance id, image digest), unlike a file path or a tag: reports of one import
+    # that share one of them (or the host id) are one host. See ``assemble``.
+    match_keys: tuple[str, ...] = ()
+    # An SBOM's components (with a purl): what a VEX statement of the same import may name.
+    components: tuple[PackageRecord, ...] = ()
+    # A standalone VEX (statements about another BOM's components, none of its own): its
+    # entries are applied to the reports they name (BOM-Link serial, else purl).
+    vex_only: bool = False
 
     @property
     def host_id(self) -> str:
@@ -138,6 +151,10 @@ def get_importer(fmt: ImporterFormat) -> Importer:
         from patchpolicy.importers import inspector
 
         return inspector.InspectorImporter()
+    if fmt is ImporterFormat.QUALYS:
+        from patchpolicy.importers import qualys
+
+        return qualys.QualysImporter()
     assert_never(fmt)
 
 
@@ -164,8 +181,41 @@ def sniff(root: Node) -> ImporterFormat | None:
     return None
 
 
+_SARIF_JSON_FLAG = {"trivy": "--format json", "grype": "-o json"}
+
+
+def sarif_tool(root: Node) -> str | None:
+    """The tool that wrote a SARIF log (``runs[0].tool.driver.name``), "" when unnamed;
+    None when the document is not SARIF."""
+    value = root.value
+    if not isinstance(value, dict) or not isinstance(value.get("runs"), list):
+        return None
+    schema = value.get("$schema")
+    if not (isinstance(schema, str) and "sarif" in schema.lower()) and value.get("version") != "2.1.0":
+        return None
+    runs = value["runs"]
+    driver = runs[0].get("tool", {}).get("driver", {}) if runs and isinstance(runs[0], dict) else {}
+    name = driver.get("name") if isinstance(driver, dict) else None
+    return name if isinstance(name, str) else ""
+
+
+def sarif_error(root: Node, tool: str, expected: ImporterFormat | None = None) -> Exception:
+    """The refusal of a SARIF log (``tool`` from ``sarif_tool``), with the way to the JSON."""
+    # SARIF holds rule ids and messages, not packages and versions: refused, with the way out.
+    flag = _SARIF_JSON_FLAG.get(tool.lower())
+    how = f"run `{tool.lower()} {flag}` and import that" if flag else "import the scanner's own JSON report instead"
+    head = f"not a {expected.value} report: " if expected is not None else ""
+    return root.error(
+        f"{head}this is a SARIF log" + (f" written by {tool}" if tool else "")
+        + f"; SARIF has no package versions or fix data to import: {how}"
+    )
+
+
 def wrong_format(root: Node, expected: ImporterFormat, missing: str) -> Exception:
     """The error for a document that is not ``expected``: says what it looks like."""
+    tool = sarif_tool(root)
+    if tool is not None:
+        return sarif_error(root, tool, expected)
     guess = sniff(root)
     hint = ""
     if guess is not None and guess is not expected:

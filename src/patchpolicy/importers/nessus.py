@@ -20,6 +20,7 @@ detached and cleared once read, so memory holds the entries, never the tree.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,12 +34,18 @@ from patchpolicy.importers.interface import Entry, Importer, ImporterFormat, Par
 from patchpolicy.model.fleet import OsRecord
 
 
+@functools.lru_cache(maxsize=8192)
+def _parse_date(text: str) -> datetime:
+    # Cached: a large scan repeats the same plugins' dates on every host; one object each.
+    return datetime.strptime(text, "%Y/%m/%d").replace(tzinfo=UTC)
+
+
 def _date(text: str | None, where: Node) -> datetime | None:
     """Nessus dates are ``YYYY/MM/DD``; they become midnight UTC."""
     if text is None or not text.strip():
         return None
     try:
-        return datetime.strptime(text.strip(), "%Y/%m/%d").replace(tzinfo=UTC)
+        return _parse_date(text.strip())
     except ValueError:
         raise where.error(f"invalid date {text.strip()!r}: expected YYYY/MM/DD") from None
 
@@ -71,6 +78,9 @@ class NessusImporter(Importer):
         raise root.error("not a nessus report: Nessus reports are XML (.nessus), not JSON")
 
     def _stream(self, path: Path, name: str) -> Iterator[ParsedReport]:
+        # One string object per distinct text (solutions, plugin ids, CVEs): the same
+        # plugins recur on every host, and the entries of all hosts stay until assembled.
+        self._texts: dict[str, str] = {}
         props: dict[str, str] = {}
         entries: list[Entry] = []
         hosts = items = 0
@@ -134,6 +144,7 @@ class NessusImporter(Importer):
             host_name=props.get("host-fqdn") or host_name,
             os=None if os_name is None else OsRecord(family=props.get("os"), version=os_name),
             labels={k: v for k, v in named.items() if v},
+            match_keys=tuple(dict.fromkeys(keys)),
         )
 
     @staticmethod
@@ -152,9 +163,15 @@ class NessusImporter(Importer):
                 raise ImporterError(f"{name}: HOST_END {end!r} is not a Nessus date") from None
         return None
 
+    def _share(self, value: str) -> str:
+        return self._texts.setdefault(value, value)
+
     def _entries(self, item: Element, where: str, name: str) -> list[Entry]:
+        share = self._share
+
         def text(tag: str) -> str | None:
-            return child_text(item, tag)
+            value = child_text(item, tag)
+            return None if value is None else share(value)
 
         node = Node(None, where, name)
         plugin = item.get("pluginID")
@@ -165,17 +182,18 @@ class NessusImporter(Importer):
         cvss, version = _float(text("cvss3_base_score"), node), 3
         if cvss is None:
             cvss, version = _float(text("cvss_base_score"), node), 2
+        plugin = share(plugin)
         prov = {"nessus_plugin": plugin}
         port = item.get("port")
         if port and port != "0":
-            prov["port"] = f"{port}/{item.get('protocol', 'tcp')}"
+            prov["port"] = share(f"{port}/{item.get('protocol', 'tcp')}")
         if cvss is not None:
-            prov["cvss"] = f"nessus v{version}"
-        cves = [c.text.strip() for c in item.findall("cve") if c.text and c.text.strip()]
+            prov["cvss"] = share(f"nessus v{version}")
+        cves = [share(c.text.strip()) for c in item.findall("cve") if c.text and c.text.strip()]
         base = Entry(
-            vuln=f"NESSUS-{plugin}",
+            vuln=share(f"NESSUS-{plugin}"),
             where=where,
-            location=f"nessus-plugin:{plugin}",
+            location=share(f"nessus-plugin:{plugin}"),
             patch=text("solution"),
             severity=severity,
             cvss=cvss,

@@ -17,6 +17,7 @@ from pathlib import PurePath
 from patchpolicy.importers._common import (
     check_cvss,
     cvss3_base_score,
+    last_path_component,
     purl_for_ecosystem,
     semver_key,
     severity_of_score,
@@ -125,7 +126,9 @@ class OsvScannerImporter(Importer):
         if len(paths) == 1 and not paths[0].endswith("/"):
             common = posixpath.dirname(stripped[0])
         first = common or PurePath(file).name
-        return tuple(dict.fromkeys([first, *paths]))
+        # The checkout's directory names the repository; the full path stays a key.
+        repo = last_path_component(common) if common else None
+        return tuple(dict.fromkeys([repo, first, *paths] if repo else [first, *paths]))
 
     def _package_entries(self, pkg_node: Node, location: str) -> list[Entry]:
         pkg = pkg_node.req("package")

@@ -3,7 +3,9 @@
 Mapping: ``Results[].Vulnerabilities[]`` are entries; ``Severity`` is Trivy's choice
 among vendors (``SeveritySource`` goes to provenance); CVSS prefers NVD v3, then the
 severity source's vendor; ``Status: will_not_fix`` drops the fixed version and records
-``fix_state: wont-fix``; ``VendorIDs`` (DSA-..., RHSA-...) give the patch id.
+``fix_state: wont-fix``; ``VendorIDs`` (DSA-..., RHSA-...) give the patch id. The host
+id is the image's RepoTag when Trivy read an archive, a repository's RepoURL or
+directory name (``_host_id_first``). Trivy's JSON carries no KEV field.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from patchpolicy.importers._common import (
     best_cvss,
     build_purl,
     check_cvss,
+    is_archive_path,
+    last_path_component,
     normalize_source,
     purl_for_ecosystem,
     severity_word,
@@ -79,6 +83,7 @@ class TrivyImporter(Importer):
         artifact = root.get_str("ArtifactName")
         meta = root.get("Metadata")
         keys: list[str] = [artifact] if artifact else []
+        match: list[str] = []
         os_rec = None
         if meta is not None:
             ref = meta.get_str("Reference")
@@ -86,6 +91,8 @@ class TrivyImporter(Importer):
             keys += meta.str_list("RepoTags") + meta.str_list("RepoDigests")
             image_id = meta.get_str("ImageID")
             keys += [image_id] if image_id else []
+            # Content digests name the image whoever scanned it; tags and paths do not.
+            match += meta.str_list("RepoDigests") + ([image_id] if image_id else [])
             os_node = meta.get("OS")
             if os_node is not None:
                 os_rec = OsRecord(family=os_node.get_str("Family"), version=os_node.get_str("Name"))
@@ -93,6 +100,7 @@ class TrivyImporter(Importer):
         keys += [artifact_id] if artifact_id else []
         if not keys:
             raise root.error("missing required field 'ArtifactName'")
+        keys = self._host_id_first(keys, artifact, root.get_str("ArtifactType"), meta)
         tool_node = root.get("Trivy")
         entries: list[Entry] = []
         for result in root.get_list("Results"):
@@ -107,9 +115,28 @@ class TrivyImporter(Importer):
             scan_time=root.get_timestamp("CreatedAt"),
             tool="trivy",
             tool_version=None if tool_node is None else tool_node.get_str("Version"),
-            host_name=artifact,
+            host_name=keys[0],
             os=os_rec,
+            match_keys=tuple(dict.fromkeys(match)),
         )
+
+    @staticmethod
+    def _host_id_first(keys: list[str], artifact: str | None, kind: str | None, meta: Node | None) -> list[str]:
+        """The host id first: what names the artifact, not where the scan read it from.
+
+        An image read from an archive (``--input alpine.tar``) is named by its first
+        RepoTag (name and tag), else its first RepoDigest; a repository by the RepoURL
+        Trivy records, else, for a local checkout, its directory's name. The path stays
+        a host key, for the inventory.
+        """
+        first: str | None = None
+        if meta is not None:
+            first = meta.get_str("RepoURL")
+            if first is None and artifact and is_archive_path(artifact):
+                first = next(iter(meta.str_list("RepoTags") + meta.str_list("RepoDigests")), None)
+        if first is None and artifact and kind == "repository":
+            first = last_path_component(artifact)
+        return list(dict.fromkeys([first, *keys] if first else keys))
 
     def _entry(self, v: Node, target: str | None, rtype: str | None) -> Entry:
         name = v.req_str("PkgName")

@@ -126,6 +126,10 @@ class HostCheck(msgspec.Struct, frozen=True):
     detail: str
     controls: tuple[str, ...] = ()
     before_effective: bool = False
+    observed_at: datetime | None = None
+    """The last scan (``scan_freshness``), or since when a reboot is pending (``reboot``)."""
+    due: datetime | None = None
+    """When the check fails or failed: ``observed_at`` plus the policy's limit."""
 
 
 class ExceptionStatus(StrEnum):
@@ -192,6 +196,8 @@ class PolicyInfo(msgspec.Struct, frozen=True):
     in_effect: bool
     retention_years: int | None = None
     retention_basis: str | None = None
+    owner: str | None = None
+    """``metadata.owner``: who answers for the policy (a team or an address)."""
 
 
 class InputFile(msgspec.Struct, frozen=True):

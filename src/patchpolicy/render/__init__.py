@@ -18,7 +18,7 @@ from patchpolicy.render.markdown import MarkdownReport, MarkdownSummary
 from patchpolicy.render.oscal import OscalAssessmentResults, OscalPoam
 from patchpolicy.render.sarif import SarifLog
 from patchpolicy.render.summary import TextSummary
-from patchpolicy.render.tasks import TasksCsv, TasksJson
+from patchpolicy.render.tasks import TasksCsv, TasksIcs, TasksJson
 
 
 class BundleOutput(StrEnum):
@@ -34,6 +34,7 @@ class BundleOutput(StrEnum):
     OSCAL_POAM = "oscal/poam.json"
     TASKS_JSON = "tasks.json"
     TASKS_CSV = "tasks.csv"
+    TASKS_ICS = "tasks.ics"
 
 
 def renderer_for(output: BundleOutput) -> Renderer:
@@ -59,6 +60,8 @@ def renderer_for(output: BundleOutput) -> Renderer:
             return TasksJson()
         case BundleOutput.TASKS_CSV:
             return TasksCsv()
+        case BundleOutput.TASKS_ICS:
+            return TasksIcs()
         case _:
             assert_never(output)
 

@@ -10,8 +10,9 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from patchpolicy.evaluator import Evaluation, worst_key
+from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.common import format_timestamp
 from patchpolicy.model.results import (
     VERDICT_ORDER,
@@ -23,6 +24,9 @@ from patchpolicy.model.results import (
     Item,
     Verdict,
 )
+
+if TYPE_CHECKING:
+    from patchpolicy.render.interface import RenderContext
 
 #: Not remediated and on an SLA clock: what the ageing chart and the POA&M track.
 OPEN_VERDICTS = frozenset({Verdict.OVERDUE, Verdict.DUE_SOON, Verdict.OPEN})
@@ -61,12 +65,6 @@ def check_ref(check: HostCheck) -> str:
     return f"{check.policy}/{check.host}#{check.check}"
 
 
-def items_in(ev: Evaluation, buckets: Iterable[Bucket]) -> list[Item]:
-    """Items in the given gate buckets, worst first."""
-    wanted = set(buckets)
-    return sorted((i for i in ev.items if i.bucket in wanted), key=worst_key)
-
-
 def failing_checks(ev: Evaluation) -> list[HostCheck]:
     """Host checks that are not ``ok``, by policy, host, check."""
     return [c for c in ev.checks if c.verdict != CheckVerdict.OK]
@@ -84,6 +82,20 @@ def control_state(c: ControlReport) -> str:
     if c.status == ControlStatus.NOT_ASSESSED:
         return "NOT ASSESSED: no host in scope"
     return f"not satisfied, {c.failing_total} failing"
+
+
+def failing_checks_too(c: ControlReport, failing_items: int) -> str:
+    """What else fails a control besides its items: host checks (listed under Host hygiene)."""
+    n = c.failing_total - failing_items
+    return f" (and {count(n, 'failing host check')}, under Host hygiene)" if n > 0 else ""
+
+
+def ran_by(ctx: RenderContext) -> str:
+    """``; run: https://ci/run/1; policies at git commit 0123abc`` (empty when neither
+    is known): who or what ran the evaluation, from which policies."""
+    o = ctx.options
+    return (f"; run: {o.run_by}" if o.run_by else "") + (
+        f"; policies at git commit {o.policy_commit}" if o.policy_commit else "")
 
 
 def result_word(failing: int) -> str:
@@ -119,12 +131,23 @@ def ageing(items: Iterable[Item]) -> list[AgeBin]:
 
     Every bin is returned, empty ones too, so the chart's axis does not move between runs.
     """
-    days = [i.days_left for i in items if i.verdict in OPEN_VERDICTS and i.days_left is not None]
-    bins = []
-    for label, lo, hi in AGE_BINS:
-        n = sum(1 for d in days if (lo is None or d >= lo) and (hi is None or d <= hi))
-        bins.append(AgeBin(label, lo, hi, overdue=hi is not None and hi < 0, count=n))
-    return bins
+    counts = [0] * len(AGE_BINS)
+    for i in items:
+        if i.verdict in OPEN_VERDICTS and i.days_left is not None:
+            counts[age_bin(i.days_left)] += 1
+    return age_bins(counts)
+
+
+def age_bin(days_left: int) -> int:
+    """The index in ``AGE_BINS`` of the bin holding ``days_left`` (the bins cover every int)."""
+    return next(n for n, (_, lo, hi) in enumerate(AGE_BINS)
+                if (lo is None or days_left >= lo) and (hi is None or days_left <= hi))
+
+
+def age_bins(counts: list[int]) -> list[AgeBin]:
+    """The bins of ``AGE_BINS`` with these counts."""
+    return [AgeBin(label, lo, hi, overdue=hi is not None and hi < 0, count=n)
+            for (label, lo, hi), n in zip(AGE_BINS, counts, strict=True)]
 
 
 def verdict_rows(ev: Evaluation) -> list[tuple[str, str, int, dict[str, int]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from typing import Any
 
@@ -68,14 +69,16 @@ def encode_json(data: Any) -> bytes:
 class EvidenceJson(Renderer):
     """The bundle's evidence.json: ``evidence_document`` with the items in items.jsonl,
     plus ``files``: the bundle's required files, so that ``verify`` can tell a complete
-    bundle from one with files deleted along with their sums."""
+    bundle from one with files deleted along with their sums, and ``render_options``: the
+    caps and grouping the other files were made with, so that ``verify`` remakes them so."""
 
     filename = "evidence.json"
 
     def render(self, ctx: RenderContext) -> bytes:
         from patchpolicy.render import required_files  # the package imports this module
 
-        return encode_json({**evidence_document(ctx, inline_items=False), "files": required_files()})
+        return encode_json({**evidence_document(ctx, inline_items=False), "files": required_files(),
+                            "render_options": dataclasses.asdict(ctx.options)})
 
 
 class EvidenceStdout(Renderer):

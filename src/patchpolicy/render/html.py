@@ -1,6 +1,7 @@
 """``report.html``: the auditor report as one self-contained page.
 
-Contract: no script, no external resource of any kind (inline CSS, inline SVG charts; a
+Contract: a few MB at any fleet size (every item table shows the ``report_rows`` worst and
+counts the rest, which are in ``items.jsonl``); no script, no external resource of any kind (inline CSS, inline SVG charts; a
 Content-Security-Policy of ``default-src 'none'`` makes any fetch a browser error), and
 every piece of user text passes through ``html.escape``. Sections match ``report.md``.
 """
@@ -9,22 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from patchpolicy.model.results import Bucket, ControlStatus, Item
+from patchpolicy.model.results import ControlStatus, Item
 from patchpolicy.render import sanitize
 from patchpolicy.render._common import (
     BUCKET_ORDER,
     AgeBin,
-    ageing,
     control_label,
     control_state,
+    count,
     day,
     days_text,
     failing_checks,
-    items_in,
+    failing_checks_too,
+    ran_by,
     result_word,
     ts,
     verdict_rows,
 )
+from patchpolicy.render.grouping import TopN, report_view
 from patchpolicy.render.interface import RenderContext, Renderer
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -59,6 +62,8 @@ ul.controls li { margin: 4px 0; }
 figure { margin: 8px 0; }
 figcaption { color: var(--muted); font-size: 12px; }
 .empty { color: var(--muted); font-style: italic; }
+.more { color: var(--muted); font-size: 12px; }
+details { margin: 4px 0 10px 24px; } summary { cursor: pointer; color: var(--muted); }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 @media print { body { padding: 0; } h2 { break-after: avoid; } }
 """
@@ -138,6 +143,15 @@ def _items(items: Sequence[Item]) -> str:
     )
 
 
+def _left_out(top: TopN[Item], what: str) -> str:
+    """The note under a capped table: how many rows it leaves out and where they are."""
+    if not top.left_out:
+        return ""
+    return (f'<p class="more">Showing the {min(top.total, top.n)} worst of {top.total} {e(what)}; '
+            f"the other {top.left_out} are in <code>items.jsonl</code> (every item, one per "
+            "line) and, while open, in <code>tasks.csv</code>.</p>")
+
+
 def report_html(ctx: RenderContext) -> str:
     """The full report page (``report.html``)."""
     ev, inputs = ctx.evaluation, ctx.inputs
@@ -145,6 +159,8 @@ def report_html(ctx: RenderContext) -> str:
     gate = ctx.result
     failing = gate.failing
     verdict = "fail" if failing else "pass"
+    rows = ctx.options.report_rows
+    view = report_view(ev, rows)
     out: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -155,7 +171,8 @@ def report_html(ctx: RenderContext) -> str:
         f"<style>{CSS}</style></head><body>",
         "<header><h1>Patch compliance evidence report</h1>",
         f'<p class="lead">{_badge(verdict, result_word(failing))} {failing} failing, as of '
-        f"<strong>{e(ts(ev.as_of))}</strong>; evaluated by patchpolicy {e(inputs.tool_version)}.</p>",
+        f"<strong>{e(ts(ev.as_of))}</strong>; evaluated by patchpolicy {e(inputs.tool_version)}"
+        f"{e(ran_by(ctx))}.</p>",
         '<div class="cards">',
     ]
     for b in BUCKET_ORDER:
@@ -197,9 +214,16 @@ def report_html(ctx: RenderContext) -> str:
             bucket = "pass" if c.status == ControlStatus.SATISFIED else "fail"
             label = {ControlStatus.SATISFIED: "satisfied",
                      ControlStatus.NOT_ASSESSED: "not assessed"}.get(c.status, "not satisfied")
+            top = view.by_control.get((c.policy, c.control))
+            drill = ""
+            if top is not None and top.total:
+                drill = (f"<details><summary>{count(top.total, 'failing item')}, worst first"
+                         f"{e(failing_checks_too(c, top.total))}</summary>"
+                         f"{_items(top.values())}{_left_out(top, 'failing items of this control')}"
+                         "</details>")
             out.append(f"<li>{_badge(bucket, label)} "
                        f"<strong>{e(control_label(c))}</strong> {e(c.title or '')}: "
-                       f"{e(control_state(c))} <span class=\"mono\">[{e(c.policy)}]</span></li>")
+                       f"{e(control_state(c))} <span class=\"mono\">[{e(c.policy)}]</span>{drill}</li>")
         out.append("</ul>")
     else:
         out.append('<p class="empty">No policy names a control.</p>')
@@ -216,23 +240,25 @@ def report_html(ctx: RenderContext) -> str:
                                        if n) or "none") + ".</p>",
         "</section>",
         "<section><h2>Overdue and failing items, worst first</h2>",
-        _items(items_in(ev, [Bucket.FAIL])),
+        _items(view.failing.values()),
+        _left_out(view.failing, "failing items"),
         "</section>",
         "<section><h2>Warnings</h2><p>Due soon, fixed late, or failing before a policy takes "
         "effect.</p>",
-        _items(items_in(ev, [Bucket.WARN])),
+        _items(view.warnings.values()),
+        _left_out(view.warnings, "warnings"),
         "</section>",
         "<section><h2>Ageing of open findings</h2>",
-        f"<figure>{ageing_svg(ageing(ev.items))}<figcaption>Open findings (not remediated, not "
+        f"<figure>{ageing_svg(view.ageing)}<figcaption>Open findings (not remediated, not "
         "waived) by days to or past their deadline.</figcaption></figure>",
         "</section>",
         "<section><h2>Exceptions</h2>",
-        _table(["id", "status", "expires", "policies", "approved by", "ticket", "items",
+        _table(["id", "status", "expires", "policies", "approved by", "approved", "ticket", "items",
                 "justification", "compensating controls"],
                [(x.id, x.status.value + (", orphaned" if x.orphaned else ""), ts(x.expires),
-                 ", ".join(x.policies), x.approved_by, x.ticket, x.items_covered, x.justification,
-                 "; ".join(x.compensating_controls) or None) for x in ev.exceptions],
-               numeric=[6]),
+                 ", ".join(x.policies), x.approved_by, day(x.approved_at), x.ticket, x.items_covered,
+                 x.justification, "; ".join(x.compensating_controls) or None) for x in ev.exceptions],
+               numeric=[7]),
         "</section>",
     ]
     bad_checks = failing_checks(ev)
@@ -241,7 +267,9 @@ def report_html(ctx: RenderContext) -> str:
         f"<p>{len(ev.checks) - len(bad_checks)} host checks ok, {len(bad_checks)} not ok.</p>",
         _table(["policy", "host", "check", "verdict", "detail"],
                [(e(c.policy), e(c.host), e(c.check), _badge(c.bucket.value, c.verdict.value),
-                 e(c.detail)) for c in bad_checks], raw=range(5)),
+                 e(c.detail)) for c in bad_checks[:rows]], raw=range(5)),
+        *([f'<p class="more">{len(bad_checks) - rows} more host checks not ok are not shown: '
+           "every host check is in <code>evidence.json</code>.</p>"] if len(bad_checks) > rows else []),
         "</section>",
         "<footer><p><code>patchpolicy verify DIR</code> re-hashes every file of this bundle "
         "against SHA256SUMS; with <code>-p</code> and <code>-s</code> naming the inputs above it "

@@ -2,7 +2,10 @@
 
 Deterministic: events sorted by start then UID, ``DTSTAMP`` is the as-of instant (never
 the wall clock), UIDs are derived from what the event is, so a calendar that imports the
-file again updates events instead of duplicating them. Times are UTC (``...Z``): the
+file again updates events instead of duplicating them. ``SEQUENCE`` is the number of
+minutes from 2000-01-01T00:00:00Z to the as-of: a later evaluation always carries a
+higher sequence, so a client applies a task that moved to another window (RFC 5545
+3.8.7.4) rather than keeping the old time, without patchpolicy keeping state. Times are UTC (``...Z``): the
 window's zone is named in the description, and every client shows local time anyway.
 Lines end in CRLF and are folded at 75 octets without splitting a UTF-8 character.
 """
@@ -16,9 +19,11 @@ from datetime import UTC, datetime
 from patchpolicy.model.common import format_timestamp
 from patchpolicy.planner import Plan, UpcomingWindow
 
-__all__ = ["CalendarEvent", "plan_events", "render_ics", "window_events"]
+__all__ = ["TASKS_CALENDAR", "CalendarEvent", "plan_events", "render_ics", "sequence_of", "window_events"]
 
 PRODID = "-//patchpolicy//maintenance windows//EN"
+#: The calendar name of scheduled tasks (``plan --ics`` and the bundle's tasks.ics).
+TASKS_CALENDAR = "patch tasks"
 _LIMIT = 75
 
 
@@ -81,11 +86,20 @@ def _fold(line: str) -> bytes:
     return bytes(out) + b"\r\n"
 
 
+_SEQUENCE_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def sequence_of(stamp: datetime) -> int:
+    """The ``SEQUENCE`` of every event of a calendar made as of ``stamp``."""
+    return max(0, int((stamp - _SEQUENCE_EPOCH).total_seconds() // 60))
+
+
 def render_ics(
     events: Iterable[CalendarEvent], *, stamp: datetime, name: str = "patchpolicy"
 ) -> bytes:
     """A VCALENDAR with one VEVENT per event; ``stamp`` is every event's DTSTAMP."""
     dtstamp = _stamp(stamp)
+    sequence = sequence_of(stamp)
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -101,6 +115,7 @@ def render_ics(
             "BEGIN:VEVENT",
             f"UID:{e.uid}",
             f"DTSTAMP:{dtstamp}",
+            f"SEQUENCE:{sequence}",
             f"DTSTART:{_stamp(e.start)}",
             f"DTEND:{_stamp(e.end)}",
             f"SUMMARY:{_text(e.summary)}",

@@ -23,6 +23,23 @@ class RenderOptions:
     """At most this many SARIF results (GitHub code scanning's limit per run); the worst kept."""
     sarif_group_threshold: int = 10
     """One SARIF result per (rule, vulnerability) hitting at least this many hosts; 0: never."""
+    junit_group_threshold: int = 10
+    """One JUnit testcase per (policy, vulnerability, verdict) on at least this many hosts
+    (and per host check failing on that many); 0: never."""
+    group_sample: int = 20
+    """Items listed (worst first) per grouped entry of OSCAL, POA&M and JUnit; the counts
+    always cover every item of the group."""
+    report_rows: int = 100
+    """Rows per item table of report.html and report.md (worst first); the rest are
+    counted and left to items.jsonl and tasks.csv."""
+    run_by: str | None = None
+    """Who or what ran the evaluation (a CI pipeline URL): stated in the reports and OSCAL."""
+    policy_commit: str | None = None
+    """The policy repository's git commit (``+dirty`` with uncommitted changes)."""
+    oscal_ssp: str | None = None
+    """The POA&M's ``import-ssp`` href: the system security plan it belongs to."""
+    oscal_system_id: str | None = None
+    """The POA&M's ``system-id`` (FedRAMP: the FedRAMP application number)."""
 
 
 @dataclass(frozen=True)

@@ -3,23 +3,33 @@
 Contract (docs/ci.md): one testcase per item that is not passing and per host check, named
 ``HOST FINDING`` / ``HOST #CHECK``; one testcase per policy standing for its passing items
 (``N passing items``, never a failure); one failing testcase per gate failure that is not
-an item (an exception whose match failed, a policy that judged nothing). A testcase fails
-exactly when its entry fails the run's gate (``--fail-on`` included), so the ``failures``
-count equals what ``check`` reports as failing. Warnings and waived items are testcases
-with their text in ``<system-out>``. Valid against the Jenkins xUnit ``junit-10.xsd``; no
-timestamps or durations (the same evaluation gives the same bytes).
+an item (an exception whose match failed, a policy that judged nothing). At fleet scale
+the items of one vulnerability with one verdict on ``junit_group_threshold`` hosts or
+more are one testcase, ``N hosts VULN``, whose text counts every item and lists the
+``group_sample`` worst; a host check with one verdict on that many hosts likewise
+(``N hosts #CHECK``). A testcase fails exactly when its entries fail the run's gate
+(``--fail-on`` included); each suite's ``failing`` property is the number of failing
+items and host checks its failures stand for, so without grouping the ``failures`` count
+equals what ``check`` reports as failing, and with it the ``failing`` properties do.
+Warnings and waived items are testcases with their text in ``<system-out>``. Valid
+against the Jenkins xUnit ``junit-10.xsd``; no timestamps or durations (the same
+evaluation gives the same bytes).
 """
 
 from __future__ import annotations
 
+from typing import Any
 from xml.etree import ElementTree as ET
 
 from patchpolicy.evaluator import Evaluation, worst_key
 from patchpolicy.model.gate import FailOn, GateResult, exception_reason
-from patchpolicy.model.results import Bucket, ExceptionReport, HostCheck, Item
+from patchpolicy.model.results import BUCKET_OF, Bucket, ExceptionReport, HostCheck, Item, Verdict
 from patchpolicy.render import sanitize
 from patchpolicy.render._common import day, days_text
-from patchpolicy.render.interface import RenderContext, Renderer
+from patchpolicy.render.grouping import ItemGroup, group_items
+from patchpolicy.render.interface import RenderContext, Renderer, RenderOptions
+
+DEFAULTS = RenderOptions()
 
 # XML 1.0 cannot carry most C0 controls even as character references: dropped; DEL, C1
 # and bidi controls shown as visible escapes (render/sanitize.py).
@@ -46,20 +56,61 @@ def _check_line(c: HostCheck) -> str:
     return f"{c.verdict.value}: host check {_t(c.check)} - {_t(c.detail)}"
 
 
-def junit_tree(ev: Evaluation, gate: GateResult) -> ET.Element:
+def _group_line(g: ItemGroup, sample: int) -> str:
+    """A grouped testcase's text: the counts, then the worst items one per line."""
+    w = g.worst
+    listed = g.sample.values()[:max(sample, 1)]
+    head = (f"{w.verdict.value}: {_t(w.vuln)} ({_t(w.severity)}{', KEV' if w.kev else ''}) on "
+            f"{g.hosts} hosts, {g.items} items")
+    if g.earliest_deadline is not None:
+        head += f" - earliest deadline {day(g.earliest_deadline)}"
+    more = f"\n... and {g.items - len(listed)} more items: every item is in items.jsonl" \
+        if g.items > len(listed) else ""
+    return head + "\n" + "\n".join(f"{_t(i.host)}: {_item_line(i)}" for i in listed) + more
+
+
+def _check_group_line(checks: list[HostCheck], sample: int) -> str:
+    c = checks[0]
+    listed = checks[:max(sample, 1)]
+    more = f"\n... and {len(checks) - len(listed)} more hosts: every check is in evidence.json" \
+        if len(checks) > len(listed) else ""
+    return (f"{c.verdict.value}: host check {_t(c.check)} on {len(checks)} hosts\n"
+            + "\n".join(f"{_t(x.host)}: {_t(x.detail)}" for x in listed) + more)
+
+
+def _item_entries(ev: Evaluation, threshold: int, sample: int) -> dict[str, list[tuple[Any, ...]]]:
+    """Per policy, its testcases to be, worst first: ("item", item) or ("group", group).
+
+    Items that do not pass are grouped by (policy, vulnerability, verdict); a group on
+    ``threshold`` hosts or more (or with more items than are kept) is one testcase."""
+    keep = max(sample, threshold, 1)
+
+    def key(i: Item) -> tuple[str, ...] | None:
+        return None if i.bucket == Bucket.PASS else (i.policy, i.vuln, i.verdict.value)
+
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for g in group_items(ev.items, key, keep):
+        entries = out.setdefault(g.worst.policy, [])
+        if (threshold > 0 and g.hosts >= threshold) or g.items > keep:
+            entries.append((worst_key(g.worst), "group", g))
+        else:
+            entries.extend((worst_key(i), "item", i) for i in g.sample.values())
+    for entries in out.values():
+        entries.sort(key=lambda e: e[0])
+    return out
+
+
+def junit_tree(ev: Evaluation, gate: GateResult, options: RenderOptions = DEFAULTS) -> ET.Element:
     """The ``<testsuites>`` element."""
     root = ET.Element("testsuites", {"name": "patchpolicy"})
     total_tests = total_failures = 0
-    items: dict[str, list[Item]] = {}
-    passing: dict[str, int] = {}
-    for i in ev.items:
-        if i.bucket == Bucket.PASS:
-            passing[i.policy] = passing.get(i.policy, 0) + 1
-        else:
-            items.setdefault(i.policy, []).append(i)
-    checks: dict[str, list[HostCheck]] = {}
+    threshold, sample = options.junit_group_threshold, options.group_sample
+    entries = _item_entries(ev, threshold, sample)
+    passing = {p: sum(int(n) for v, n in c.items() if BUCKET_OF[Verdict(v)] == Bucket.PASS)
+               for p, c in ev.tally.by_policy.items()}
+    checks: dict[str, dict[tuple[str, str], list[HostCheck]]] = {}
     for c in ev.checks:
-        checks.setdefault(c.policy, []).append(c)
+        checks.setdefault(c.policy, {}).setdefault((c.check, c.verdict.value), []).append(c)
     for p in ev.policies:
         suite = ET.SubElement(root, "testsuite", {
             "name": p.name, "tests": "0", "failures": "0", "errors": "0",
@@ -73,15 +124,29 @@ def junit_tree(ev: Evaluation, gate: GateResult) -> ET.Element:
         if p.name in gate.empty_scope:
             case("scope", f"policy {p.name} judged nothing: its scope matched none of the "
                  f"{ev.tally.hosts_read} hosts", not gate.allow_empty_scope, "empty-scope")
-        for c in checks.get(p.name, []):
-            case(f"{c.host} #{c.check}", _check_line(c), gate.fails(c.policy, c.verdict, c.bucket))
-        for i in sorted(items.get(p.name, []), key=worst_key):
-            case(f"{i.host} {i.finding}", _item_line(i), gate.fails(i.policy, i.verdict, i.bucket))
+        groups = checks.get(p.name, {})
+        for c in [c for c in ev.checks if c.policy == p.name]:
+            group = groups[(c.check, c.verdict.value)]
+            if threshold > 0 and len(group) >= threshold:
+                if c is group[0]:  # one testcase where the group's first host was
+                    case(f"{len(group)} hosts #{c.check}", _check_group_line(group, sample),
+                         gate.fails(c.policy, c.verdict, c.bucket), items=len(group))
+            else:
+                case(f"{c.host} #{c.check}", _check_line(c), gate.fails(c.policy, c.verdict, c.bucket))
+        for _, kind, entry in entries.get(p.name, []):
+            if kind == "group":
+                w = entry.worst
+                case(f"{entry.hosts} hosts {w.vuln}", _group_line(entry, sample),
+                     gate.fails(w.policy, w.verdict, w.bucket), items=entry.items)
+            else:
+                case(f"{entry.host} {entry.finding}", _item_line(entry),
+                     gate.fails(entry.policy, entry.verdict, entry.bucket))
         if passing.get(p.name):
             n = passing[p.name]
             case(f"{n} passing item{'s' if n != 1 else ''}", "", False)
         suite.set("tests", str(case.tests))
         suite.set("failures", str(case.failures))
+        ET.SubElement(props, "property", {"name": "failing", "value": str(case.failing)})
         total_tests += case.tests
         total_failures += case.failures
     failing_exceptions = [(e, _exception_failure(e, gate)) for e in ev.exceptions]
@@ -104,17 +169,19 @@ def junit_tree(ev: Evaluation, gate: GateResult) -> ET.Element:
 
 
 class _Cases:
-    """Adds testcases to one suite and counts them."""
+    """Adds testcases to one suite and counts them, and the failing entries they stand for."""
 
     def __init__(self, suite: ET.Element, classname: str) -> None:
         self.suite, self.classname = suite, classname
-        self.tests = self.failures = 0
+        self.tests = self.failures = self.failing = 0
 
-    def __call__(self, name: str, text: str, failed: bool, kind: str = "policy-violation") -> None:
+    def __call__(self, name: str, text: str, failed: bool, kind: str = "policy-violation",
+                 items: int = 1) -> None:
         self.tests += 1
         el = ET.SubElement(self.suite, "testcase", {"name": _t(name), "classname": _t(self.classname)})
         if failed:
             self.failures += 1
+            self.failing += items
             ET.SubElement(el, "failure", {"type": kind, "message": _clean(text.split("\n")[0])}).text = _clean(text)
         elif text:
             ET.SubElement(el, "system-out").text = _clean(text)
@@ -139,7 +206,7 @@ class JunitXml(Renderer):
     filename = "junit.xml"
 
     def render(self, ctx: RenderContext) -> bytes:
-        tree = junit_tree(ctx.evaluation, ctx.result)
+        tree = junit_tree(ctx.evaluation, ctx.result, ctx.options)
         ET.indent(tree)
         body: bytes = ET.tostring(tree, encoding="utf-8", xml_declaration=True)
         return body + b"\n"

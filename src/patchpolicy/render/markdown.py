@@ -10,22 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from patchpolicy.evaluator import Evaluation
-from patchpolicy.model.results import Bucket, Item
+from patchpolicy.model.results import Item
 from patchpolicy.render import sanitize
 from patchpolicy.render._common import (
     BUCKET_ORDER,
-    ageing,
     control_label,
     control_state,
     count,
     day,
     days_text,
     failing_checks,
-    items_in,
+    failing_checks_too,
+    ran_by,
     result_word,
     ts,
     verdict_rows,
 )
+from patchpolicy.render.grouping import TopN, report_view
 from patchpolicy.render.interface import RenderContext, Renderer
 
 
@@ -59,11 +60,13 @@ def report_markdown(ctx: RenderContext) -> str:
     gate = ctx.result
     failing = gate.failing
     snap = inputs.snapshot
+    rows = ctx.options.report_rows
+    view = report_view(ev, rows)
     lines = [
         "# Patch compliance evidence report",
         "",
         f"Result: **{result_word(failing)}** ({failing} failing) as of {esc(ts(ev.as_of))}, "
-        f"evaluated by patchpolicy {esc(inputs.tool_version)}.",
+        f"evaluated by patchpolicy {esc(inputs.tool_version)}{esc(ran_by(ctx))}.",
         "",
         "## Scope and inputs",
         "",
@@ -118,27 +121,38 @@ def report_markdown(ctx: RenderContext) -> str:
         "## Overdue and failing items, worst first",
         "",
     ]
-    lines += _items_table(items_in(ev, [Bucket.FAIL])) or ["None."]
+    lines += _items_table(view.failing.values()) or ["None."]
+    lines += _left_out(view.failing, "failing items")
     lines += ["", "## Warnings (due soon, fixed late, before a policy takes effect)", ""]
-    lines += _items_table(items_in(ev, [Bucket.WARN])) or ["None."]
+    lines += _items_table(view.warnings.values()) or ["None."]
+    lines += _left_out(view.warnings, "warnings")
+    drill = [(c, top) for c in ev.controls
+             if (top := view.by_control.get((c.policy, c.control))) is not None and top.total]
+    if drill:
+        lines += ["", "## Failing items per control", ""]
+        for c, top in drill:
+            lines += [f"### {esc(control_label(c))} (policy {esc(c.policy)}): "
+                      f"{count(top.total, 'failing item')}{failing_checks_too(c, top.total)}",
+                      "", *_items_table(top.values()), *_left_out(top, "failing items of this control"), ""]
+        lines.pop()
     lines += [
         "",
         "## Ageing of open findings",
         "",
         "Open findings (not remediated, not waived) by days to or past their deadline.",
         "",
-        *table(["days to deadline", "findings"], [(b.label, b.count) for b in ageing(ev.items)]),
+        *table(["days to deadline", "findings"], [(b.label, b.count) for b in view.ageing]),
         "",
         "## Exceptions",
         "",
     ]
     if ev.exceptions:
         lines += table(
-            ["id", "status", "expires", "policies", "approved by", "ticket", "items", "justification",
-             "compensating controls"],
+            ["id", "status", "expires", "policies", "approved by", "approved", "ticket", "items",
+             "justification", "compensating controls"],
             [(e.id, e.status.value + (", orphaned" if e.orphaned else ""), ts(e.expires),
-              ", ".join(e.policies), e.approved_by, e.ticket or "-", e.items_covered,
-              e.justification, "; ".join(e.compensating_controls) or "-")
+              ", ".join(e.policies), e.approved_by, day(e.approved_at), e.ticket or "-",
+              e.items_covered, e.justification, "; ".join(e.compensating_controls) or "-")
              for e in ev.exceptions],
         )
     else:
@@ -149,7 +163,10 @@ def report_markdown(ctx: RenderContext) -> str:
     if checks:
         lines += table(["policy", "host", "check", "verdict", "bucket", "detail"],
                        [(c.policy, c.host, c.check, c.verdict.value, c.bucket.value, c.detail)
-                        for c in checks])
+                        for c in checks[:rows]])
+        if len(checks) > rows:
+            lines += ["", f"{len(checks) - rows} more host checks not ok are not shown: every host "
+                          "check is in `evidence.json`."]
     lines += [
         "",
         "## Verify this evidence",
@@ -158,6 +175,15 @@ def report_markdown(ctx: RenderContext) -> str:
         "`-s` naming the inputs above it re-evaluates them and compares every byte.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _left_out(top: TopN[Item], what: str) -> list[str]:
+    """The line under a capped table: how many rows it leaves out and where they are."""
+    if not top.left_out:
+        return []
+    return ["", f"Showing the {min(top.total, top.n)} worst of {top.total} {what}; the other "
+                f"{top.left_out} are in `items.jsonl` (every item, one per line) and, while open, "
+                "in `tasks.csv`."]
 
 
 def _items_table(items: Sequence[Item]) -> list[str]:

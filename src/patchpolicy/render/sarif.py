@@ -252,13 +252,14 @@ def _check_result(ev: Evaluation, c: HostCheck, rule_index: dict[str, int],
 
 @dataclass
 class _Entry:
-    """One result to be: its rank (worst first), what it stands for, and how to build it."""
+    """One result to be: its rank (worst first), its place in the output, what it stands
+    for, and how to build it."""
 
     rank: tuple[Any, ...]
+    position: int
     build: Callable[[], dict[str, Any]]
     items: int = 1
     grouped: bool = False
-    members: list[Any] = field(default_factory=list)
 
 
 def _check_rank(c: HostCheck) -> tuple[Any, ...]:
@@ -267,26 +268,56 @@ def _check_rank(c: HostCheck) -> tuple[Any, ...]:
     return (0, first, 0, 1, 9, c.policy, c.host, c.check)
 
 
-def _sample(hosts: list[str]) -> tuple[list[str], str]:
+def _sample(hosts: list[str], total: int) -> tuple[list[str], str]:
     """The first ``HOST_SAMPLE`` hosts (sorted) and their text, with how many more."""
     sample = hosts[:HOST_SAMPLE]
-    more = f" and {len(hosts) - len(sample)} more" if len(hosts) > len(sample) else ""
+    more = f" and {total - len(sample)} more" if total > len(sample) else ""
     return sample, ", ".join(sample) + more
 
 
-def _item_group_result(ev: Evaluation, members: list[Item], rule_index: dict[str, int],
+@dataclass
+class _ItemGroup:
+    """The items of one grouped result, summarised as they stream past: the worst item,
+    the first hosts (sorted: items come by policy, then host), the smallest package names,
+    counts and the earliest deadline. Memory does not grow with the group."""
+
+    position: int
+    worst: Item
+    rank: tuple[Any, ...]
+    hosts: list[str] = field(default_factory=list)
+    host_count: int = 0
+    items: int = 0
+    deadline: Any = None
+    packages: set[str] = field(default_factory=set)
+    last_host: str | None = None
+
+    def add(self, i: Item, rank: tuple[Any, ...]) -> None:
+        self.items += 1
+        if rank < self.rank:
+            self.worst, self.rank = i, rank
+        if i.host != self.last_host:
+            self.last_host = i.host
+            self.host_count += 1
+            if len(self.hosts) < HOST_SAMPLE:
+                self.hosts.append(i.host)
+        if i.deadline is not None and (self.deadline is None or i.deadline < self.deadline):
+            self.deadline = i.deadline
+        if i.package:
+            self.packages.add(i.package)
+            if len(self.packages) > 2 * HOST_SAMPLE:
+                self.packages = set(sorted(self.packages)[:HOST_SAMPLE])
+
+
+def _item_group_result(ev: Evaluation, g: _ItemGroup, rule_index: dict[str, int],
                        gate: GateResult) -> dict[str, Any]:
     """One result for one rule and one vulnerability on many hosts."""
-    members = sorted(members, key=worst_key)
-    worst = members[0]
+    worst = g.worst
     one = _item_result(ev, worst, rule_index, {}, gate)
-    hosts = sorted({i.host for i in members})
-    sample, text = _sample(hosts)
-    deadlines = [i.deadline for i in members if i.deadline is not None]
+    sample, text = _sample(g.hosts, g.host_count)
     parts = [f"{worst.verdict.value}: {worst.vuln} ({worst.severity}{', KEV' if worst.kev else ''}) "
-             f"on {len(hosts)} hosts ({len(members)} items): {text}"]
-    if deadlines:
-        parts.append(f"earliest deadline {day(min(deadlines))}")
+             f"on {g.host_count} hosts ({g.items} items): {text}"]
+    if g.deadline is not None:
+        parts.append(f"earliest deadline {day(g.deadline)}")
     if worst.binding_rule:
         parts.append(f"rule {worst.binding_rule}")
     one["message"] = {"text": "; ".join(parts) + "."}
@@ -296,9 +327,9 @@ def _item_group_result(ev: Evaluation, members: list[Item], rule_index: dict[str
     one["properties"] = {
         "policy": worst.policy, "vuln": worst.vuln, "severity": worst.severity,
         "verdict": worst.verdict.value, "bucket": worst.bucket.value,
-        "deadline": ts(min(deadlines)) if deadlines else None, "kev": worst.kev,
-        "controls": list(worst.controls), "hostCount": len(hosts), "itemCount": len(members),
-        "hosts": sample, "packages": sorted({i.package for i in members if i.package})[:HOST_SAMPLE],
+        "deadline": ts(g.deadline) if g.deadline is not None else None, "kev": worst.kev,
+        "controls": list(worst.controls), "hostCount": g.host_count, "itemCount": g.items,
+        "hosts": sample, "packages": sorted(g.packages)[:HOST_SAMPLE],
     }
     return one
 
@@ -310,7 +341,7 @@ def _check_group_result(ev: Evaluation, members: list[HostCheck], rule_index: di
     worst = members[0]
     one = _check_result(ev, worst, rule_index, gate)
     hosts = sorted({c.host for c in members})
-    sample, text = _sample(hosts)
+    sample, text = _sample(hosts, len(hosts))
     one["message"] = {"text": f"{worst.verdict.value}: {worst.check} on {len(hosts)} hosts: {text}."}
     one["locations"][0].pop("logicalLocations")
     one["partialFingerprints"] = _fingerprints(
@@ -323,14 +354,23 @@ def _check_group_result(ev: Evaluation, members: list[HostCheck], rule_index: di
     return one
 
 
-def _entries(ctx: RenderContext, rule_index: dict[str, int]) -> list[_Entry]:
-    """Every result to be, in output order: items then host checks, groups where the first
-    member was."""
+@dataclass
+class _Entries:
+    """The results kept under the cap, in output order, and what all of them stood for."""
+
+    kept: list[_Entry]
+    total: int
+    total_items: int
+
+
+def _entries(ctx: RenderContext, rule_index: dict[str, int], cap: int) -> _Entries:
+    """Every result to be, in output order (items then host checks, a group where its
+    first member was), keeping the ``cap`` worst. Two passes over the items: the first
+    counts hosts per (rule, vulnerability), the second keeps the worst ``cap`` single
+    results and summarises each group, so memory follows the cap, not the fleet."""
     ev, gate = ctx.evaluation, ctx.result
     threshold = ctx.options.sarif_group_threshold
     exceptions = {x.id: x for x in ev.exceptions}
-    entries: list[_Entry] = []
-    groups: dict[tuple[str, ...], _Entry] = {}
 
     def item_key(i: Item) -> tuple[str, ...] | None:
         if i.bucket == Bucket.WAIVED or threshold <= 0:
@@ -344,38 +384,89 @@ def _entries(ctx: RenderContext, rule_index: dict[str, int]) -> list[_Entry]:
             return None
         return ("check", c.policy, c.check, c.bucket.value, _level(gate, c.policy, c.verdict, c.bucket))
 
-    failing = [i for i in ev.items if i.bucket != Bucket.PASS]
+    # Pass 1: hosts per key (items come by policy then host, and a key names one policy,
+    # so a host's items are contiguous within a key: counting changes counts hosts).
+    host_count: dict[tuple[str, ...], int] = {}
+    last_host: dict[tuple[str, ...], str] = {}
     checks = [c for c in ev.checks if c.bucket != Bucket.PASS]
-    hosts: dict[tuple[str, ...], set[str]] = {}
-    for k, host in [(item_key(i), i.host) for i in failing] + [(check_key(c), c.host) for c in checks]:
-        if k is not None:
-            hosts.setdefault(k, set()).add(host)
-    big = {k for k, h in hosts.items() if len(h) >= threshold}
-
-    def add(k: tuple[str, ...] | None, member: Any, rank: tuple[Any, ...],
-            one: Callable[[], dict[str, Any]], many: Callable[[list[Any]], dict[str, Any]]) -> None:
-        if k not in big:
-            entries.append(_Entry(rank, one))
-            return
-        assert k is not None
-        g = groups.get(k)
-        if g is None:
-            g = groups[k] = _Entry(rank, lambda: {}, items=0, grouped=True)
-            g.build = lambda g=g: many(g.members)  # type: ignore[misc]
-            entries.append(g)
-        g.members.append(member)
-        g.items += 1
-        g.rank = min(g.rank, rank)
-
-    for i in failing:
-        add(item_key(i), i, (1 if i.bucket == Bucket.WAIVED else 0, *worst_key(i)),
-            lambda i=i: _item_result(ev, i, rule_index, exceptions, gate),  # type: ignore[misc]
-            lambda ms: _item_group_result(ev, ms, rule_index, gate))
+    for i in ev.items:
+        if i.bucket == Bucket.PASS:
+            continue
+        k = item_key(i)
+        if k is not None and last_host.get(k) != i.host:
+            last_host[k] = i.host
+            host_count[k] = host_count.get(k, 0) + 1
+    check_hosts: dict[tuple[str, ...], set[str]] = {}
     for c in checks:
-        add(check_key(c), c, _check_rank(c),
-            lambda c=c: _check_result(ev, c, rule_index, gate),  # type: ignore[misc]
-            lambda ms: _check_group_result(ev, ms, rule_index, gate))
-    return entries
+        k = check_key(c)
+        if k is not None:
+            check_hosts.setdefault(k, set()).add(c.host)
+    big = {k for k, n in host_count.items() if n >= threshold} | \
+        {k for k, h in check_hosts.items() if len(h) >= threshold}
+
+    # Pass 2: single results compete for the cap as they come; groups are summarised.
+    singles: list[tuple[tuple[Any, ...], int, Item]] = []
+    groups: dict[tuple[str, ...], _ItemGroup] = {}
+    total = total_items = position = 0
+
+    def compact() -> None:
+        singles.sort(key=lambda s: s[0])
+        del singles[cap:]
+
+    for i in ev.items:
+        if i.bucket == Bucket.PASS:
+            continue
+        k = item_key(i)
+        rank = (1 if i.bucket == Bucket.WAIVED else 0, *worst_key(i))
+        total_items += 1
+        if k in big:
+            assert k is not None
+            g = groups.get(k)
+            if g is None:
+                g = groups[k] = _ItemGroup(position, i, rank)
+                position += 1
+                total += 1
+            g.add(i, rank)
+            continue
+        singles.append((rank, position, i))
+        position += 1
+        total += 1
+        if len(singles) >= 2 * cap:
+            compact()
+    compact()
+    entries = [_Entry(rank, pos, lambda i=i: _item_result(ev, i, rule_index, exceptions, gate))  # type: ignore[misc]
+               for rank, pos, i in singles]
+    entries += [_Entry(g.rank, g.position, lambda g=g: _item_group_result(ev, g, rule_index, gate),  # type: ignore[misc]
+                       items=g.items, grouped=True) for g in groups.values()]
+    check_groups: dict[tuple[str, ...], tuple[_Entry, list[HostCheck]]] = {}
+    for c in checks:
+        k = check_key(c)
+        total_items += 1
+        if k in big:
+            assert k is not None
+            found = check_groups.get(k)
+            if found is None:
+                members: list[HostCheck] = []
+                entry = _Entry(_check_rank(c), position,
+                               lambda ms=members: _check_group_result(ev, ms, rule_index, gate),  # type: ignore[misc]
+                               items=0, grouped=True)
+                check_groups[k] = (entry, members)
+                entries.append(entry)
+                position += 1
+                total += 1
+            else:
+                entry, members = found
+            members.append(c)
+            entry.items += 1
+            entry.rank = min(entry.rank, _check_rank(c))
+            continue
+        entries.append(_Entry(_check_rank(c), position,
+                              lambda c=c: _check_result(ev, c, rule_index, gate)))  # type: ignore[misc]
+        position += 1
+        total += 1
+    entries.sort(key=lambda e: e.rank)
+    kept = sorted(entries[:cap], key=lambda e: e.position)
+    return _Entries(kept, total, total_items)
 
 
 def sarif_log(ctx: RenderContext, *, max_results: int | None = None) -> dict[str, Any]:
@@ -383,23 +474,19 @@ def sarif_log(ctx: RenderContext, *, max_results: int | None = None) -> dict[str
     ev, inputs = ctx.evaluation, ctx.inputs
     rules = _rules(ev)
     rule_index = {r["id"]: n for n, r in enumerate(rules)}
-    entries = _entries(ctx, rule_index)
     cap = ctx.options.sarif_max_results if max_results is None else max_results
-    kept = entries
-    if len(entries) > cap:
-        order = sorted(range(len(entries)), key=lambda n: entries[n].rank)
-        keep = set(order[:cap])
-        kept = [e for n, e in enumerate(entries) if n in keep]
+    chosen = _entries(ctx, rule_index, cap)
+    kept = chosen.kept
     results = [e.build() for e in kept]
-    omitted = len(entries) - len(kept)
-    omitted_items = sum(e.items for e in entries) - sum(e.items for e in kept)
+    omitted = chosen.total - len(kept)
+    omitted_items = chosen.total_items - sum(e.items for e in kept)
     invocation: dict[str, Any] = {"executionSuccessful": True}
     if omitted:
         invocation["toolExecutionNotifications"] = [{
             "descriptor": {"id": CAP_NOTE},
             "level": "note",
             "message": {"text": (
-                f"{omitted} of {len(entries)} results left out (standing for {omitted_items} "
+                f"{omitted} of {chosen.total} results left out (standing for {omitted_items} "
                 f"items and host checks) to stay within GitHub code scanning's limits; the "
                 f"{len(kept)} worst are kept. Every item is in items.jsonl of the evidence "
                 f"bundle (patchpolicy evaluate -o DIR) and in patchpolicy check --format json; "

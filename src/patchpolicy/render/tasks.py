@@ -1,7 +1,9 @@
-"""``tasks.json`` and ``tasks.csv``: the remediation plan made from the same evaluation.
+"""``tasks.json``, ``tasks.csv`` and ``tasks.ics``: the remediation plan made from the same
+evaluation.
 
-The bytes are the planner's own (``patchpolicy plan`` writes the same files); these
-renderers only put them into the evidence bundle. They need ``RenderContext.plan``.
+The bytes are the planner's own (``patchpolicy plan`` writes the same files, the calendar
+with ``--ics``); these renderers only put them into the evidence bundle. They need
+``RenderContext.plan``.
 """
 
 from __future__ import annotations
@@ -33,3 +35,15 @@ class TasksCsv(Renderer):
 
     def render(self, ctx: RenderContext) -> bytes:
         return tasks_csv(_plan(ctx, self.filename))
+
+
+class TasksIcs(Renderer):
+    """``tasks.ics``: the scheduled tasks as calendar events (``plan --ics`` writes the same)."""
+
+    filename = "tasks.ics"
+
+    def render(self, ctx: RenderContext) -> bytes:
+        from patchpolicy.render.ics import TASKS_CALENDAR, plan_events, render_ics
+
+        plan = _plan(ctx, self.filename)
+        return render_ics(plan_events(plan), stamp=plan.as_of, name=TASKS_CALENDAR)

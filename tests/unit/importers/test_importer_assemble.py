@@ -80,14 +80,18 @@ def test_all_samples_in_one_snapshot(realdata: Path, tmp_path: Path, validate: C
     assert (report.entries_read, report.findings_written, report.merged) == (41, 36, 5)
     snap = validate(out)
     assert [h.id for h in snap.hosts] == sorted(h.id for h in snap.hosts)
-    assert len(snap.hosts) == 14
+    # 14 reports, 13 hosts: the standalone VEX applies to the SBOM it names (issue 17 #5)
+    assert len(snap.hosts) == 13
+    assert "vex-jackson-databind.cdx.json" not in {h.id for h in snap.hosts}
+    app = next(h for h in snap.hosts if h.id == "example-app@1.0.0")
+    assert [(f.vuln, f.status) for f in app.findings] == [("CVE-2020-25649", "not_affected")]
     assert snap.taken_at == SCAN  # the latest scan time among the inputs
     assert snap.source is not None and snap.source.tool == "cyclonedx+grype+osv-scanner+trivy"
-    assert len(list(open_snapshot(out).hosts())) == 14
+    assert len(list(open_snapshot(out).hosts())) == 13
 
 
 def test_grype_sarif_is_not_grype_json(realdata: Path) -> None:
-    with pytest.raises(ImporterError, match="not a grype report: no 'matches'"):
+    with pytest.raises(ImporterError, match="not a grype report: this is a SARIF log written by grype"):
         build_snapshot([(F.GRYPE, realdata / "scanners/grype/grype-sarif-presenter-image.sarif.json")])
 
 
@@ -191,9 +195,9 @@ def test_previous_keeps_first_seen_and_marks_vanished_findings_fixed(
     assert (report.first_seen_kept, report.marked_fixed, report.hosts_carried) == (2, 2, 1)
     fleet = validate(snap2)
     hosts = {h.id: h for h in fleet.hosts}
-    debian = hosts["testdata/fixtures/images/debian-buster.tar.gz"]  # not re-scanned: unchanged
+    debian = hosts["ghcr.io/aquasecurity/trivy-test-images:debian-buster"]  # not re-scanned: unchanged
     assert debian.last_scan == datetime(2021, 8, 25, 12, 20, 30, tzinfo=UTC)
-    alpine = hosts["testdata/fixtures/images/alpine-310.tar.gz"]
+    alpine = hosts["ghcr.io/aquasecurity/trivy-test-images:alpine-310"]
     found = {f.id: f for f in alpine.findings}
     assert alpine.last_scan == datetime(2026, 1, 12, 6, tzinfo=UTC)
     kept = found["CVE-2019-1551/libcrypto1.1"]
@@ -258,7 +262,7 @@ def test_inventory_maps_reports_to_hosts(
     hosts = {h.id: h for h in validate(out).hosts}
     web = hosts["web-01"]
     assert (web.name, web.env, web.tags, web.labels, web.owner, web.criticality, web.exposure) == (
-        "testdata/fixtures/images/debian-buster.tar.gz", "prod", ["cde", "pci"], {"ring": "canary"},
+        "ghcr.io/aquasecurity/trivy-test-images:debian-buster", "prod", ["cde", "pci"], {"ring": "canary"},
         "team-web", "high", "internet",
     )
     assert len(web.findings) == 2

@@ -28,8 +28,9 @@ SAMPLES = {
 }
 
 
-# sniff() and the "looks like" hint are for the JSON formats; Nessus is XML.
-JSON_FORMATS = [f for f in ImporterFormat if f is not ImporterFormat.NESSUS]
+# sniff() and the "looks like" hint are for the JSON formats; Nessus is XML, Qualys XML or CSV.
+NOT_JSON_FORMATS = [ImporterFormat.NESSUS, ImporterFormat.QUALYS]
+JSON_FORMATS = [f for f in ImporterFormat if f not in NOT_JSON_FORMATS]
 
 
 @pytest.mark.parametrize("fmt", JSON_FORMATS)
@@ -52,10 +53,13 @@ def test_a_file_of_another_format_is_rejected_with_a_hint(
     assert f"it looks like a {right.value} report (use: import {right.value} ...)" in msg
 
 
+@pytest.mark.parametrize("wrong", NOT_JSON_FORMATS)
 @pytest.mark.parametrize("right", JSON_FORMATS)
-def test_a_json_report_passed_as_nessus_is_rejected(realdata: Path, right: ImporterFormat) -> None:
-    with pytest.raises(ImporterError, match=r"^in\.json: not a nessus report: it is JSON"):
-        get_importer(ImporterFormat.NESSUS).load(realdata / SAMPLES[right], "in.json")
+def test_a_json_report_passed_as_an_xml_format_is_rejected(
+    realdata: Path, right: ImporterFormat, wrong: ImporterFormat
+) -> None:
+    with pytest.raises(ImporterError, match=rf"^in\.json: not a {wrong.value} report: it is JSON"):
+        get_importer(wrong).load(realdata / SAMPLES[right], "in.json")
 
 
 def test_importer_errors_are_input_errors_under_the_one_root() -> None:

@@ -29,7 +29,9 @@ def _by_id(host: HostRecord) -> dict[str, FindingRecord]:
 
 def test_debian_buster(realdata: Path) -> None:
     host = _only_host(realdata, "trivy-debian-buster.json")
-    assert host.id == "testdata/fixtures/images/debian-buster.tar.gz"
+    # read from an archive (--input): named by the image's RepoTag, not the path (issue 17 #5)
+    assert host.id == "ghcr.io/aquasecurity/trivy-test-images:debian-buster"
+    assert host.name == host.id
     assert host.os is not None and (host.os.family, host.os.version) == ("debian", "10.1")
     assert host.last_scan == datetime(2021, 8, 25, 12, 20, 30, tzinfo=UTC)
     found = _by_id(host)
@@ -83,7 +85,7 @@ def test_amazon_vm_keeps_rpm_epochs(realdata: Path) -> None:
 
 def test_gomod_repository_edge_cases(realdata: Path) -> None:
     host = _only_host(realdata, "trivy-gomod.json")
-    assert host.id == "testdata/fixtures/repo/gomod"
+    assert host.id == "gomod"  # a local checkout: its directory's name (issue 17 #5)
     assert host.os is None
     found = _by_id(host)
     # GMS-2022-20 on the same module in three go.mod files: three findings, ids by path.

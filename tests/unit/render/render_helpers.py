@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from patchpolicy.api import evaluate_files
 from patchpolicy.planner import plan
-from patchpolicy.render.interface import RenderContext
+from patchpolicy.render.interface import RenderContext, RenderOptions
 from patchpolicy.snapshot import open_snapshot
 from patchpolicy.verify import PLAN_HORIZON
 
@@ -63,3 +65,44 @@ def xml_errors(xsd_path: Path, document: bytes) -> list[str]:
     import xmlschema
 
     return [str(e) for e in xmlschema.XMLSchema(str(xsd_path)).iter_errors(document.decode())]
+
+
+APIVERSION = "patchpolicy/v1"
+KIND = "FleetSnapshot"
+
+
+def fleet_finding(vuln: str, severity: str = "critical") -> dict[str, Any]:
+    """A finding of ``vuln`` in libfoo 1.0, fix released long ago (overdue at AS_OF)."""
+    return {
+        "id": f"{vuln}/libfoo", "vuln": vuln,
+        "package": {"name": "libfoo", "version": "1.0", "ecosystem": "debian"},
+        "fixed_version": "1.1", "severity": severity, "cvss": 9.8, "kev": None,
+        "published_at": "2025-01-01T00:00:00Z", "fix_released_at": "2025-01-02T00:00:00Z",
+        "first_seen_at": "2025-01-03T00:00:00Z", "status": "open",
+    }
+
+
+def fleet_host(n: int, findings: list[dict[str, Any]]) -> dict[str, Any]:
+    """Host ``host-NNNNN`` in dev, scanned an hour before AS_OF."""
+    return {
+        "id": f"host-{n:05d}", "env": "dev", "tags": [], "labels": {}, "owner": "team-a",
+        "os": {"family": "debian", "version": "12"}, "last_scan": "2026-11-20T05:00:00Z",
+        "reboot_pending_since": None, "findings": findings,
+    }
+
+
+def fleet_context(tmp_path: Path, hosts: list[dict[str, Any]],
+                  options: RenderOptions | None = None) -> RenderContext:
+    """``hosts`` as a snapshot evaluated against the example baseline policy."""
+    snapshot = tmp_path / "fleet.json"
+    snapshot.write_bytes(orjson.dumps({
+        "apiVersion": APIVERSION, "kind": KIND,
+        "taken_at": "2026-11-20T06:00:00Z", "hosts": hosts,
+    }))
+    cwd = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        ev, inputs = evaluate_files(["examples/policies/baseline.yaml"], snapshot)
+    finally:
+        os.chdir(cwd)
+    return RenderContext(ev, inputs, options=options or RenderOptions())

@@ -5,58 +5,21 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from render_helpers import ROOT, json_errors
+from render_helpers import fleet_context as _context
+from render_helpers import fleet_finding as _finding
+from render_helpers import fleet_host as _host
 
-from patchpolicy.api import evaluate_files
 from patchpolicy.render.interface import RenderContext, RenderOptions
 from patchpolicy.render.sarif import CAP_NOTE, FINGERPRINT, GITHUB_FINGERPRINT, SarifLog, sarif_log
 
 GITHUB_MAX_RESULTS = 25_000
-APIVERSION = "patchpolicy/v1"
-KIND = "FleetSnapshot"
 GITHUB_MAX_GZIP = 10 * 1000 * 1000
-
-
-def _finding(vuln: str, severity: str = "critical") -> dict[str, Any]:
-    return {
-        "id": f"{vuln}/libfoo", "vuln": vuln,
-        "package": {"name": "libfoo", "version": "1.0", "ecosystem": "debian"},
-        "fixed_version": "1.1", "severity": severity, "cvss": 9.8, "kev": None,
-        "published_at": "2025-01-01T00:00:00Z", "fix_released_at": "2025-01-02T00:00:00Z",
-        "first_seen_at": "2025-01-03T00:00:00Z", "status": "open",
-    }
-
-
-def _host(n: int, findings: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "id": f"host-{n:05d}", "env": "dev", "tags": [], "labels": {}, "owner": "team-a",
-        "os": {"family": "debian", "version": "12"}, "last_scan": "2026-11-20T05:00:00Z",
-        "reboot_pending_since": None, "findings": findings,
-    }
-
-
-def _context(tmp_path: Path, hosts: list[dict[str, Any]], options: RenderOptions) -> RenderContext:
-    snapshot = tmp_path / "fleet.json"
-    snapshot.write_bytes(orjson.dumps({
-        "apiVersion": APIVERSION, "kind": KIND,
-        "taken_at": "2026-11-20T06:00:00Z", "hosts": hosts,
-    }))
-    cwd = Path.cwd()
-    os.chdir(ROOT)
-    try:
-        ev, inputs = evaluate_files(["examples/policies/baseline.yaml"], snapshot)
-    finally:
-        os.chdir(cwd)
-    return RenderContext(ev, inputs, options=options)
-
-
 def _run(ctx: RenderContext) -> dict[str, Any]:
     run: dict[str, Any] = json.loads(SarifLog().render(ctx))["runs"][0]
     return run

@@ -1,0 +1,160 @@
+"""Bounded views of a stream of items: the worst N, and groups of items that share a key.
+
+Renderers whose consumers cannot take one entry per item (OSCAL, POA&M, JUnit, the HTML
+and Markdown reports) read ``Evaluation.items`` once through these. Memory is bounded by
+the number of groups and the sample size, never by the number of items, and every group
+says how many items and hosts it stands for, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from patchpolicy.model.evaluation import Evaluation, worst_key
+from patchpolicy.model.results import Bucket, Item
+from patchpolicy.render._common import AGE_BINS, OPEN_VERDICTS, AgeBin, age_bin, age_bins
+
+T = TypeVar("T")
+
+
+class TopN(Generic[T]):
+    """The ``n`` smallest of what is added, by ``rank``, and how many were added.
+
+    Holds at most ``2n`` values between compactions; ties are broken by ``rank`` alone, so
+    ``rank`` must be a total order (``worst_key`` ends with the item's ids)."""
+
+    def __init__(self, n: int, rank: Callable[[T], Any]) -> None:
+        self.n, self.rank = max(n, 0), rank
+        self.total = 0
+        self._kept: list[T] = []
+
+    def add(self, value: T) -> None:
+        self.total += 1
+        if not self.n:
+            return
+        self._kept.append(value)
+        if len(self._kept) >= 2 * self.n:
+            self._compact()
+
+    def _compact(self) -> None:
+        self._kept.sort(key=self.rank)
+        del self._kept[self.n:]
+
+    def values(self) -> list[T]:
+        """The kept values, smallest rank first."""
+        self._compact()
+        return list(self._kept)
+
+    @property
+    def left_out(self) -> int:
+        """How many values were added but are not kept."""
+        return self.total - min(self.total, self.n)
+
+
+def worst_items(items: Iterable[Item], n: int) -> TopN[Item]:
+    """The ``n`` worst of ``items`` (``worst_key`` order), with their total."""
+    top: TopN[Item] = TopN(n, worst_key)
+    for i in items:
+        top.add(i)
+    return top
+
+
+@dataclass
+class ItemGroup:
+    """Items sharing one key: counts of everything, a sample of the worst."""
+
+    key: tuple[str, ...]
+    sample: TopN[Item]
+    hosts: int = 0
+    verdicts: Counter[str] = field(default_factory=Counter)
+    earliest_deadline: datetime | None = None
+    _last_host: str | None = None
+
+    @property
+    def items(self) -> int:
+        return self.sample.total
+
+    @property
+    def worst(self) -> Item:
+        return self.sample.values()[0]
+
+    def sample_hosts(self) -> list[str]:
+        """The distinct hosts of the sampled items, in the sample's (worst first) order."""
+        return list(dict.fromkeys(i.host for i in self.sample.values()))
+
+    def add(self, item: Item) -> None:
+        self.sample.add(item)
+        self.verdicts[item.verdict.value] += 1
+        if item.host != self._last_host:
+            # Items arrive sorted by (policy, host, finding) and a key holds one policy, so
+            # a host's items are contiguous within a group: counting changes counts hosts.
+            self.hosts += 1
+            self._last_host = item.host
+        if item.deadline is not None and (self.earliest_deadline is None
+                                          or item.deadline < self.earliest_deadline):
+            self.earliest_deadline = item.deadline
+
+
+def group_items(items: Iterable[Item], key: Callable[[Item], tuple[str, ...] | None],
+                sample: int) -> list[ItemGroup]:
+    """Groups of ``items`` by ``key`` (None: leave the item out), worst group first.
+
+    ``items`` must come in ``Evaluation.items`` order (policy, host, finding) and every key
+    must name the item's policy: the host count relies on it. Each group keeps its
+    ``sample`` worst items (at least one)."""
+    groups: dict[tuple[str, ...], ItemGroup] = {}
+    for i in items:
+        k = key(i)
+        if k is None:
+            continue
+        g = groups.get(k)
+        if g is None:
+            g = groups[k] = ItemGroup(k, TopN(max(sample, 1), worst_key))
+        g.add(i)
+    # Each item is in one group and worst_key ends with its ids: a total order of groups.
+    return sorted(groups.values(), key=lambda g: worst_key(g.worst))
+
+
+@dataclass
+class ReportView:
+    """What report.html and report.md show of the items, read in one pass: the worst
+    failing and warning items, per control its worst failing items, the ageing bins,
+    each table capped at ``rows`` with the count of what it leaves out."""
+
+    failing: TopN[Item]
+    warnings: TopN[Item]
+    by_control: dict[tuple[str, str], TopN[Item]]
+    ageing: list[AgeBin]
+
+
+_view_cache: list[tuple[Evaluation, int, ReportView]] = []
+
+
+def report_view(ev: Evaluation, rows: int) -> ReportView:
+    """The report view of ``ev`` (computed once for the HTML and the Markdown report)."""
+    for cached_ev, cached_rows, view in _view_cache:
+        if cached_ev is ev and cached_rows == rows:
+            return view
+    failing: TopN[Item] = TopN(rows, worst_key)
+    warnings: TopN[Item] = TopN(rows, worst_key)
+    controls: dict[tuple[str, str], TopN[Item]] = {(c.policy, c.control): TopN(rows, worst_key)
+                                                   for c in ev.controls}
+    bins = [0] * len(AGE_BINS)
+    for i in ev.items:
+        if i.bucket == Bucket.FAIL:
+            failing.add(i)
+            for c in i.controls:
+                top = controls.get((i.policy, c))
+                if top is not None:
+                    top.add(i)
+        elif i.bucket == Bucket.WARN:
+            warnings.add(i)
+        if i.verdict in OPEN_VERDICTS and i.days_left is not None:
+            bins[age_bin(i.days_left)] += 1
+    view = ReportView(failing, warnings, controls, age_bins(bins))
+    _view_cache[:] = [(ev, rows, view)]  # one entry: the evaluation being rendered
+    return view
