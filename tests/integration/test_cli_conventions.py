@@ -253,3 +253,21 @@ def test_diff_impact_on_a_snapshot_from_standard_input(tmp_path: Path) -> None:
     assert b["impact"]["snapshot"] == "-"
     b["impact"]["snapshot"] = a["impact"]["snapshot"]
     assert a == b
+
+
+def test_keys_from_standard_input(tmp_path: Path) -> None:
+    env = {"PATCHPOLICY_KEY_PASSWORD": ""}
+    assert invoke(["keygen", "-o", str(tmp_path / "k")], env=env).exit_code == 0
+    out = tmp_path / "ev"
+    signed = invoke(["evaluate", "-p", str(POLICIES), "-s", str(FLEET), "-o", str(out),
+                     "--sign", "-"], stdin=(tmp_path / "k.key.pem").read_bytes(), env=env)
+    assert signed.exit_code == 1, signed.stderr  # the example fleet fails the gate
+    assert (out / "attestation.intoto.jsonl").is_file()
+    verified = invoke(["verify", str(out), "--key", "-"],
+                      stdin=(tmp_path / "k.pub.pem").read_bytes())
+    assert verified.exit_code == 0, verified.stdout
+    assert "signature verified" in verified.stdout
+    # Standard input once: the snapshot and the key cannot both be -.
+    twice = invoke(["evaluate", "-p", str(POLICIES), "-s", "-", "-o", str(tmp_path / "x"),
+                    "--sign", "-"], stdin=b"")
+    assert twice.exit_code == 2 and "standard input given twice" in twice.stderr

@@ -42,7 +42,7 @@ from patchpolicy.render.text import empty_scope_lines
               help="Replace DIR even when it is not empty and was not written by patchpolicy.")
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None, metavar="KEY",
               help="Sign the bundle with this private key (PEM; password in "
-                   "PATCHPOLICY_KEY_PASSWORD): writes attestation.intoto.jsonl.")
+                   "PATCHPOLICY_KEY_PASSWORD; - for standard input): writes attestation.intoto.jsonl.")
 @with_render_options
 @with_provenance_options
 @handle_errors
@@ -156,7 +156,7 @@ def check(
 @click.option("--key", "public_key", type=click.Path(path_type=Path), default=None,
               metavar="PUBLIC.pem",
               help="Check attestation.intoto.jsonl with this public key: the signature, every "
-                   "signed file's digest, no unsigned file.")
+                   "signed file's digest, no unsigned file (- for standard input).")
 @handle_errors
 def verify(
     bundle_dir: Path, policies: tuple[Path, ...], snapshot: Path | None, public_key: Path | None,
