@@ -647,19 +647,26 @@ def atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
 
 
 def write_snapshot(path: str | Path, header: SnapshotHeader, hosts: Iterable[HostRecord]) -> None:
-    """Write a snapshot atomically; ``.jsonl`` streams one host per line.
+    """Write a snapshot atomically; ``.jsonl`` streams one host per line, and so does
+    ``-`` (standard output, for a pipe into ``check -s -``).
 
     Output is canonical (msgspec field order, compact), so the same records give the
     same bytes.
     """
     p = Path(path)
+
+    def lines() -> Iterator[bytes]:
+        yield _ENCODER.encode(header) + b"\n"
+        for host in hosts:
+            yield _ENCODER.encode(host) + b"\n"
+
+    if str(p) == STDIN:
+        out = sys.stdout.buffer
+        for chunk in lines():
+            out.write(chunk)
+        out.flush()
+        return
     if _is_jsonl(p):
-
-        def lines() -> Iterator[bytes]:
-            yield _ENCODER.encode(header) + b"\n"
-            for host in hosts:
-                yield _ENCODER.encode(host) + b"\n"
-
         atomic_write(p, lines())
         return
     doc = SnapshotDocument(

@@ -271,3 +271,18 @@ def test_keys_from_standard_input(tmp_path: Path) -> None:
     twice = invoke(["evaluate", "-p", str(POLICIES), "-s", "-", "-o", str(tmp_path / "x"),
                     "--sign", "-"], stdin=b"")
     assert twice.exit_code == 2 and "standard input given twice" in twice.stderr
+
+
+def test_import_to_standard_output_pipes_into_check(tmp_path: Path) -> None:
+    report = ROOT / "tests" / "data" / "realdata" / "scanners" / "trivy" / "trivy-alpine-310.json"
+    to_file = invoke(["import", "trivy", str(report), "-o", str(tmp_path / "fleet.jsonl")])
+    piped = invoke(["import", "trivy", str(report), "-o", "-"])
+    assert to_file.exit_code == piped.exit_code == 0, piped.stderr
+    # The snapshot (JSON Lines) alone on stdout, the summary on stderr; no file named "-".
+    assert piped.stdout_bytes == (tmp_path / "fleet.jsonl").read_bytes()
+    assert piped.stderr.endswith("wrote <stdout>\n")
+    assert not Path("-").exists()
+    checked = invoke(["check", "-p", str(POLICIES), "-s", "-"], stdin=piped.stdout_bytes)
+    direct = invoke(["check", "-p", str(POLICIES), "-s", str(tmp_path / "fleet.jsonl")])
+    assert checked.exit_code == direct.exit_code == 1
+    assert checked.stdout == direct.stdout

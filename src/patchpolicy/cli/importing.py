@@ -80,7 +80,8 @@ def split_format(args: tuple[str, ...], explicit: str | None) -> tuple[str | Non
               help="The reports' format (then every argument is a FILE); default: the first"
                    " argument when it is a format name, else auto (detected per file).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Snapshot to write: .json, or .jsonl to stream JSON Lines.")
+              help="Snapshot to write: .json, or .jsonl to stream JSON Lines; - for standard "
+                   "output (JSON Lines, the summary on standard error).")
 @click.option("--inventory", type=click.Path(path_type=Path), help="Hosts (YAML or CSV CMDB export).")
 @click.option("--kev", type=click.Path(path_type=Path), help="CISA known_exploited_vulnerabilities.json.")
 @click.option("--epss", type=click.Path(path_type=Path), help="FIRST EPSS scores CSV.")
@@ -129,4 +130,5 @@ def import_(
         kev=kev, epss=epss, previous=previous, scan_time=scan_time, taken_at=taken_at,
     )
     for line in report.lines():
-        info(_safe(line))
+        # With -o - the snapshot is standard output: the summary goes to stderr.
+        info(_safe(line), err=str(output) == "-")

@@ -975,7 +975,8 @@ def run_import(
     taken_at: datetime | None = None,
 ) -> ImportReport:
     """Import scanner reports into the snapshot at ``output`` (``.jsonl`` streams JSON
-    Lines); the file is written atomically, and only when every input was read."""
+    Lines; ``-``: JSON Lines on standard output); the file is written atomically, and only
+    when every input was read."""
     snap, report = build_snapshot(
         inputs,
         inventory=inventory,
@@ -987,5 +988,5 @@ def run_import(
     )
     with no_gc():
         write_snapshot(output, snap.header, snap.hosts)
-    report.output = str(output)
+    report.output = "<stdout>" if str(output) == "-" else str(output)
     return report
