@@ -24,7 +24,7 @@ import tempfile
 import types
 import typing
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Annotated, Any, get_args
@@ -386,6 +386,9 @@ class SnapshotSource:
         self._header_line = header_line
         self._retain = retain
         self._retained: list[HostRecord] | None = None
+        self.on_host: Callable[[int, int], None] | None = None
+        """Called after each host a pass decodes with (bytes read, the host's findings):
+        the command line's progress bar (``progress.py``); nothing else reads it."""
 
     @property
     def sha256(self) -> str:
@@ -468,6 +471,8 @@ class SnapshotSource:
             _Unit(self.name, line, lineno).check_duplicates(_SHADOW_HOST)
             if keep is not None:
                 keep.append(host)
+            if self.on_host is not None:
+                self.on_host(size, len(host.findings))
             yield host
         digest = h.hexdigest()
         if self._sha256 is not None and (digest, size) != (self._sha256, self._size):

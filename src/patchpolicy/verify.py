@@ -13,10 +13,12 @@ byte.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,6 +33,10 @@ from patchpolicy.model.gate import Gate
 from patchpolicy.outdir import OUTPUT_MARKER, FileBody, Streamed, body_sha256
 from patchpolicy.render.bundle import SUMS_FILE, render_all
 from patchpolicy.render.interface import RenderOptions
+from patchpolicy.snapshot import SnapshotSource
+
+#: Entered around an evaluation with its opened snapshot (the CLI's progress bar).
+Watch = Callable[[SnapshotSource], AbstractContextManager[None]]
 
 #: Remediation tasks in a bundle cover windows starting before as-of + this.
 PLAN_HORIZON = timedelta(days=90)
@@ -96,8 +102,12 @@ def build_bundle(
     as_of: datetime | None = None,
     gate: Gate | None = None,
     options: RenderOptions | None = None,
+    watch: Watch | None = None,
 ) -> tuple[Evaluation, dict[str, FileBody]]:
-    """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written)."""
+    """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written).
+
+    ``watch`` is entered around the evaluation with the opened snapshot (the command
+    line's progress bar)."""
     from patchpolicy.api import evaluate_files
     from patchpolicy.planner import plan
     from patchpolicy.render import bundle_renderers
@@ -106,7 +116,8 @@ def build_bundle(
 
     # One read of the snapshot: the planner sees the records that were evaluated.
     snapshot = open_snapshot(snapshot_path, retain_hosts=True)
-    ev, inputs = evaluate_files(policy_paths, snapshot, as_of=as_of)
+    with watch(snapshot) if watch is not None else contextlib.nullcontext():
+        ev, inputs = evaluate_files(policy_paths, snapshot, as_of=as_of)
     tasks = plan(ev.bundle, ev, snapshot.hosts(), as_of=ev.as_of,
                  horizon=PLAN_HORIZON)
     result = (gate or Gate()).judge(ev)
@@ -358,6 +369,7 @@ def reproduce_bundle(
     policy_paths: Sequence[str | Path],
     snapshot_path: str | Path,
     key: PublicKey | None = None,
+    watch: Watch | None = None,
 ) -> Verification:
     """Re-hash (``verify_bundle``), then re-evaluate the inputs at the recorded as-of and
     compare every file byte for byte (the attestation aside: its signature needs the
@@ -366,7 +378,7 @@ def reproduce_bundle(
     d = Path(bundle_dir)
     v = verify_bundle(d, key)
     as_of, gate = _recorded(d)
-    _, fresh = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate,
+    _, fresh = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate, watch=watch,
                             options=_recorded_options(d))
     on_disk = bundle_files(d)
     v.not_reproduced = sorted(

@@ -146,3 +146,30 @@ def test_window_events_have_stable_uids_and_name_freezes() -> None:
     free = [UpcomingWindow("baseline", "prod-sunday", None, occ,
                            (FreezeNote("year-end", "baseline", None, False),))]
     assert window_events(free)[0].summary == "maintenance window baseline/prod-sunday"
+
+
+def _fold_by_units(line: str) -> bytes:
+    """The folding rule stated character by character (the reference _fold must match)."""
+    units: list[bytes] = []
+    i = 0
+    while i < len(line):
+        step = 2 if line[i] == "\\" and i + 1 < len(line) else 1
+        units.append(line[i : i + step].encode())
+        i += step
+    out = bytearray()
+    width = 0
+    for unit in units:
+        if width + len(unit) > 75:
+            out += b"\r\n "
+            width = 1
+        out += unit
+        width += len(unit)
+    return bytes(out) + b"\r\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(["a", "\\", "n", ";", "é", "€", "😀", " "]), max_size=400))
+def test_fold_takes_whole_characters_and_escapes(line: str) -> None:
+    from patchpolicy.render.ics import _fold
+
+    assert _fold(line) == _fold_by_units(line)

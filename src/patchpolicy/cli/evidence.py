@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -77,7 +78,8 @@ def evaluate(
     gate = Gate.of(fail_on, allow_empty_scope=allow_empty_scope)
     options = render_options_of(**render, **provenance_of(policies, run_by, policy_commit,
                                                           oscal_ssp, oscal_system_id))
-    ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate, options=options)
+    ev, files = build_bundle(policies, snapshot, as_of=as_of, gate=gate, options=options,
+                             watch=_watch("evaluating"))
     if signer is not None:
         from patchpolicy.attest import ATTESTATION_FILE, attest
 
@@ -126,14 +128,18 @@ def check(
       patchpolicy check           # -p and -s from patchpolicy.toml
     """
     from patchpolicy.api import evaluate_files
+    from patchpolicy.progress import snapshot_progress
     from patchpolicy.render import CheckFormat, check_renderer
     from patchpolicy.render.interface import RenderContext
+    from patchpolicy.snapshot import open_snapshot
 
     form = CheckFormat(fmt)
-    ev, inputs = evaluate_files(
-        policies, snapshot, as_of=as_of, keep_items=form.needs_items, keep_worst=limit,
-        jobs=jobs,
-    )
+    source = open_snapshot(snapshot)
+    with snapshot_progress(source, "checking"):
+        ev, inputs = evaluate_files(
+            policies, source, as_of=as_of, keep_items=form.needs_items, keep_worst=limit,
+            jobs=jobs,
+        )
     result = Gate.of(fail_on, allow_empty_scope=allow_empty_scope).judge(ev)
     options = render_options_of(**render)
     out = check_renderer(form, limit=limit).render(RenderContext(ev, inputs, gate=result,
@@ -184,7 +190,7 @@ def verify(
 
         key = load_public_key(public_key)
     if snapshot is not None:
-        result = reproduce_bundle(bundle_dir, policies, snapshot, key)
+        result = reproduce_bundle(bundle_dir, policies, snapshot, key, watch=_watch("re-evaluating"))
     else:
         result = verify_bundle(bundle_dir, key)
     for line in result.lines():
@@ -235,3 +241,10 @@ def explain(
     if finding is not None and not any(i.finding == finding or i.vuln == finding for i in ev.items):
         fail(f"error: host {host!r} has no finding {finding!r} in any policy's scope")
     click.echo(explain_text(ev, host, finding), nl=False)
+
+
+def _watch(what: str) -> Any:
+    """The progress bar around an evaluation (drawn only on a terminal, for a large input)."""
+    from patchpolicy.progress import snapshot_progress
+
+    return lambda source: snapshot_progress(source, what)

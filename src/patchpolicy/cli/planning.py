@@ -54,10 +54,12 @@ def plan(
     from patchpolicy.api import evaluate_files
     from patchpolicy.planner import plan as make_plan
     from patchpolicy.planner import plan_summary, write_plan
+    from patchpolicy.progress import snapshot_progress
     from patchpolicy.snapshot import open_snapshot
 
     snap = open_snapshot(snapshot, retain_hosts=True)
-    ev, _ = evaluate_files(policies, snap, as_of=as_of)
+    with snapshot_progress(snap, "planning"):
+        ev, _ = evaluate_files(policies, snap, as_of=as_of)
     result = make_plan(ev.bundle, ev, snap.hosts(), as_of=ev.as_of, horizon=horizon)
     written = write_plan(result, out_dir)
     to_stdout = ics_file == STDOUT

@@ -24,35 +24,55 @@ T = TypeVar("T")
 class TopN(Generic[T]):
     """The ``n`` smallest of what is added, by ``rank``, and how many were added.
 
-    Holds at most ``2n`` values between compactions; ties are broken by ``rank`` alone, so
-    ``rank`` must be a total order (``worst_key`` ends with the item's ids)."""
+    Each value's rank is computed once; at most ``2n`` values are held between
+    compactions, and once ``n`` are held a value ranked after the ``n``-th is not kept at
+    all. ``rank`` must be a total order (``worst_key`` ends with the item's ids)."""
 
     def __init__(self, n: int, rank: Callable[[T], Any]) -> None:
         self.n, self.rank = max(n, 0), rank
         self.total = 0
-        self._kept: list[T] = []
+        self._kept: list[tuple[Any, T]] = []
+        self._sorted = True
+        self._bar: Any = None  # the n-th rank after the last compaction
 
     def add(self, value: T) -> None:
         self.total += 1
         if not self.n:
             return
-        self._kept.append(value)
+        r = self.rank(value)
+        if self._bar is not None and r >= self._bar:
+            return
+        self._kept.append((r, value))
+        self._sorted = False
         if len(self._kept) >= 2 * self.n:
             self._compact()
 
     def _compact(self) -> None:
-        self._kept.sort(key=self.rank)
-        del self._kept[self.n:]
+        if not self._sorted:
+            self._kept.sort(key=_first)
+            del self._kept[self.n:]
+            self._sorted = True
+            if len(self._kept) == self.n:
+                self._bar = self._kept[-1][0]
 
     def values(self) -> list[T]:
         """The kept values, smallest rank first."""
         self._compact()
-        return list(self._kept)
+        return [v for _, v in self._kept]
+
+    def first(self) -> T:
+        """The smallest kept value (there must be one)."""
+        self._compact()
+        return self._kept[0][1]
 
     @property
     def left_out(self) -> int:
         """How many values were added but are not kept."""
         return self.total - min(self.total, self.n)
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
 
 
 def worst_items(items: Iterable[Item], n: int) -> TopN[Item]:
@@ -80,7 +100,7 @@ class ItemGroup:
 
     @property
     def worst(self) -> Item:
-        return self.sample.values()[0]
+        return self.sample.first()
 
     def sample_hosts(self) -> list[str]:
         """The distinct hosts of the sampled items, in the sample's (worst first) order."""

@@ -67,23 +67,33 @@ def _fold(line: str) -> bytes:
     """One content line, folded so no physical line exceeds 75 octets (RFC 5545 3.1).
 
     Folds fall between characters, never inside a UTF-8 sequence, and never inside a
-    TEXT escape such as ``\\n`` (legal, but some clients mis-read it).
+    TEXT escape such as ``\\n`` (legal, but some clients mis-read it). Each physical line
+    takes as many whole characters (an escape counts as one) as fit: a fold point moves
+    left past UTF-8 continuation bytes and past the first half of an escape (an odd run
+    of backslashes just before it).
     """
-    units: list[bytes] = []
-    i = 0
-    while i < len(line):
-        step = 2 if line[i] == "\\" and i + 1 < len(line) else 1
-        units.append(line[i : i + step].encode())
-        i += step
-    out = bytearray()
-    width = 0
-    for unit in units:
-        if width + len(unit) > _LIMIT:
-            out += b"\r\n "
-            width = 1
-        out += unit
-        width += len(unit)
-    return bytes(out) + b"\r\n"
+    data = line.encode()
+    if len(data) <= _LIMIT:
+        return data + b"\r\n"  # most lines: nothing to fold
+    chunks = []
+    pos, limit = 0, _LIMIT
+    while len(data) - pos > limit:
+        end = pos + limit
+        while True:
+            if data[end] & 0xC0 == 0x80:  # inside a UTF-8 sequence
+                end -= 1
+                continue
+            run = 0
+            while end - 1 - run >= 0 and data[end - 1 - run] == 0x5C:
+                run += 1
+            if run % 2:  # between a backslash and the character it escapes
+                end -= 1
+                continue
+            break
+        chunks.append(data[pos:end])
+        pos, limit = end, _LIMIT - 1  # a continuation line starts with a space
+    chunks.append(data[pos:])
+    return b"\r\n ".join(chunks) + b"\r\n"
 
 
 _SEQUENCE_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
