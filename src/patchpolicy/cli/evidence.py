@@ -25,7 +25,7 @@ from patchpolicy.cli.common import (
     with_provenance_options,
     with_render_options,
 )
-from patchpolicy.cli.output import echo_gate_summary, info, warn
+from patchpolicy.cli.output import echo_gate_summary, info, is_quiet, warn
 from patchpolicy.model.gate import Gate
 from patchpolicy.render.sanitize import text as _safe
 from patchpolicy.render.text import empty_scope_lines
@@ -135,7 +135,7 @@ def check(
 
     form = CheckFormat(fmt)
     source = open_snapshot(snapshot)
-    with snapshot_progress(source, "checking"):
+    with snapshot_progress(source, "checking", quiet=is_quiet()):
         ev, inputs = evaluate_files(
             policies, source, as_of=as_of, keep_items=form.needs_items, keep_worst=limit,
             jobs=jobs,
@@ -247,4 +247,4 @@ def _watch(what: str) -> Any:
     """The progress bar around an evaluation (drawn only on a terminal, for a large input)."""
     from patchpolicy.progress import snapshot_progress
 
-    return lambda source: snapshot_progress(source, what)
+    return lambda source: snapshot_progress(source, what, quiet=is_quiet())

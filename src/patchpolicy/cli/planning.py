@@ -19,7 +19,7 @@ from patchpolicy.cli.common import (
     policies_option,
     snapshot_option,
 )
-from patchpolicy.cli.output import info, warn
+from patchpolicy.cli.output import info, is_quiet, warn
 
 STDOUT = Path("-")
 
@@ -58,7 +58,7 @@ def plan(
     from patchpolicy.snapshot import open_snapshot
 
     snap = open_snapshot(snapshot, retain_hosts=True)
-    with snapshot_progress(snap, "planning"):
+    with snapshot_progress(snap, "planning", quiet=is_quiet()):
         ev, _ = evaluate_files(policies, snap, as_of=as_of)
     result = make_plan(ev.bundle, ev, snap.hosts(), as_of=ev.as_of, horizon=horizon)
     written = write_plan(result, out_dir)
