@@ -1,18 +1,29 @@
-"""The public API: load a bundle, evaluate a snapshot file, write an evidence bundle."""
+"""The public API: load a bundle, evaluate a snapshot file, write an evidence bundle.
+
+``patchpolicy`` re-exports these with the types they take and return (docs/api.md); the
+rest of the package is internal and may change between minor versions.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from patchpolicy.clock import check_as_of
 from patchpolicy.errors import InputError, SnapshotError
 from patchpolicy.evaluator import Evaluation, evaluate
 from patchpolicy.loader import load_bundle
 from patchpolicy.model.bundle import Bundle
+from patchpolicy.model.gate import Gate, GateResult
 from patchpolicy.model.results import InputFile, RunInputs, SnapshotInput
 from patchpolicy.snapshot import SnapshotSource, open_snapshot
+
+if TYPE_CHECKING:
+    from patchpolicy.render.interface import RenderOptions
+
+__all__ = ["evaluate_files", "run_inputs", "write_evidence"]
 
 
 def run_inputs(bundle: Bundle, snapshot: SnapshotSource) -> RunInputs:
@@ -76,3 +87,29 @@ def evaluate_files(
         keep_worst=keep_worst,
     )
     return result, run_inputs(bundle, snapshot)
+
+
+def write_evidence(
+    out_dir: str | Path,
+    policy_paths: Sequence[str | Path],
+    snapshot_path: str | Path,
+    *,
+    as_of: datetime | None = None,
+    gate: Gate | None = None,
+    options: RenderOptions | None = None,
+    force: bool = False,
+) -> GateResult:
+    """What ``patchpolicy evaluate -o OUT_DIR`` does, unsigned: evaluate, plan, render every
+    file of the evidence bundle and swap it into ``out_dir`` atomically; return the gate's
+    verdict (``exit_code`` is the CLI's). ``out_dir`` is refused (``OutputError``) when it
+    is not empty and patchpolicy did not write it, unless ``force``."""
+    from patchpolicy.evidence_bundle import build_bundle
+    from patchpolicy.outdir import check_output_dir
+    from patchpolicy.render.bundle import write_bundle
+
+    out = Path(out_dir)
+    check_output_dir(out, inputs=[Path(p) for p in [*policy_paths, snapshot_path]], force=force)
+    gate = gate or Gate()
+    ev, files = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate, options=options)
+    write_bundle(out, files)
+    return gate.judge(ev)

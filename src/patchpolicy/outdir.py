@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -52,6 +53,23 @@ class Streamed:
                     yield data
 
         return cls(read)
+
+    @classmethod
+    def spooled(cls, data: bytes) -> Streamed:
+        """``data`` moved to a temporary file (removed when the body is collected), so that
+        a large rendered file does not stay in memory while the others are rendered."""
+        fd, name = tempfile.mkstemp(prefix="patchpolicy-", suffix=".part")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        body = cls.of_file(path)
+        body._sha256 = hashlib.sha256(data).hexdigest()
+        weakref.finalize(body, path.unlink, True)
+        return body
 
     def sha256(self) -> str:
         if self._sha256 is None:

@@ -38,175 +38,43 @@ admit; each failure is listed in ``Plan.problems``.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
-
-import msgspec
+from typing import TYPE_CHECKING
 
 from patchpolicy.errors import EvaluationError
-from patchpolicy.expr.interface import EvalFailure
 from patchpolicy.model.common import format_duration, format_timestamp
 from patchpolicy.model.fleet import API_VERSION, FindingRecord, HostRecord
-from patchpolicy.model.results import Item, Verdict
+from patchpolicy.model.plan import (
+    Plan,
+    PlanCounts,
+    PlannedFinding,
+    PolicyRef,
+    Priority,
+    Task,
+    UnscheduledReason,
+)
+from patchpolicy.model.results import OPEN_VERDICTS, SEVERITY_ORDER, Item, Verdict
+from patchpolicy.selection import BundleSelectors
 from patchpolicy.snapshot import atomic_write
 from patchpolicy.windows import Occurrence, freeze_intervals, iter_occurrences
 
 if TYPE_CHECKING:
     from patchpolicy.evaluator import Evaluation
-    from patchpolicy.model.bundle import (
-        Bundle,
-        CompiledFreeze,
-        CompiledPolicy,
-        CompiledRing,
-        CompiledWindow,
-    )
+    from patchpolicy.model.bundle import Bundle, CompiledPolicy, CompiledRing
 
-__all__ = [
-    "PLANNED_VERDICTS",
-    "FreezeNote",
-    "Plan",
-    "PlannedFinding",
-    "PolicyRef",
-    "Priority",
-    "Task",
-    "UnscheduledReason",
-    "UpcomingWindow",
-    "format_upcoming",
-    "plan",
-    "plan_summary",
-    "tasks_csv",
-    "tasks_json",
-    "upcoming_windows",
-    "write_plan",
-]
+__all__ = ["PLANNED_VERDICTS", "plan", "plan_summary", "write_plan"]
 
-PLANNED_VERDICTS = frozenset({Verdict.OVERDUE, Verdict.DUE_SOON, Verdict.OPEN})
+PLANNED_VERDICTS = OPEN_VERDICTS
 """Verdicts whose items are planned (when they carry a deadline)."""
 
 _VERDICT_RANK = {Verdict.OVERDUE: 0, Verdict.DUE_SOON: 1, Verdict.OPEN: 2}
-_SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "none": 4, "unknown": 5}
-
-
-class UnscheduledReason(StrEnum):
-    """Why a task has no window."""
-
-    NO_WINDOW = "no_window"
-    """No window of the bundle selects the host."""
-    NONE_WITHIN_HORIZON = "none_within_horizon"
-    """Windows select the host, but none occurs between as-of and as-of + horizon."""
-    FROZEN = "frozen"
-    """Every occurrence within the horizon is frozen for these findings."""
-    RING_SOAK = "ring_soak"
-    """Free occurrences exist, but none after the earlier ring's soak within the horizon."""
-
-
-class Priority(StrEnum):
-    """Task urgency (see the module docstring for the rule)."""
-
-    P1 = "P1"
-    P2 = "P2"
-    P3 = "P3"
-    P4 = "P4"
-
-
-class PlannedFinding(msgspec.Struct, frozen=True):
-    """One finding to remediate in a task."""
-
-    id: str
-    vuln: str
-    package: str | None
-    fixed_version: str | None
-    patch: str | None
-    severity: str
-    kev: bool
-    verdict: str
-    """The most urgent verdict among the policies that need it."""
-    deadline: datetime
-    policies: tuple[str, ...]
-    soak_delayed: bool = False
-
-
-class Task(msgspec.Struct, frozen=True):
-    """One host in one window occurrence (or unscheduled), with what to patch."""
-
-    id: str
-    host: str
-    owner: str | None
-    ring: str | None
-    priority: Priority
-    deadline: datetime
-    """The earliest deadline of the task's findings."""
-    window: str | None
-    window_policy: str | None
-    timezone: str | None
-    start: datetime | None
-    end: datetime | None
-    start_local: str | None
-    """RFC 3339 with the zone's offset, e.g. 2026-11-22T02:00:00+01:00."""
-    end_local: str | None
-    at_risk: bool
-    soak_delayed: bool
-    soak_until: datetime | None
-    """The earliest start the ring soak allowed, when a soak applied."""
-    unscheduled: bool
-    reason: UnscheduledReason | None
-    freezes_allowed: tuple[str, ...]
-    """Freezes overlapping the window whose ``allow`` admitted every finding here."""
-    patches: tuple[str, ...]
-    findings: tuple[PlannedFinding, ...]
-    summary: str = ""
-    """One line for a ticket title: ``P1 patch web-01: 3 findings (critical, KEV) by 2026-11-24``."""
-    highest_severity: str = ""
-    policies: tuple[str, ...] = ()
-    """The policies that need the task's findings fixed."""
-    controls: tuple[str, ...] = ()
-    """The controls those policies evidence, e.g. ``PCI-DSS 4.0.1 6.3.3``."""
-
-
-class PolicyRef(msgspec.Struct, frozen=True):
-    name: str
-    version: str
-
-
-class PlanCounts(msgspec.Struct, frozen=True):
-    tasks: int
-    hosts: int
-    findings: int
-    at_risk: int
-    soak_delayed: int
-    unscheduled: int
-    by_priority: dict[str, int]
-    by_reason: dict[str, int]
-
-
-class Plan(msgspec.Struct, frozen=True):
-    """The remediation plan: ``tasks.json`` is this document."""
-
-    apiVersion: str  # noqa: N815 - the document's own key
-    kind: Literal["RemediationPlan"]
-    as_of: datetime
-    horizon: str
-    horizon_end: datetime
-    policies: tuple[PolicyRef, ...]
-    counts: PlanCounts
-    tasks: tuple[Task, ...]
-    problems: tuple[str, ...]
-    """CEL failures met while planning (each handled fail-closed)."""
 
 
 # ---------------------------------------------------------------- planning
-
-
-class _HostSelector(Protocol):
-    def evaluate_host(self, host: HostRecord) -> bool: ...
 
 
 @dataclass(slots=True)
@@ -278,20 +146,14 @@ def _priority(
     return Priority.P4
 
 
-class _Planner:
+class _Planner(BundleSelectors):
     def __init__(
         self, bundle: Bundle, as_of: datetime, horizon: timedelta
     ) -> None:
+        super().__init__(bundle)
         self.bundle = bundle
         self.as_of = as_of
         self.end = as_of + horizon
-        self.problems: set[str] = set()
-        self.windows: list[tuple[CompiledPolicy, CompiledWindow]] = [
-            (p, w) for p in bundle.policies for w in p.windows
-        ]
-        self.freezes: list[tuple[CompiledPolicy, CompiledFreeze]] = [
-            (p, f) for p in bundle.policies for f in p.freezes
-        ]
         #: Policy name -> the controls it evidences, as ``PCI-DSS 4.0.1 6.3.3``.
         self.controls: dict[str, tuple[str, ...]] = {
             p.name: tuple(f"{c.framework} {c.version} {c.id}" for c in p.policy.metadata.controls)
@@ -320,36 +182,11 @@ class _Planner:
         # (policy index, ring index) -> patch -> latest planned window end.
         self.ring_ends: dict[tuple[int, int], dict[tuple[str, str], datetime]] = {}
 
-    # ------------------------------------------------------------ CEL, fail closed
-
-    def _host_expr(
-        self, what: str, expr: _HostSelector | None, host: HostRecord, on_error: bool
-    ) -> bool:
-        if expr is None:
-            return True
-        try:
-            return expr.evaluate_host(host)
-        except EvalFailure as e:
-            self.problems.add(f'{what}: hosts: {e.message} (host "{host.id}")')
-            return on_error
-
-    def _allowed(self, fz: CompiledFreeze, policy: str, host: HostRecord, f: FindingRecord) -> bool:
-        if fz.allow is None:
-            return False
-        try:
-            return fz.allow.evaluate(host, f)
-        except EvalFailure as e:
-            self.problems.add(
-                f'freeze "{fz.freeze.id}" (policy "{policy}"): allow: {e.message} '
-                f'(host "{host.id}", finding "{f.id}")'
-            )
-            return False
-
     # ------------------------------------------------------------ per host
 
     def ring_of(self, host: HostRecord) -> tuple[int, int, str] | None:
         for pi, ri, p, r in self.rings:
-            if self._host_expr(f'ring "{r.ring.id}" (policy "{p.name}")', r.hosts, host, False):
+            if self.selects(f'ring "{r.ring.id}" (policy "{p.name}")', r.hosts, host, False):
                 return (pi, ri, r.ring.id)
         return None
 
@@ -359,7 +196,7 @@ class _Planner:
         slots: list[_Slot] = []
         for (p, w), ws in zip(self.windows, self.slots, strict=True):
             what = f'window "{w.window.id}" (policy "{p.name}")'
-            if self._host_expr(what, w.hosts, host, False):
+            if self.selects(what, w.hosts, host, False):
                 selected = True
                 slots.extend(ws)
         slots.sort(key=lambda s: s.key)
@@ -369,7 +206,7 @@ class _Planner:
         return {
             i
             for i, (p, fz) in enumerate(self.freezes)
-            if self._host_expr(f'freeze "{fz.freeze.id}" (policy "{p.name}")', fz.hosts, host, True)
+            if self.selects(f'freeze "{fz.freeze.id}" (policy "{p.name}")', fz.hosts, host, True)
         }
 
     def soak_until(self, ring: tuple[int, int, str] | None, f: FindingRecord) -> datetime | None:
@@ -405,7 +242,7 @@ class _Planner:
                     continue
                 if i not in allowed:
                     p, fz = self.freezes[i]
-                    allowed[i] = self._allowed(fz, p.name, host, need.finding)
+                    allowed[i] = self.allowed(fz, p.name, host, need.finding)
                 if not allowed[i]:
                     return False
             return True
@@ -555,7 +392,7 @@ def _task(
                 )
                 for n, c in members
             ),
-            key=lambda f: (f.deadline, _SEVERITY_RANK.get(f.severity, 9), f.id),
+            key=lambda f: (f.deadline, SEVERITY_ORDER.get(f.severity, 9), f.id),
         )
     )
     deadline = min(f.deadline for f in findings)
@@ -573,7 +410,7 @@ def _task(
         at_risk = first.reason == UnscheduledReason.NO_WINDOW or deadline <= planner.end
         freezes_allowed = ()
     priority = _priority(at_risk, findings, deadline, as_of)
-    highest = min((f.severity for f in findings), key=lambda sev: _SEVERITY_RANK.get(sev, 9))
+    highest = min((f.severity for f in findings), key=lambda sev: SEVERITY_ORDER.get(sev, 9))
     n = len(findings)
     flags = ", ".join([highest, *(["KEV"] if any(f.kev for f in findings) else []),
                        *(["at risk"] if at_risk else [])])
@@ -632,62 +469,10 @@ def _counts(tasks: Sequence[Task]) -> PlanCounts:
 
 # ---------------------------------------------------------------- outputs
 
-_ENCODER = msgspec.json.Encoder()
-
-CSV_COLUMNS = (
-    "id", "summary", "host", "owner", "ring", "priority", "highest_severity", "deadline",
-    "window", "window_policy", "timezone", "start", "end", "start_local", "end_local",
-    "at_risk", "soak_delayed", "soak_until", "unscheduled", "reason", "freezes_allowed",
-    "patches", "findings", "vulns", "policies", "controls",
-)
-
-
-def tasks_json(p: Plan) -> bytes:
-    """``tasks.json``: the plan document, indented, keys in schema order, newline-terminated."""
-    return msgspec.json.format(_ENCODER.encode(p), indent=2) + b"\n"
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return format_timestamp(value)
-    # Spreadsheet formula injection (a cell starting with = + - @ TAB CR is quoted as text)
-    # and control characters shown as visible escapes: render/sanitize.py.
-    from patchpolicy.render.sanitize import csv_cell
-
-    return csv_cell(str(value))
-
-
-def tasks_csv(p: Plan) -> bytes:
-    """``tasks.csv``: one row per task; lists joined with ``;``; LF line ends; UTF-8."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for t in p.tasks:
-        writer.writerow(
-            [
-                _cell(v)
-                for v in (
-                    t.id, t.summary, t.host, t.owner, t.ring, t.priority.value,
-                    t.highest_severity, t.deadline, t.window,
-                    t.window_policy, t.timezone, t.start, t.end, t.start_local, t.end_local,
-                    t.at_risk, t.soak_delayed, t.soak_until, t.unscheduled,
-                    t.reason.value if t.reason else None,
-                    ";".join(t.freezes_allowed), ";".join(t.patches),
-                    ";".join(f.id for f in t.findings),
-                    ";".join(sorted({f.vuln for f in t.findings})),
-                    ";".join(t.policies), ";".join(t.controls),
-                )
-            ]
-        )
-    return out.getvalue().encode()
-
-
 def write_plan(p: Plan, directory: str | Path) -> list[Path]:
     """Write ``tasks.json`` and ``tasks.csv`` into ``directory`` atomically; return them."""
+    from patchpolicy.render.tasks import tasks_csv, tasks_json
+
     d = Path(directory)
     written = []
     for name, data in (("tasks.json", tasks_json(p)), ("tasks.csv", tasks_csv(p))):
@@ -735,94 +520,3 @@ def plan_summary(p: Plan, limit: int = 10) -> str:
     if p.problems:
         lines.append(f"  problems: {len(p.problems)} (see tasks.json)")
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- upcoming windows
-
-
-class FreezeNote(msgspec.Struct, frozen=True):
-    """A freeze overlapping a window occurrence."""
-
-    freeze: str
-    policy: str
-    allow: str | None
-    """The ``allow`` text: what may still be changed."""
-    binds: bool | None
-    """Whether it selects the host asked about; None when no host was given."""
-    hosts: str | None = None
-    """The freeze's host selector (CEL), None when it freezes every host of the window."""
-
-    @property
-    def applies(self) -> bool:
-        """Whether it certainly freezes the occurrence: it binds the host asked about, or
-        no host was asked about and it freezes every host."""
-        return self.binds is True or (self.binds is None and self.hosts is None)
-
-
-class UpcomingWindow(msgspec.Struct, frozen=True):
-    """One occurrence of one window, with the freezes overlapping it."""
-
-    policy: str
-    window: str
-    hosts: str | None
-    occurrence: Occurrence
-    freezes: tuple[FreezeNote, ...]
-
-
-def upcoming_windows(
-    bundle: Bundle, after: datetime, count: int, host: HostRecord | None = None
-) -> tuple[list[UpcomingWindow], list[str]]:
-    """The next ``count`` occurrences of each window (at or after ``after``), sorted.
-
-    With ``host``, only windows that select it, and each freeze says whether it binds the
-    host (fail closed as in ``plan``). Returns the occurrences and the CEL problems met.
-    """
-    if after.tzinfo is None:
-        raise ValueError("after must be an aware datetime")
-    planner = _Planner(bundle, after, timedelta(days=1))
-    out: list[UpcomingWindow] = []
-    for p, w in planner.windows:
-        what = f'window "{w.window.id}" (policy "{p.name}")'
-        if host is not None and not planner._host_expr(what, w.hosts, host, False):
-            continue
-        for occ in itertools.islice(iter_occurrences(w.window, after), count):
-            notes = []
-            for fp, fz in planner.freezes:
-                if not freeze_intervals(fz.freeze, occ.start, occ.end):
-                    continue
-                binds = None
-                if host is not None:
-                    binds = planner._host_expr(
-                        f'freeze "{fz.freeze.id}" (policy "{fp.name}")', fz.hosts, host, True
-                    )
-                # Without a host, a freeze whose selector is the window's freezes every host
-                # of the window; any other selector is named, never shown as a freeze of all.
-                selector = None if fz.freeze.hosts in (None, w.window.hosts) else fz.freeze.hosts
-                notes.append(FreezeNote(fz.freeze.id, fp.name, fz.freeze.allow, binds, selector))
-            out.append(UpcomingWindow(p.name, w.window.id, w.window.hosts, occ, tuple(notes)))
-    out.sort(key=lambda u: (u.occurrence.start, u.policy, u.window))
-    return out, sorted(planner.problems)
-
-
-def format_upcoming(upcoming: Sequence[UpcomingWindow]) -> str:
-    """Terminal text: one line per occurrence, UTC and local, with its freezes."""
-    from patchpolicy.render.sanitize import text as _t
-
-    lines = []
-    for u in upcoming:
-        occ = u.occurrence
-        local = f"{occ.local_start:%Y-%m-%d %H:%M %Z} .. {occ.local_end:%Y-%m-%d %H:%M %Z}"
-        line = (
-            f"{format_timestamp(occ.start)} .. {format_timestamp(occ.end)}  "
-            f"{_t(u.policy)}/{_t(u.window)}  ({_t(local)}, {_t(occ.timezone)})"
-        )
-        for f in u.freezes:
-            allowed = f"allowed: {f.allow}" if f.allow else "nothing allowed"
-            if f.binds is False:
-                line += f"  [freeze {_t(f.freeze)}: not this host]"
-            elif f.applies:
-                line += f"  [FROZEN {_t(f.freeze)}: {_t(allowed)}]"
-            else:
-                line += f"  [frozen for hosts matching {_t(f.hosts)} ({_t(f.freeze)}): {_t(allowed)}]"
-        lines.append(line)
-    return "\n".join(lines) + ("\n" if lines else "")

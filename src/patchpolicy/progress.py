@@ -1,5 +1,5 @@
-"""Progress of long work on stderr: a bar with hosts and findings done, the rate and an
-estimate of the time left, drawn by rich when stderr is a terminal and the input is
+"""Progress of long work on stderr: a bar with hosts and findings done (or, for import,
+the input files read), the rate and an estimate of the time left, drawn by rich when stderr is a terminal and the input is
 large; nothing at all otherwise (a pipe, a CI log, ``--quiet``, a small input).
 
 Only the command line uses it: it reads the monotonic clock to throttle redraws, which
@@ -12,14 +12,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from patchpolicy.snapshot import SnapshotSource
 
-__all__ = ["MIN_PROGRESS_BYTES", "NO_PROGRESS_ENV", "snapshot_progress", "wanted"]
+__all__ = ["MIN_PROGRESS_BYTES", "NO_PROGRESS_ENV", "files_progress", "snapshot_progress", "wanted"]
 
 MIN_PROGRESS_BYTES = 8 * 1024 * 1024
 """Snapshots smaller than this finish before a bar would be worth drawing."""
@@ -73,3 +74,38 @@ def snapshot_progress(snapshot: SnapshotSource, what: str, *, quiet: bool = Fals
             yield
         finally:
             snapshot.on_host = None
+
+
+@contextmanager
+def files_progress(paths: Sequence[Path], what: str, *, quiet: bool = False,
+                   stream: Any = None) -> Iterator[Callable[[Path], None]]:
+    """A bar of input files read (by bytes, with the file being read and the time spent),
+    for ``import``; yields the callback to call with each file once it is read."""
+    sizes = {p: _size(p) for p in paths}
+    total = sum(sizes.values())
+    if not wanted(total, quiet=quiet, stream=stream):
+        yield lambda _path: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(file=sys.stderr if stream is None else stream, stderr=stream is None)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.fields[done]}/{task.fields[files]} files"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(what, total=total, done=0, files=len(paths))
+        done = 0
+
+        def read(path: Path) -> None:
+            nonlocal done
+            done += 1
+            bar.update(task, advance=sizes.get(path, 0), done=done)
+
+        yield read
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0

@@ -1,45 +1,34 @@
-"""Make an evidence bundle, and verify one: complete, nothing edited, signed by the key
-given, and (given the inputs) reproducible.
+"""Verify an evidence bundle: complete, nothing edited, signed by the key given, and
+(given the inputs) reproducible. The bundle is made by ``evidence_bundle.build_bundle``.
 
-``build_bundle`` is the one way a bundle's bytes are made: ``evaluate`` writes what it
-returns and ``verify`` compares against it, so the two cannot drift. ``verify_bundle``
-checks completeness (every file ``evidence.json`` names as required is present and a
-regular file; ``SHA256SUMS`` lists exactly the files present), re-hashes every file
-against ``SHA256SUMS`` and, given a public key, checks ``attestation.intoto.jsonl``
+``verify_bundle`` checks completeness (every file ``evidence.json`` names as required is
+present and a regular file; ``SHA256SUMS`` lists exactly the files present), re-hashes
+every file against ``SHA256SUMS`` and, given a public key, checks ``attestation.intoto.jsonl``
 (signature, every subject's digest, no unlisted file); ``reproduce_bundle`` re-evaluates
 the inputs at the as-of recorded in ``evidence.json`` and compares every file byte for
-byte.
+byte, against the files ``build_bundle`` makes from them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import msgspec
 
 from patchpolicy.attest import ATTESTATION_FILE, EVIDENCE_FILE, PublicKey, check_attestation
 from patchpolicy.errors import InputError
-from patchpolicy.evaluator import Evaluation
+from patchpolicy.evidence_bundle import Watch, build_bundle
 from patchpolicy.model.common import parse_timestamp
 from patchpolicy.model.gate import Gate
 from patchpolicy.outdir import OUTPUT_MARKER, FileBody, Streamed, body_sha256
-from patchpolicy.render.bundle import SUMS_FILE, render_all
+from patchpolicy.render.bundle import SUMS_FILE
 from patchpolicy.render.interface import RenderOptions
-from patchpolicy.snapshot import SnapshotSource
-
-#: Entered around an evaluation with its opened snapshot (the CLI's progress bar).
-Watch = Callable[[SnapshotSource], AbstractContextManager[None]]
-
-#: Remediation tasks in a bundle cover windows starting before as-of + this.
-PLAN_HORIZON = timedelta(days=90)
 
 _SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
@@ -93,36 +82,6 @@ class Verification:
         out += self.incomplete
         out += [f"not reproduced (differs from a re-evaluation): {p}" for p in self.not_reproduced]
         return out + self.notes
-
-
-def build_bundle(
-    policy_paths: Sequence[str | Path],
-    snapshot_path: str | Path,
-    *,
-    as_of: datetime | None = None,
-    gate: Gate | None = None,
-    options: RenderOptions | None = None,
-    watch: Watch | None = None,
-) -> tuple[Evaluation, dict[str, FileBody]]:
-    """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written).
-
-    ``watch`` is entered around the evaluation with the opened snapshot (the command
-    line's progress bar)."""
-    from patchpolicy.api import evaluate_files
-    from patchpolicy.planner import plan
-    from patchpolicy.render import bundle_renderers
-    from patchpolicy.render.interface import RenderContext
-    from patchpolicy.snapshot import open_snapshot
-
-    # One read of the snapshot: the planner sees the records that were evaluated.
-    snapshot = open_snapshot(snapshot_path, retain_hosts=True)
-    with watch(snapshot) if watch is not None else contextlib.nullcontext():
-        ev, inputs = evaluate_files(policy_paths, snapshot, as_of=as_of)
-    tasks = plan(ev.bundle, ev, snapshot.hosts(), as_of=ev.as_of,
-                 horizon=PLAN_HORIZON)
-    result = (gate or Gate()).judge(ev)
-    ctx = RenderContext(ev, inputs, tasks, result, options or RenderOptions())
-    return ev, render_all(ctx, bundle_renderers())
 
 
 def read_sums(bundle_dir: Path) -> tuple[dict[str, str], list[str]]:

@@ -9,7 +9,7 @@ from dateutil.parser import isoparse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchpolicy.planner import FreezeNote, UpcomingWindow
+from patchpolicy.model.plan import FreezeNote, UpcomingWindow
 from patchpolicy.render.ics import CalendarEvent, render_ics, sequence_of, window_events
 from patchpolicy.windows import Occurrence
 

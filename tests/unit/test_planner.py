@@ -26,18 +26,11 @@ from patchpolicy.model.bundle import (
     CompiledWindow,
 )
 from patchpolicy.model.fleet import FindingRecord, HostRecord, KevRecord, PackageRecord
+from patchpolicy.model.plan import Plan, Priority, UnscheduledReason
 from patchpolicy.model.policy import PatchPolicy
 from patchpolicy.model.results import BUCKET_OF, Item, Verdict
-from patchpolicy.planner import (
-    Plan,
-    Priority,
-    UnscheduledReason,
-    plan,
-    plan_summary,
-    tasks_csv,
-    tasks_json,
-    write_plan,
-)
+from patchpolicy.planner import plan, plan_summary, write_plan
+from patchpolicy.render.tasks import tasks_csv, tasks_json
 from patchpolicy.windows import freeze_intervals
 
 
@@ -573,7 +566,7 @@ def test_planned_task_never_starts_before_as_of_or_inside_a_binding_freeze(
 
 
 def test_upcoming_windows_for_a_host_mark_binding_freezes() -> None:
-    from patchpolicy.planner import format_upcoming, upcoming_windows
+    from patchpolicy.upcoming import format_upcoming, upcoming_windows
 
     b = bundle(policy(windows=[PROD_SUNDAY, {**DAILY, "hosts": 'host.env == "dev"'}],
                       freezes=[YEAR_END]))
@@ -600,3 +593,22 @@ def test_upcoming_windows_for_a_host_mark_binding_freezes() -> None:
     assert [u.window for u in everything] == ["nightly", "prod-sunday"]
     assert everything[1].freezes[0].binds is None
     assert format_upcoming([]) == ""
+
+
+def test_tasks_json_streamed_is_the_whole_document_formatted() -> None:
+    import msgspec
+
+    from patchpolicy.render import tasks as render_tasks
+
+    p = _sample_plan()
+    whole = msgspec.json.format(msgspec.json.encode(p), indent=2) + b"\n"
+    assert tasks_json(p) == whole
+    saved = render_tasks._TASK_BATCH
+    try:
+        render_tasks._TASK_BATCH = 1  # every task its own chunk
+        chunks = list(render_tasks.tasks_json_chunks(p))
+    finally:
+        render_tasks._TASK_BATCH = saved
+    assert len(chunks) == len(p.tasks) + 2 and b"".join(chunks) == whole  # head, tasks, tail
+    empty = msgspec.structs.replace(p, tasks=())
+    assert tasks_json(empty) == msgspec.json.format(msgspec.json.encode(empty), indent=2) + b"\n"

@@ -70,3 +70,21 @@ def test_no_bar_on_a_pipe_when_quiet_small_or_switched_off(tmp_path: Path, monke
     off = Terminal()
     _run(fleet, off)
     assert off.getvalue() == ""
+
+
+def test_import_shows_the_files_read_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(progress, "MIN_PROGRESS_BYTES", 1)
+    monkeypatch.delenv(progress.NO_PROGRESS_ENV, raising=False)
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text("{}"), b.write_text("{}")
+    shown = Terminal()
+    seen: list[Path] = []
+    with progress.files_progress([a, b], "importing", stream=shown) as on_file:
+        for path in (a, b):
+            on_file(path)
+            seen.append(path)
+    assert "importing" in shown.getvalue() and "2/2 files" in shown.getvalue()
+    quiet = Terminal()
+    with progress.files_progress([a, b], "importing", stream=quiet, quiet=True) as on_file:
+        on_file(a)
+    assert quiet.getvalue() == ""

@@ -14,7 +14,15 @@ from jsonschema import Draft202012Validator
 
 from patchpolicy.cli import main
 from patchpolicy.loader import read_documents
-from patchpolicy.schema import DocumentKind, model_for, schema_filename, schema_for, schema_text
+from patchpolicy.schema import (
+    DocumentKind,
+    OutputKind,
+    model_for,
+    output_schema_filename,
+    schema_filename,
+    schema_for,
+    schema_text,
+)
 
 ROOT = Path(__file__).parents[2]
 SCHEMAS = ROOT / "schemas"
@@ -71,7 +79,7 @@ def test_cli_prints_exactly_the_committed_schema(kind: DocumentKind) -> None:
 
 def test_schemas_directory_holds_one_file_per_kind() -> None:
     assert sorted(p.name for p in SCHEMAS.glob("*.json")) == sorted(
-        schema_filename(k) for k in DocumentKind
+        [schema_filename(k) for k in DocumentKind] + [output_schema_filename(k) for k in OutputKind]
     )
 
 

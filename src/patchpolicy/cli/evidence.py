@@ -64,9 +64,9 @@ def evaluate(
       patchpolicy evaluate -p policies -s fleet.json -o evidence --sign release.key.pem
       zcat fleet.jsonl.gz | patchpolicy evaluate -p policies -s - -o evidence
     """
+    from patchpolicy.evidence_bundle import build_bundle
     from patchpolicy.outdir import check_output_dir
     from patchpolicy.render.bundle import write_bundle
-    from patchpolicy.verify import build_bundle
 
     # Before evaluating: a directory that must not be replaced fails fast, writing nothing.
     check_output_dir(out_dir, inputs=[*policies, snapshot], force=force)

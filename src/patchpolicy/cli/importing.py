@@ -125,10 +125,13 @@ def import_(
         (None if fmt is None else ImporterFormat(fmt), f) for f in files
     ]
     inputs += [(ImporterFormat(a), f) for a, f in also]
-    report = run_import(
-        inputs, output, inventory=inventory,
-        kev=kev, epss=epss, previous=previous, scan_time=scan_time, taken_at=taken_at,
-    )
+    from patchpolicy.progress import files_progress
+
+    with files_progress([path for _, path in inputs], "importing") as on_file:
+        report = run_import(
+            inputs, output, inventory=inventory, kev=kev, epss=epss, previous=previous,
+            scan_time=scan_time, taken_at=taken_at, on_file=on_file,
+        )
     for line in report.lines():
         # With -o - the snapshot is standard output: the summary goes to stderr.
         info(_safe(line), err=str(output) == "-")

@@ -114,8 +114,8 @@ def windows(
       patchpolicy windows -p policies --from now --ics - > windows.ics
     """
     from patchpolicy.loader import load_bundle
-    from patchpolicy.planner import format_upcoming, upcoming_windows
     from patchpolicy.snapshot import open_snapshot
+    from patchpolicy.upcoming import format_upcoming, upcoming_windows
 
     if host is not None and snapshot is None:
         fail("error: --host needs --snapshot (the host's record selects its windows)")

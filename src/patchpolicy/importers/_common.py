@@ -8,8 +8,10 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
+from patchpolicy.errors import ImporterError
 from patchpolicy.importers._json import Node
 from patchpolicy.model.fleet import SeverityName
 
@@ -265,3 +267,18 @@ def last_path_component(path: str) -> str | None:
         return None
     last = stripped.rsplit("/", 1)[1]
     return last if last not in ("", ".", "..") else None
+
+
+def read_head(path: Path, name: str, size: int, empty: str) -> tuple[bytes, bytes]:
+    """The first ``size`` bytes of the file and its first byte past a BOM and white space
+    (``{``, ``<``...), to tell JSON, XML and CSV apart; ``ImporterError`` when the file
+    cannot be read or holds nothing (``empty`` says what was expected)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(size)
+    except OSError as e:
+        raise ImporterError(f"{name}: cannot read: {e.strerror or e}") from e
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if not first:
+        raise ImporterError(f"{name}: empty file: {empty}")
+    return head, first

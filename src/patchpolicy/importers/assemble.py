@@ -670,12 +670,14 @@ def build_snapshot(
     previous: Path | None = None,
     scan_time: datetime | None = None,
     taken_at: datetime | None = None,
+    on_file: Callable[[Path], None] | None = None,
 ) -> tuple[Snapshot, ImportReport]:
     """Read every input and build the snapshot; nothing is written. An input's format None
     is detected from its content; the path ``-`` is standard input. Raises ``InputError``
-    subclasses (``ImporterError``, ``ValidationError``, ``SnapshotError``) on bad input."""
+    subclasses (``ImporterError``, ``ValidationError``, ``SnapshotError``) on bad input.
+    ``on_file`` is called with each input once it is read (the CLI's progress bar)."""
     with no_gc():
-        return _build(inputs, inventory, kev, epss, previous, scan_time, taken_at)
+        return _build(inputs, inventory, kev, epss, previous, scan_time, taken_at, on_file)
 
 
 def _file_mtime(path: Path, name: str) -> datetime:
@@ -859,6 +861,7 @@ def _build(
     previous: Path | None,
     scan_time: datetime | None,
     taken_at: datetime | None,
+    on_file: Callable[[Path], None] | None = None,
 ) -> tuple[Snapshot, ImportReport]:
     if not inputs:
         raise ImporterError("no scanner reports given")
@@ -874,6 +877,8 @@ def _build(
     parsed: list[tuple[ParsedReport, FileReport]] = []
     for wanted, path in inputs:
         read = read_reports(wanted, path)  # None: detected from the content
+        if on_file is not None:
+            on_file(path)
         fmt = read.format
         for rep in read.reports:
             if rep.scan_time is not None:
@@ -973,6 +978,7 @@ def run_import(
     previous: Path | None = None,
     scan_time: datetime | None = None,
     taken_at: datetime | None = None,
+    on_file: Callable[[Path], None] | None = None,
 ) -> ImportReport:
     """Import scanner reports into the snapshot at ``output`` (``.jsonl`` streams JSON
     Lines; ``-``: JSON Lines on standard output); the file is written atomically, and only
@@ -985,6 +991,7 @@ def run_import(
         previous=previous,
         scan_time=scan_time,
         taken_at=taken_at,
+        on_file=on_file,
     )
     with no_gc():
         write_snapshot(output, snap.header, snap.hosts)

@@ -12,7 +12,7 @@ import csv
 import io
 from pathlib import Path
 
-from patchpolicy.errors import ImporterError
+from patchpolicy.importers._common import read_head
 from patchpolicy.importers._json import load_json_documents
 from patchpolicy.importers._xml import xml_events
 from patchpolicy.importers.interface import ImporterFormat, sniff
@@ -30,14 +30,7 @@ def detect_format(path: Path, label: str) -> ImporterFormat | None:
 
     A file that is not even valid JSON or XML raises the parser's ``ImporterError``
     (file:line:col), since no importer could read it either."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(_HEAD)
-    except OSError as e:
-        raise ImporterError(f"{label}: cannot read: {e.strerror or e}") from e
-    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    if not first:
-        raise ImporterError(f"{label}: empty file: no report to import")
+    head, first = read_head(path, label, _HEAD, "no report to import")
     if first in (b"{", b"["):
         docs = load_json_documents(path, label)
         return sniff(docs[0])

@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar, assert_never
 
+from patchpolicy.errors import ImporterError
 from patchpolicy.importers._json import Node, load_json
 from patchpolicy.model.fleet import KevRecord, OsRecord, PackageRecord, SeverityName, StatusName
 
@@ -221,3 +222,23 @@ def wrong_format(root: Node, expected: ImporterFormat, missing: str) -> Exceptio
     if guess is not None and guess is not expected:
         hint = f"; it looks like a {guess.value} report (use: import {guess.value} ...)"
     return root.error(f"not a {expected.value} report: {missing}{hint}")
+
+
+class MultiHostImporter(Importer):
+    """An importer of files that report on many hosts (Nessus, Qualys): ``load_reports`` is
+    its own, ``load`` is the one-host case of it."""
+
+    #: What the format calls one host, for ``load``'s error (``ReportHosts``).
+    hosts_word: ClassVar[str] = "hosts"
+
+    @abstractmethod
+    def load_reports(self, path: Path, label: str | None = None) -> list[ParsedReport]:
+        """Every host the file reports on, in file order."""
+
+    def load(self, path: Path, label: str | None = None) -> ParsedReport:
+        """The report of a single-host file (``load_reports`` reads any number)."""
+        name = label if label is not None else str(path)
+        reports = self.load_reports(path, label)
+        if len(reports) != 1:
+            raise ImporterError(f"{name}: {len(reports)} {self.hosts_word}: read it with load_reports")
+        return reports[0]

@@ -30,7 +30,7 @@ from patchpolicy.errors import ImporterError
 from patchpolicy.importers._common import check_cvss, severity_word
 from patchpolicy.importers._json import Node
 from patchpolicy.importers._xml import child_text, xml_events
-from patchpolicy.importers.interface import Entry, Importer, ImporterFormat, ParsedReport
+from patchpolicy.importers.interface import Entry, ImporterFormat, MultiHostImporter, ParsedReport
 from patchpolicy.model.fleet import OsRecord
 
 
@@ -59,20 +59,13 @@ def _float(text: str | None, where: Node) -> float | None:
         raise where.error(f"{text.strip()!r} is not a number") from None
 
 
-class NessusImporter(Importer):
+class NessusImporter(MultiHostImporter):
     format = ImporterFormat.NESSUS
+    hosts_word = "ReportHosts"
 
     def load_reports(self, path: Path, label: str | None = None) -> list[ParsedReport]:
         name = label if label is not None else str(path)
         return list(self._stream(path, name))
-
-    def load(self, path: Path, label: str | None = None) -> ParsedReport:
-        """The report of a single-host file (``load_reports`` reads any number)."""
-        name = label if label is not None else str(path)
-        reports = self.load_reports(path, label)
-        if len(reports) != 1:
-            raise ImporterError(f"{name}: {len(reports)} ReportHosts: read it with load_reports")
-        return reports[0]
 
     def parse(self, root: Node) -> ParsedReport:
         raise root.error("not a nessus report: Nessus reports are XML (.nessus), not JSON")

@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from patchpolicy.errors import ImporterError
-from patchpolicy.importers._common import check_cvss
+from patchpolicy.importers._common import check_cvss, read_head
 from patchpolicy.importers._json import Node
 from patchpolicy.importers._xml import child_text, xml_events
-from patchpolicy.importers.interface import Entry, Importer, ImporterFormat, ParsedReport
+from patchpolicy.importers.interface import Entry, ImporterFormat, MultiHostImporter, ParsedReport
 from patchpolicy.model.common import parse_timestamp
 from patchpolicy.model.fleet import CriticalityName, OsRecord, SeverityName, StatusName
 
@@ -186,32 +186,17 @@ def _latest(*times: datetime | None) -> datetime | None:
     return max(present) if present else None
 
 
-class QualysImporter(Importer):
+class QualysImporter(MultiHostImporter):
     format = ImporterFormat.QUALYS
 
     def load_reports(self, path: Path, label: str | None = None) -> list[ParsedReport]:
         name = label if label is not None else str(path)
-        try:
-            with path.open("rb") as fh:
-                head = fh.read(4096)
-        except OSError as e:
-            raise ImporterError(f"{name}: cannot read: {e.strerror or e}") from e
-        first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-        if not first:
-            raise ImporterError(f"{name}: empty file: expected a qualys XML or CSV report")
+        _, first = read_head(path, name, 4096, "expected a qualys XML or CSV report")
         if first in (b"{", b"["):
             raise ImporterError(f"{name}: not a qualys report: it is JSON (qualys reports are XML or CSV)")
         if first == b"<":
             return _XmlReader(name).read(path)
         return _CsvReader(name).read(path)
-
-    def load(self, path: Path, label: str | None = None) -> ParsedReport:
-        """The report of a single-host file (``load_reports`` reads any number)."""
-        name = label if label is not None else str(path)
-        reports = self.load_reports(path, label)
-        if len(reports) != 1:
-            raise ImporterError(f"{name}: {len(reports)} hosts: read it with load_reports")
-        return reports[0]
 
     def parse(self, root: Node) -> ParsedReport:
         raise root.error("not a qualys report: Qualys reports are XML or CSV, not JSON")

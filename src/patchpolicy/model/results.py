@@ -62,8 +62,12 @@ BUCKET_OF: dict[str, Bucket] = {
     CheckVerdict.ERROR: Bucket.FAIL,
 }
 
+#: Not remediated and on an SLA clock: what the ageing chart, the POA&M and the planner track.
+OPEN_VERDICTS = frozenset({Verdict.OVERDUE, Verdict.DUE_SOON, Verdict.OPEN})
+
 # Worst first: the order `check` lists items in.
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "none": 4, "unknown": 5}
+"""Most severe first: the one severity order of reports, worst items and tasks."""
 VERDICT_ORDER = {
     Verdict.ERROR: 0, Verdict.OVERDUE: 1, Verdict.DUE_SOON: 2, Verdict.REMEDIATED_LATE: 3,
     Verdict.EXCEPTED: 4, Verdict.OPEN: 5, Verdict.UNTRACKED: 6, Verdict.NOT_AFFECTED: 7,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.common import format_timestamp
 from patchpolicy.model.results import (
+    OPEN_VERDICTS,
     VERDICT_ORDER,
     Bucket,
     CheckVerdict,
@@ -28,8 +29,6 @@ from patchpolicy.model.results import (
 if TYPE_CHECKING:
     from patchpolicy.render.interface import RenderContext
 
-#: Not remediated and on an SLA clock: what the ageing chart and the POA&M track.
-OPEN_VERDICTS = frozenset({Verdict.OVERDUE, Verdict.DUE_SOON, Verdict.OPEN})
 #: Every verdict of an item that still needs a fix (errors cannot be judged: fail closed).
 NOT_REMEDIATED = OPEN_VERDICTS | {Verdict.EXCEPTED, Verdict.ERROR}
 BUCKET_ORDER = (Bucket.FAIL, Bucket.WARN, Bucket.WAIVED, Bucket.PASS)

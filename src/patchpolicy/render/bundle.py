@@ -1,6 +1,8 @@
 """Write an evidence bundle directory atomically, with SHA256SUMS over every file.
 
-Every file is rendered first (``items.jsonl`` as a stream, the others in memory), written into a temporary sibling directory, and
+Every file is rendered first (``items.jsonl`` and ``tasks.json`` as streams, the others in
+memory, those over 8 MiB then spooled to a temporary file), written into a temporary
+sibling directory, and
 only then swapped into place (:mod:`patchpolicy.outdir`): an error leaves the previous
 bundle (or nothing) behind, never a half-written one.
 """
@@ -11,10 +13,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from patchpolicy.errors import OutputError
-from patchpolicy.outdir import FileBody, body_sha256, replace_dir
+from patchpolicy.outdir import FileBody, Streamed, body_sha256, replace_dir
 from patchpolicy.render.interface import RenderContext, Renderer, StreamingRenderer
 
 SUMS_FILE = "SHA256SUMS"
+SPOOL_BYTES = 8 * 1024 * 1024
+"""Rendered files larger than this are spooled to a temporary file until written."""
 
 
 def sha256sums(files: Mapping[str, FileBody]) -> bytes:
@@ -28,7 +32,13 @@ def render_all(ctx: RenderContext, renderers: Iterable[Renderer]) -> dict[str, F
     for r in renderers:
         if r.filename in files:
             raise OutputError(f"two renderers write {r.filename}")
-        files[r.filename] = r.stream(ctx) if isinstance(r, StreamingRenderer) else r.render(ctx)
+        if isinstance(r, StreamingRenderer):
+            files[r.filename] = r.stream(ctx)
+            continue
+        body = r.render(ctx)
+        # A large file waits on disk, not in memory, while the next ones are rendered.
+        files[r.filename] = Streamed.spooled(body) if len(body) > SPOOL_BYTES else body
+        del body
     files[SUMS_FILE] = sha256sums(files)
     return files
 

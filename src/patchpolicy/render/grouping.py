@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from patchpolicy.model.evaluation import Evaluation, worst_key
-from patchpolicy.model.results import Bucket, Item
-from patchpolicy.render._common import AGE_BINS, OPEN_VERDICTS, AgeBin, age_bin, age_bins
+from patchpolicy.model.results import OPEN_VERDICTS, Bucket, Item
+from patchpolicy.render._common import AGE_BINS, AgeBin, age_bin, age_bins
 
 T = TypeVar("T")
 

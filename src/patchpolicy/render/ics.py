@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from patchpolicy.model.common import format_timestamp
-from patchpolicy.planner import Plan, UpcomingWindow
+from patchpolicy.model.plan import Plan, UpcomingWindow
 
 __all__ = ["TASKS_CALENDAR", "CalendarEvent", "plan_events", "render_ics", "sequence_of", "window_events"]
 

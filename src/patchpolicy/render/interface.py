@@ -12,7 +12,7 @@ from patchpolicy.model.results import RunInputs
 from patchpolicy.outdir import Streamed
 
 if TYPE_CHECKING:
-    from patchpolicy.planner import Plan
+    from patchpolicy.model.plan import Plan
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,106 @@
 """``tasks.json``, ``tasks.csv`` and ``tasks.ics``: the remediation plan made from the same
 evaluation.
 
-The bytes are the planner's own (``patchpolicy plan`` writes the same files, the calendar
-with ``--ics``); these renderers only put them into the evidence bundle. They need
+``tasks_json`` and ``tasks_csv`` make the bytes ``patchpolicy plan`` writes (the calendar
+with ``--ics``); the renderers put the same bytes into the evidence bundle. They need
 ``RenderContext.plan``.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+
+import msgspec
+
 from patchpolicy.errors import OutputError
-from patchpolicy.planner import Plan, tasks_csv, tasks_json
-from patchpolicy.render.interface import RenderContext, Renderer
+from patchpolicy.model.common import format_timestamp
+from patchpolicy.model.plan import Plan
+from patchpolicy.outdir import Streamed
+from patchpolicy.render.interface import RenderContext, Renderer, StreamingRenderer
+from patchpolicy.render.sanitize import csv_cell
+
+__all__ = ["CSV_COLUMNS", "TasksCsv", "TasksIcs", "TasksJson", "tasks_csv", "tasks_json"]
+
+_ENCODER = msgspec.json.Encoder()
+
+CSV_COLUMNS = (
+    "id", "summary", "host", "owner", "ring", "priority", "highest_severity", "deadline",
+    "window", "window_policy", "timezone", "start", "end", "start_local", "end_local",
+    "at_risk", "soak_delayed", "soak_until", "unscheduled", "reason", "freezes_allowed",
+    "patches", "findings", "vulns", "policies", "controls",
+)
+
+
+def tasks_json(p: Plan) -> bytes:
+    """``tasks.json``: the plan document, indented, keys in schema order, newline-terminated."""
+    return b"".join(tasks_json_chunks(p))
+
+
+_TASKS_HOLE = b'"tasks": []'
+_TASK_BATCH = 1000
+
+
+def tasks_json_chunks(p: Plan) -> Iterator[bytes]:
+    """The bytes of ``tasks_json`` in chunks, one batch of tasks at a time, so that a plan
+    of 10^6 findings is never one buffer (and its indented copy) in memory.
+
+    Exactly ``msgspec.json.format(encode(p), indent=2)``: the document is formatted with
+    no tasks, and each task, formatted alone, is indented to its depth in the list."""
+    head = msgspec.json.format(_ENCODER.encode(msgspec.structs.replace(p, tasks=())), indent=2)
+    at = head.index(_TASKS_HOLE)
+    if not p.tasks:
+        yield head + b"\n"
+        return
+    yield head[:at] + b'"tasks": [\n'
+    batch: list[bytes] = []
+    for n, task in enumerate(p.tasks):
+        text = msgspec.json.format(_ENCODER.encode(task), indent=2)
+        batch.append(b"    " + text.replace(b"\n", b"\n    ") + (b",\n" if n + 1 < len(p.tasks) else b"\n"))
+        if len(batch) >= _TASK_BATCH:
+            yield b"".join(batch)
+            batch = []
+    yield b"".join(batch) + b"  ]" + head[at + len(_TASKS_HOLE):] + b"\n"
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    # Spreadsheet formula injection (a cell starting with = + - @ TAB CR is quoted as text)
+    # and control characters shown as visible escapes: render/sanitize.py.
+    return csv_cell(str(value))
+
+
+def tasks_csv(p: Plan) -> bytes:
+    """``tasks.csv``: one row per task; lists joined with ``;``; LF line ends; UTF-8."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for t in p.tasks:
+        writer.writerow(
+            [
+                _cell(v)
+                for v in (
+                    t.id, t.summary, t.host, t.owner, t.ring, t.priority.value,
+                    t.highest_severity, t.deadline, t.window,
+                    t.window_policy, t.timezone, t.start, t.end, t.start_local, t.end_local,
+                    t.at_risk, t.soak_delayed, t.soak_until, t.unscheduled,
+                    t.reason.value if t.reason else None,
+                    ";".join(t.freezes_allowed), ";".join(t.patches),
+                    ";".join(f.id for f in t.findings),
+                    ";".join(sorted({f.vuln for f in t.findings})),
+                    ";".join(t.policies), ";".join(t.controls),
+                )
+            ]
+        )
+    return out.getvalue().encode()
+
 
 
 def _plan(ctx: RenderContext, filename: str) -> Plan:
@@ -19,13 +109,14 @@ def _plan(ctx: RenderContext, filename: str) -> Plan:
     return ctx.plan
 
 
-class TasksJson(Renderer):
-    """``tasks.json``: the plan document."""
+class TasksJson(StreamingRenderer):
+    """``tasks.json``: the plan document, streamed (one batch of tasks at a time)."""
 
     filename = "tasks.json"
 
-    def render(self, ctx: RenderContext) -> bytes:
-        return tasks_json(_plan(ctx, self.filename))
+    def stream(self, ctx: RenderContext) -> Streamed:
+        plan = _plan(ctx, self.filename)
+        return Streamed(lambda: tasks_json_chunks(plan))
 
 
 class TasksCsv(Renderer):

@@ -57,10 +57,11 @@ from patchpolicy.model.bundle import Bundle, CompiledException, CompiledPolicy
 from patchpolicy.model.common import format_timestamp
 from patchpolicy.model.exceptions import ExceptionSet
 from patchpolicy.model.fleet import FleetSnapshot, HostRecord, SnapshotDocument
+from patchpolicy.model.plan import Task
 from patchpolicy.model.policy import Freeze, PatchPolicy, Rule, Window
 from patchpolicy.model.policytest import Expectation, PolicyTest, TestCase
 from patchpolicy.model.results import HostCheck, Item
-from patchpolicy.planner import Task, plan
+from patchpolicy.planner import plan
 from patchpolicy.windows import freeze_intervals
 
 __all__ = [

@@ -13,10 +13,10 @@ from typing import Any
 import orjson
 
 from patchpolicy.api import evaluate_files
+from patchpolicy.evidence_bundle import PLAN_HORIZON
 from patchpolicy.planner import plan
 from patchpolicy.render.interface import RenderContext, RenderOptions
 from patchpolicy.snapshot import open_snapshot
-from patchpolicy.verify import PLAN_HORIZON
 
 ROOT = Path(__file__).resolve().parents[3]
 # Official schemas copied whole; tests/data/SOURCES.md names origin and licence.

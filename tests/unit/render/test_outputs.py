@@ -3,6 +3,8 @@ snapshots on a fixed evaluation, and byte-identical re-renders."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from render_helpers import build_context
 from syrupy.assertion import SnapshotAssertion
@@ -65,3 +67,27 @@ def test_tasks_need_a_plan(ctx: RenderContext) -> None:
     bare = RenderContext(ctx.evaluation, ctx.inputs)
     with pytest.raises(OutputError, match=r"tasks\.json: no remediation plan"):
         TasksJson().render(bare)
+
+
+def test_large_files_are_spooled_to_disk_with_the_same_bytes(ctx: RenderContext, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    import tempfile
+
+    from patchpolicy.outdir import Streamed
+    from patchpolicy.render import bundle as render_bundle
+
+    held = render_all(ctx, bundle_renderers())
+    monkeypatch.setattr(render_bundle, "SPOOL_BYTES", 0)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    spooled = render_all(ctx, bundle_renderers())
+    assert all(isinstance(b, Streamed) for n, b in spooled.items() if n != SUMS_FILE)
+    assert {n: body_sha256(b) for n, b in spooled.items()} == {n: body_sha256(b) for n, b in held.items()}
+    report = spooled["report.md"]
+    assert isinstance(report, Streamed)
+    assert b"".join(report.chunks()) == held["report.md"]
+    parts = set(tmp_path.glob("patchpolicy-*.part"))
+    assert parts
+    del spooled, report
+    gc.collect()
+    assert not list(tmp_path.glob("patchpolicy-*.part"))  # removed with their bodies

@@ -92,7 +92,8 @@ def test_html_escapes_markup_and_controls() -> None:
 def test_windows_output_shows_controls_and_stays_one_line_per_occurrence() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from patchpolicy.planner import FreezeNote, UpcomingWindow, format_upcoming
+    from patchpolicy.model.plan import FreezeNote, UpcomingWindow
+    from patchpolicy.upcoming import format_upcoming
     from patchpolicy.windows import Occurrence
 
     start = datetime(2026, 12, 20, 1, 0, tzinfo=UTC)

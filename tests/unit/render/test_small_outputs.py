@@ -14,11 +14,11 @@ from render_helpers import ROOT
 from syrupy.assertion import SnapshotAssertion
 
 from patchpolicy.api import evaluate_files
+from patchpolicy.evidence_bundle import PLAN_HORIZON
 from patchpolicy.planner import plan
 from patchpolicy.render import BundleOutput, renderer_for
 from patchpolicy.render.interface import RenderContext, RenderOptions
 from patchpolicy.snapshot import open_snapshot
-from patchpolicy.verify import PLAN_HORIZON
 
 FLEET = {
     "apiVersion": "patchpolicy/v1", "kind": "FleetSnapshot", "taken_at": "2026-11-20T06:00:00Z",

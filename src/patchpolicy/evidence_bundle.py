@@ -1,0 +1,61 @@
+"""Make the files of an evidence bundle (the directory ``evaluate -o`` writes): evaluate,
+plan, and render every file plus ``SHA256SUMS``, nothing written.
+
+``build_bundle`` is the one way a bundle's bytes are made: ``evaluate`` writes what it
+returns (``render.bundle.write_bundle``) and ``verify --reproduce`` compares against it,
+so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from patchpolicy.evaluator import Evaluation
+from patchpolicy.model.gate import Gate
+from patchpolicy.outdir import FileBody
+from patchpolicy.render.bundle import render_all
+from patchpolicy.render.interface import RenderOptions
+from patchpolicy.snapshot import SnapshotSource
+
+__all__ = ["PLAN_HORIZON", "Watch", "build_bundle"]
+
+#: Entered around an evaluation with its opened snapshot (the CLI's progress bar).
+Watch = Callable[[SnapshotSource], AbstractContextManager[None]]
+
+#: Remediation tasks in a bundle cover windows starting before as-of + this.
+PLAN_HORIZON = timedelta(days=90)
+
+
+def build_bundle(
+    policy_paths: Sequence[str | Path],
+    snapshot_path: str | Path,
+    *,
+    as_of: datetime | None = None,
+    gate: Gate | None = None,
+    options: RenderOptions | None = None,
+    watch: Watch | None = None,
+) -> tuple[Evaluation, dict[str, FileBody]]:
+    """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written).
+
+    ``watch`` is entered around the evaluation with the opened snapshot (the command
+    line's progress bar)."""
+    from patchpolicy.api import evaluate_files
+    from patchpolicy.planner import plan
+    from patchpolicy.render import bundle_renderers
+    from patchpolicy.render.interface import RenderContext
+    from patchpolicy.snapshot import open_snapshot
+
+    # One read of the snapshot: the planner sees the records that were evaluated.
+    snapshot = open_snapshot(snapshot_path, retain_hosts=True)
+    with watch(snapshot) if watch is not None else contextlib.nullcontext():
+        ev, inputs = evaluate_files(policy_paths, snapshot, as_of=as_of)
+    tasks = plan(ev.bundle, ev, snapshot.hosts(), as_of=ev.as_of,
+                 horizon=PLAN_HORIZON)
+    del snapshot  # its retained hosts (the fleet's records) are not needed to render
+    result = (gate or Gate()).judge(ev)
+    ctx = RenderContext(ev, inputs, tasks, result, options or RenderOptions())
+    return ev, render_all(ctx, bundle_renderers())
