@@ -182,7 +182,19 @@ def write_keypair(prefix: str | Path, kind: KeyType = KeyType.ED25519) -> tuple[
     return private_path, public_path, password is not None
 
 
+MAX_KEY_BYTES = 1 << 20
+"""Bytes of a PEM key read from standard input: a key is a few hundred."""
+
+
 def _read(path: Path) -> bytes:
+    """The key file's bytes; ``-``: standard input (a key piped from a secret store, never
+    written to disk)."""
+    if str(path) == "-":
+        import sys
+
+        if sys.stdin.isatty():
+            raise KeyFileError("<stdin>: standard input is a terminal: pipe a PEM key in")
+        return sys.stdin.buffer.read(MAX_KEY_BYTES)
     try:
         return path.read_bytes()
     except OSError as e:

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
+import re
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -571,7 +574,21 @@ def _schema_diagnostics(
             text = f"{path}: {msg[0].lower()}{msg[1:]}"
             if shown and repr(value) not in text:
                 text += shown
-        out.append(Diagnostic(Location(doc.path, line, col), _context(doc, loc) + text))
+        out.append(Diagnostic(Location(doc.path, line, col), _context(doc, loc) + text,
+                              json_path=_json_path(loc)))
+    return out
+
+
+def _json_path(loc: Sequence[Any]) -> str:
+    """A pydantic location as a JSONPath: ``("spec", "rules", 0)`` -> ``$.spec.rules[0]``."""
+    out = "$"
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(part)):
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(str(part))}]"
     return out
 
 
@@ -716,40 +733,117 @@ def load_bundle(paths: Iterable[str | Path]) -> Bundle:
     return bundle
 
 
+@dataclass(frozen=True)
+class SnapshotSummary:
+    """A fleet snapshot ``validate`` read with the snapshot reader, and what it holds."""
+
+    path: str
+    hosts: int
+    findings: int
+
+
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+_JSONL = (".jsonl", ".ndjson")
+
+
+def _read_stdin() -> bytes:
+    """``-``: the bytes of standard input (one file's worth; never a terminal)."""
+    stream = sys.stdin.buffer
+    if stream.isatty():
+        raise InputError("standard input is a terminal: pipe a document in")
+    data = stream.read(MAX_POLICY_FILE + 1)
+    if len(data) > MAX_POLICY_FILE:
+        raise InputError(f"input is over {MAX_POLICY_FILE:,} bytes, the limit for a policy file")
+    return data
+
+
+def _looks_like_snapshot(f: Path, data: bytes, docs: list[SourceDocument]) -> bool:
+    """A JSON fleet snapshot: read by the snapshot reader as ``check`` would, so both
+    commands give the same message for the same problem."""
+    if f.suffix.lower() != ".json" and str(f) != STDIN:
+        return False
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return False
+    if docs:
+        return any(d.kind == "FleetSnapshot" for d in docs)
+    return b'"FleetSnapshot"' in data[:65536]
+
+
+def _snapshot_problems(f: Path, name: str, data: bytes | None,
+                       snapshots: list[SnapshotSummary] | None) -> tuple[list[Diagnostic], bool]:
+    """The snapshot reader's problems with the file, and whether they are schema-level
+    (well-formed JSON of the wrong shape) rather than syntax, duplicates or limits."""
+    from patchpolicy.errors import SnapshotError
+    from patchpolicy.snapshot import read_whole
+
+    try:
+        hosts, findings = read_whole(name if data is not None else f, data)
+    except SnapshotError as e:
+        return e.problems((name,)), e.schema
+    if snapshots is not None:
+        snapshots.append(SnapshotSummary(name, hosts, findings))
+    return [], False
+
+
 def check_bundle(
-    paths: Iterable[str | Path], documents: list[SourceDocument] | None = None
+    paths: Iterable[str | Path], documents: list[SourceDocument] | None = None,
+    snapshots: list[SnapshotSummary] | None = None,
 ) -> tuple[Bundle | None, list[Diagnostic]]:
     """Like load_bundle, but return (bundle or None, every diagnostic) without raising.
 
-    ``documents``, when given, receives every parsed document in file order.
+    ``documents``, when given, receives every parsed document in file order. ``-`` reads
+    standard input. JSON Lines snapshots (``.jsonl``, ``.ndjson``) are read by the
+    snapshot reader only, and go to ``snapshots`` when they are valid.
     """
+    paths = list(paths)
+    if sum(1 for p in paths if str(p) == STDIN) > 1:
+        return None, [Diagnostic(Location(STDIN_NAME), "standard input given twice: - reads it once")]
     files, diags = discover_checked(paths)
     if not files:
         return None, [*diags, Diagnostic(Location(".".join(str(p) for p in paths) or "."), "no policy files found")]
     loaded: list[_Loaded] = []
     sources: list[SourceFile] = []
     for f in files:
+        name = STDIN_NAME if str(f) == STDIN else str(f)
+        if f.suffix.lower() in _JSONL:
+            diags.extend(_snapshot_problems(f, name, None, snapshots)[0])
+            continue
         try:
-            data = _read_policy_file(f)
+            data = _read_stdin() if str(f) == STDIN else _read_policy_file(f)
         except InputError as e:
-            diags.append(Diagnostic(Location(str(f)), str(e)))
+            diags.append(Diagnostic(Location(name), str(e)))
             continue
         except FileNotFoundError:
-            diags.append(Diagnostic(Location(str(f)), "no such file or directory"))
+            diags.append(Diagnostic(Location(name), "no such file or directory"))
             continue
         except OSError as e:
-            diags.append(Diagnostic(Location(str(f)), f"cannot read file: {e.strerror or e}"))
+            diags.append(Diagnostic(Location(name), f"cannot read file: {e.strerror or e}"))
             continue
-        docs, errs = read_documents(f, data)
+        docs, errs = read_documents(Path(name), data)
+        problems: list[Diagnostic] = []
+        if _looks_like_snapshot(f, data, docs):
+            problems, schema_level = _snapshot_problems(f, name, data, None)
+            if problems and not (schema_level and docs and not errs):
+                # What `check` would say (malformed JSON, a duplicate key, a limit): YAML
+                # reads more than JSON allows, so its opinion of such a file misleads.
+                # Schema-level problems keep the loader's messages (they name the host
+                # and finding); `check` points at the same value by its JSON path.
+                diags.extend(problems)
+                continue
         diags.extend(errs)
-        sources.append(SourceFile(str(f), hashlib.sha256(data).hexdigest(), len(data)))
+        sources.append(SourceFile(name, hashlib.sha256(data).hexdigest(), len(data)))
         if documents is not None:
             documents.extend(docs)
+        found_errors = False
         for doc in docs:
             model, errs = validate_document(doc)
             diags.extend(errs)
+            found_errors = found_errors or any(d.severity == "error" for d in errs)
             if model is not None:
                 loaded.append(_Loaded(doc, model))
+        if problems and not found_errors:
+            diags.extend(problems)  # the reader refuses what the schema let through
     policies, exceptions, tests = _compile_all(loaded, diags)
     diags.extend(_semantics(loaded))
     if any(d.severity == "error" and d.blocks_evaluation for d in diags):

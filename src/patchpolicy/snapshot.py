@@ -296,7 +296,9 @@ class _Unit:
                 text += f" (expected one of {', '.join(allowed)})"
         if text[1:2].islower():
             text = text[0].lower() + text[1:]
-        return self.error(offset, f"{where}: {text}")
+        error = self.error(offset, f"{where}: {text}")
+        error.schema = True
+        return error
 
 
 def _first(buf: bytes) -> int:
@@ -498,6 +500,19 @@ def open_snapshot(path: str | Path, *, retain_hosts: bool = False) -> SnapshotSo
             stream.close()
 
 
+def read_whole(path: str | Path, data: bytes | None = None) -> tuple[int, int]:
+    """Read a snapshot to its end exactly as ``check`` does (same reader, same messages):
+    (hosts, findings). ``data``: the bytes of a JSON document already read (``validate -``).
+    Raises SnapshotError at the first problem."""
+    source = (_document_source(str(path), data, "") if data is not None
+              else open_snapshot(path))
+    hosts = findings = 0
+    for host in source.hosts():
+        hosts += 1
+        findings += len(host.findings)
+    return hosts, findings
+
+
 def _open(p: Path, name: str, stream: IO[bytes], regular: bool, retain_hosts: bool) -> SnapshotSource:
     try:
         first = stream.readline(MAX_HEADER_BYTES + 1)
@@ -637,19 +652,26 @@ def atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
 
 
 def write_snapshot(path: str | Path, header: SnapshotHeader, hosts: Iterable[HostRecord]) -> None:
-    """Write a snapshot atomically; ``.jsonl`` streams one host per line.
+    """Write a snapshot atomically; ``.jsonl`` streams one host per line, and so does
+    ``-`` (standard output, for a pipe into ``check -s -``).
 
     Output is canonical (msgspec field order, compact), so the same records give the
     same bytes.
     """
     p = Path(path)
+
+    def lines() -> Iterator[bytes]:
+        yield _ENCODER.encode(header) + b"\n"
+        for host in hosts:
+            yield _ENCODER.encode(host) + b"\n"
+
+    if str(p) == STDIN:
+        out = sys.stdout.buffer
+        for chunk in lines():
+            out.write(chunk)
+        out.flush()
+        return
     if _is_jsonl(p):
-
-        def lines() -> Iterator[bytes]:
-            yield _ENCODER.encode(header) + b"\n"
-            for host in hosts:
-                yield _ENCODER.encode(host) + b"\n"
-
         atomic_write(p, lines())
         return
     doc = SnapshotDocument(

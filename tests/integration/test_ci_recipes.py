@@ -143,9 +143,34 @@ def policy_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return repo
 
 
-def test_docs_hold_the_three_recipes() -> None:
+def test_docs_hold_the_four_recipes() -> None:
     assert set(recipes()) == {".pre-commit-config.yaml", ".github/workflows/policies.yml",
-                              ".gitlab-ci.yml"}
+                              ".gitlab-ci.yml", ".github/workflows/patchpolicy.yml"}
+
+
+def test_no_recipe_installs_from_an_index() -> None:
+    # patchpolicy is not published: a bare `pip install patchpolicy` would fetch nothing
+    # (or someone else's package).
+    text = DOC.read_text()
+    bare = re.findall(r"pip install (?:-\S+ )*['\"]?patchpolicy(?:\[\w+\])?['\"]?(?=\s|$)(?!\s*@)", text, re.M)
+    assert bare == []
+    assert text.count('pip install "patchpolicy @ git+https://github.com/patchpolicy/patchpolicy@v') >= 4
+
+
+def test_action_recipe_uses_the_action_inputs(policy_repo: Path) -> None:
+    workflow = recipes()[".github/workflows/patchpolicy.yml"]
+    action = YAML(typ="safe").load((ROOT / "action.yml").read_text())
+    steps = workflow["jobs"]["gate"]["steps"]
+    (step,) = [s for s in steps if str(s.get("uses", "")).startswith("patchpolicy/patchpolicy@")]
+    given = step["with"]
+    assert set(given) <= set(action["inputs"])
+    assert {k for k, v in action["inputs"].items() if v.get("required")} <= set(given)
+    assert workflow["jobs"]["gate"]["permissions"]["security-events"] == "write"
+    # What the action's check step runs with these inputs, as a recipe line.
+    line = (f"patchpolicy check -p {given['policies']} -s {given['snapshot']} --format sarif "
+            + " ".join(f"--fail-on {f}" for f in str(given.get("fail-on", "")).split()))
+    code, _ = run_line(Line("action", line), policy_repo)
+    assert code == 1
 
 
 def test_pre_commit_hooks(policy_repo: Path) -> None:

@@ -10,11 +10,12 @@ from typing import Any
 import click
 
 from patchpolicy.cli.common import (
+    ExitCode,
     as_of_option,
-    fail,
     handle_errors,
     main,
 )
+from patchpolicy.cli.output import ErrorFormat, error_format, info, is_quiet, report, warn
 from patchpolicy.render.sanitize import lines as _safe_lines
 from patchpolicy.render.sanitize import text as _safe
 from patchpolicy.schema import DocumentKind
@@ -29,20 +30,36 @@ def validate(paths: tuple[Path, ...], strict: bool) -> None:
 
     Prints one line per valid document; on errors prints every problem as
     file:line:col: message and exits 2.
+
+    \b
+    Examples:
+      patchpolicy validate policies
+      patchpolicy validate --strict policies fleet.json
+      patchpolicy validate fleet.jsonl
+      cat policy.yaml | patchpolicy validate -
+      patchpolicy validate --error-format json policies
     """
-    from patchpolicy.loader import SourceDocument, check_bundle
+    from patchpolicy.loader import SnapshotSummary, SourceDocument, check_bundle
 
     documents: list[SourceDocument] = []
-    bundle, diags = check_bundle(paths, documents)
+    snapshots: list[SnapshotSummary] = []
+    bundle, diags = check_bundle(paths, documents, snapshots)
     errors = [d for d in diags if d.severity == "error" or strict]
-    for d in diags:
-        click.echo(_safe_lines(d), err=bool(errors))
     if errors:
         n = len(errors)
-        fail(f"{n} error{'s' if n != 1 else ''} in {len({d.location.file for d in errors})} file(s)")
+        count = f"{n} error{'s' if n != 1 else ''} in {len({d.location.file for d in errors})} file(s)"
+        report(diags, "\n".join([*(str(d) for d in diags), count]))
+        sys.exit(int(ExitCode.INPUT))
+    for d in diags:  # warnings: on stdout in the text form, records on stderr otherwise
+        if error_format() is ErrorFormat.TEXT:
+            click.echo(_safe_lines(d))
+        else:
+            warn(str(d), d.code)
     assert bundle is not None
     for doc in documents:
-        click.echo(_safe(f"{doc.where()}: ok {_summary(doc, bundle)}"))
+        info(_safe(f"{doc.where()}: ok {_summary(doc, bundle)}"))
+    for s in snapshots:
+        info(_safe(f"{s.path}: ok FleetSnapshot: {s.hosts} host(s), {s.findings} finding(s)"))
 
 
 def _summary(doc: Any, bundle: Any) -> str:
@@ -74,7 +91,13 @@ def _summary(doc: Any, bundle: Any) -> str:
 @main.command()
 @click.argument("kind", type=click.Choice([k.value for k in DocumentKind]))
 def schema(kind: str) -> None:
-    """Print the JSON Schema of a document kind."""
+    """Print the JSON Schema of a document kind.
+
+    \b
+    Examples:
+      patchpolicy schema PatchPolicy > PatchPolicy.schema.json
+      patchpolicy schema FleetSnapshot
+    """
     from patchpolicy.schema import schema_text
 
     click.echo(schema_text(DocumentKind(kind)), nl=False)
@@ -94,11 +117,18 @@ def test_command(paths: tuple[Path, ...], show_coverage: bool, min_coverage: flo
 
     Prints PASS/FAIL per case with expected vs actual; exits 0 when every case passes
     (and coverage reaches --min-coverage), 1 otherwise, 2 on bad input.
+
+    \b
+    Examples:
+      patchpolicy test policies
+      patchpolicy test --coverage --min-coverage 80 policies
+      patchpolicy test -q policies
     """
     from patchpolicy.review.testing import format_report, run_tests
 
     run = run_tests(paths)
-    click.echo(format_report(run, coverage=show_coverage, min_coverage=min_coverage), nl=False)
+    click.echo(format_report(run, coverage=show_coverage, min_coverage=min_coverage,
+                             quiet=is_quiet()), nl=False)
     sys.exit(run.exit_code(min_coverage))
 
 
@@ -128,6 +158,13 @@ def diff(
     OLD and NEW are paths or git revisions of one (REV:PATH); `--base REV PATH` compares
     PATH in the working tree with REV. Exits 0, 1 on a version error or a --fail-on
     condition, 2 on bad input.
+
+    \b
+    Examples:
+      patchpolicy diff old/policies policies
+      patchpolicy diff main:policies HEAD:policies
+      patchpolicy diff --base origin/main policies -s fleet.json --format markdown
+      patchpolicy diff --base v1.2.0 policies --fail-on weakening --fail-on bump
     """
     from patchpolicy.review.diff import DiffFailOn, render, run_diff
 

@@ -15,11 +15,30 @@ from typing import Any, TypeVar
 
 import click
 
-from patchpolicy.errors import InputError, OutputError, PatchPolicyError, ValidationError
+from patchpolicy.cli.output import (
+    ErrorFormat,
+    error_format,
+    error_format_in_args,
+    error_format_option,
+    imply_error_format,
+    input_names,
+    quiet_option,
+    record_line,
+    report,
+    report_message,
+)
+from patchpolicy.errors import (
+    Diagnostic,
+    ErrorCode,
+    InputError,
+    Location,
+    OutputError,
+    PatchPolicyError,
+    ValidationError,
+)
 from patchpolicy.model.common import parse_duration, parse_start_instant
 from patchpolicy.model.gate import FailOn
 from patchpolicy.render.interface import RenderOptions
-from patchpolicy.render.sanitize import lines as _safe_lines
 from patchpolicy.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,8 +57,9 @@ class ExitCode(IntEnum):
     """A bug in patchpolicy: please report it with the traceback."""
 
 
-def fail(message: str, code: ExitCode = ExitCode.INPUT) -> None:
-    click.echo(_safe_lines(message), err=True)
+def fail(message: str, code: ExitCode = ExitCode.INPUT, error_code: str = ErrorCode.INPUT) -> None:
+    """Print an error message (``error: place: text``) in the --error-format and exit."""
+    report_message(message, ErrorCode.INTERNAL if code is ExitCode.INTERNAL else error_code)
     sys.exit(int(code))
 
 
@@ -57,18 +77,23 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("fmt") == "json":
+            imply_error_format(ErrorFormat.JSON)
+        if _stdin_inputs(kwargs) > 1:
+            fail("error: <stdin>: standard input given twice: - reads it once")
         try:
             return func(*args, **kwargs)
         except ValidationError as e:
-            for d in e.diagnostics:
-                click.echo(_safe_lines(d), err=True)
             n = sum(1 for d in e.diagnostics if d.severity == "error")
-            fail(f"{n} error{'s' if n != 1 else ''}")
+            text = "\n".join([*(str(d) for d in e.diagnostics), f"{n} error{'s' if n != 1 else ''}"])
+            report(e.problems(), text)
+            sys.exit(int(ExitCode.INPUT))
         except InputError as e:
-            fail(f"error: {e}")
+            report(e.problems(input_names()), f"error: {e}")
+            sys.exit(int(ExitCode.INPUT))
         except OutputError as e:
             # An unusable output path is bad usage, not a failed gate and not a bug.
-            fail(f"error: {e}")
+            fail(f"error: {e}", error_code=ErrorCode.OUTPUT)
         except PatchPolicyError as e:
             fail(f"error: {e}", ExitCode.INTERNAL)
         except BrokenPipeError:
@@ -80,13 +105,28 @@ def handle_errors(func: F) -> F:
         except OSError as e:
             if e.filename is None:
                 _bug()
-            fail(f"error: {e.filename}: {e.strerror or e}")
+            fail(f"error: {e.filename}: {e.strerror or e}", error_code=ErrorCode.IO)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception:  # noqa: BLE001 - the last resort: say it is a bug, exit 3
             _bug()
 
     return wrapper  # type: ignore[return-value]
+
+
+OUTPUT_PARAMS = frozenset({"ics_file", "output", "out_dir", "prefix"})
+"""Parameters naming what a command writes: ``-`` there is standard output."""
+
+
+def _stdin_inputs(kwargs: dict[str, Any]) -> int:
+    """How many inputs are ``-`` (standard input can be read once)."""
+    n = 0
+    for name, value in kwargs.items():
+        if name in OUTPUT_PARAMS:
+            continue
+        values = value if isinstance(value, tuple | list) else (value,)
+        n += sum(1 for v in values if isinstance(v, Path) and str(v) == "-")
+    return n
 
 
 class ParsedParam(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
@@ -131,15 +171,75 @@ SCAN_TIME = ParsedParam("timestamp or 'now'", _scan_time, datetime)
 DURATION = ParsedParam("duration", parse_duration, timedelta)
 
 
+class PatchPolicyGroup(click.Group):
+    """The group, with usage errors (exit 2, as click does) in the --error-format too."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        words = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(words, prog_name, complete_var, False, **extra)
+        except click.ClickException as e:
+            ctx: click.Context | None = getattr(e, "ctx", None)
+            form = error_format(ctx) if ctx is not None else ErrorFormat.TEXT
+            if form is ErrorFormat.TEXT:
+                form = error_format_in_args(words) or form
+            if form is ErrorFormat.JSON:
+                click.echo(record_line(Diagnostic(Location(""), e.format_message(),
+                                                  code=_usage_code(e))), err=True)
+            elif form is ErrorFormat.GITHUB:
+                from patchpolicy.cli.output import github_annotation
+
+                click.echo(github_annotation(Diagnostic(Location(""), e.format_message(),
+                                                        code=_usage_code(e))), err=True)
+            else:
+                e.show()
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _usage_code(e: click.ClickException) -> str:
+    from patchpolicy.cli.config import ConfigError
+
+    return ErrorCode.CONFIG if isinstance(e, ConfigError) else ErrorCode.USAGE
+
+
 # click exits 2 on usage errors already, which matches ExitCode.INPUT.
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=PatchPolicyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="patchpolicy")
-def main() -> None:
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, envvar="PATCHPOLICY_CONFIG",
+              help="Defaults from this TOML file (default: patchpolicy.toml or "
+                   "[tool.patchpolicy] in pyproject.toml, here or in a parent directory).")
+@click.option("--no-config", is_flag=True, help="Read no configuration file.")
+@click.pass_context
+def main(ctx: click.Context, config_file: Path | None, no_config: bool) -> None:
     """Patch SLAs, windows, freezes and exceptions as code: validate policies, evaluate a
     fleet snapshot into audit evidence, gate CI, and plan remediation.
 
     Exit codes: 0 ok, 1 something fails the gate, 2 bad input or usage, 3 internal error.
+
+    \b
+    Examples:
+      patchpolicy validate policies
+      patchpolicy check -p policies -s fleet.json
+      patchpolicy --error-format json check -p policies -s fleet.json
+      patchpolicy COMMAND --help
     """
+    from patchpolicy.cli.config import apply_config
+
+    if ctx.resilient_parsing:
+        return  # shell completion: no file is read
+    apply_config(ctx, config_file, no_config)
+
+
+main.params.extend([quiet_option(), error_format_option()])
 
 
 FAIL_ON = tuple(f.value for f in FailOn)

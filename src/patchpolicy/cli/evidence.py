@@ -27,6 +27,7 @@ from patchpolicy.cli.common import (
     with_provenance_options,
     with_render_options,
 )
+from patchpolicy.cli.output import echo_gate_summary, info, is_quiet, warn
 from patchpolicy.model.gate import Gate
 from patchpolicy.render.sanitize import text as _safe
 from patchpolicy.render.text import empty_scope_lines
@@ -44,7 +45,7 @@ from patchpolicy.render.text import empty_scope_lines
               help="Replace DIR even when it is not empty and was not written by patchpolicy.")
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path), default=None, metavar="KEY",
               help="Sign the bundle with this private key (PEM; password in "
-                   "PATCHPOLICY_KEY_PASSWORD): writes attestation.intoto.jsonl.")
+                   "PATCHPOLICY_KEY_PASSWORD; - for standard input): writes attestation.intoto.jsonl.")
 @jobs_option
 @dask_option
 @with_render_options
@@ -65,6 +66,14 @@ def evaluate(
 
     Exits 0 when nothing fails, 1 when something fails, 2 on bad input (or a store that
     cannot be written: the bundle is then written, the recording not made).
+
+    \b
+    Examples:
+      patchpolicy evaluate -p policies -s fleet.json -o evidence
+      patchpolicy evaluate -p policies -s fleet.json -o evidence --as-of 2026-11-20
+      patchpolicy evaluate -p policies -s fleet.json -o evidence --sign release.key.pem
+      zcat fleet.jsonl.gz | patchpolicy evaluate -p policies -s - -o evidence
+      patchpolicy evaluate -p policies -s fleet.jsonl -o evidence --record --store history.db
     """
     from patchpolicy.evidence_bundle import build_bundle
     from patchpolicy.outdir import check_output_dir
@@ -96,14 +105,14 @@ def evaluate(
     write_bundle(out_dir, files)
     result = gate.judge(ev)
     for line in empty_scope_lines(ev, result):
-        click.echo(line, err=True)
-    click.echo(
+        warn(line)
+    info(
         f"wrote {len(files)} files to {out_dir}: {ev.tally.hosts_read} hosts, "
         f"{ev.tally.findings_read} findings, {ev.tally.items} items; "
         f"{result.word} ({result.failing} failing)"
     )
     if signer is not None:
-        click.echo(f"signed: {ATTESTATION_FILE} with {signer.public.describe()}")
+        info(f"signed: {ATTESTATION_FILE} with {signer.public.describe()}")
     if store is not None:
         from patchpolicy.cli.history import describe_record
         from patchpolicy.store import record_bundle
@@ -112,7 +121,7 @@ def evaluate(
             recorded = record_bundle(store, out_dir)
         finally:
             store.close()
-        click.echo(_safe(describe_record(out_dir, store.location.shown, recorded)))
+        info(_safe(describe_record(out_dir, store.location.shown, recorded)))
     sys.exit(result.exit_code)
 
 
@@ -135,7 +144,16 @@ def check(
     fail_on: tuple[str, ...], allow_empty_scope: bool, fmt: str, limit: int, jobs: int | None,
     dask: str | None, **render: int,
 ) -> None:
-    """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input."""
+    """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input.
+
+    \b
+    Examples:
+      patchpolicy check -p policies -s fleet.json
+      patchpolicy check -p policies -s fleet.json --fail-on due_soon
+      patchpolicy check -p policies -s fleet.json --format sarif > results.sarif
+      patchpolicy check -q -p policies -s fleet.jsonl -j 4
+      patchpolicy check           # -p and -s from patchpolicy.toml
+    """
     from patchpolicy.api import evaluate_files
     from patchpolicy.progress import snapshot_progress
     from patchpolicy.render import CheckFormat, check_renderer
@@ -144,7 +162,7 @@ def check(
 
     form = CheckFormat(fmt)
     source = open_snapshot(snapshot)
-    with snapshot_progress(source, "checking"):
+    with snapshot_progress(source, "checking", quiet=is_quiet()):
         ev, inputs = evaluate_files(
             policies, source, as_of=as_of, keep_items=form.needs_items, keep_worst=limit,
             jobs=jobs, dask=dask,
@@ -153,10 +171,12 @@ def check(
     options = render_options_of(**render)
     out = check_renderer(form, limit=limit).render(RenderContext(ev, inputs, gate=result,
                                                                  options=options))
-    click.echo(out, nl=False)
-    if form is not CheckFormat.TEXT:
+    if form is CheckFormat.TEXT:
+        echo_gate_summary(out)
+    else:
+        click.echo(out, nl=False)
         for line in empty_scope_lines(ev, result):
-            click.echo(line, err=True)
+            warn(line)
     sys.exit(result.exit_code)
 
 
@@ -169,7 +189,7 @@ def check(
 @click.option("--key", "public_key", type=click.Path(path_type=Path), default=None,
               metavar="PUBLIC.pem",
               help="Check attestation.intoto.jsonl with this public key: the signature, every "
-                   "signed file's digest, no unsigned file.")
+                   "signed file's digest, no unsigned file (- for standard input).")
 @jobs_option
 @dask_option
 @handle_errors
@@ -183,6 +203,12 @@ def verify(
     recorded as-of that must reproduce every byte.
 
     Exits 0 when everything matches, 1 on any difference, 2 on bad input.
+
+    \b
+    Examples:
+      patchpolicy verify evidence
+      patchpolicy verify evidence --key release.pub.pem
+      patchpolicy verify evidence -p policies -s fleet.json
     """
     from patchpolicy.verify import reproduce_bundle, verify_bundle
 
@@ -202,13 +228,13 @@ def verify(
         click.echo(_safe(line))
     what = "re-hashed" + (" and reproduced" if snapshot is not None else "")
     if result.ok and key is not None:
-        click.echo(f"ok: {result.checked} files {what}, signature verified with "
+        info(f"ok: {result.checked} files {what}, signature verified with "
                    f"{key.describe()} ({public_key}): {bundle_dir}")
     elif result.ok and result.signed:
-        click.echo(f"ok: {result.checked} files {what}: {bundle_dir} (signed but unverified: "
+        info(f"ok: {result.checked} files {what}: {bundle_dir} (signed but unverified: "
                    "give --key PUBLIC.pem to check the signature)")
     elif result.ok:
-        click.echo(f"ok: {result.checked} files {what}: {bundle_dir}")
+        info(f"ok: {result.checked} files {what}: {bundle_dir}")
     else:
         click.echo(f"FAIL: {bundle_dir} differs from its evidence")
     sys.exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
@@ -224,7 +250,13 @@ def verify(
 def explain(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, host: str, finding: str | None
 ) -> None:
-    """Say in words why each verdict for a host (or one finding) is what it is."""
+    """Say in words why each verdict for a host (or one finding) is what it is.
+
+    \b
+    Examples:
+      patchpolicy explain -p policies -s fleet.json --host web-01
+      patchpolicy explain -p policies -s fleet.json --host web-01 --finding CVE-2026-1177
+    """
     from patchpolicy.evaluator import evaluate as run
     from patchpolicy.loader import load_bundle
     from patchpolicy.render.text import explain as explain_text
@@ -246,4 +278,4 @@ def _watch(what: str) -> Any:
     """The progress bar around an evaluation (drawn only on a terminal, for a large input)."""
     from patchpolicy.progress import snapshot_progress
 
-    return lambda source: snapshot_progress(source, what)
+    return lambda source: snapshot_progress(source, what, quiet=is_quiet())

@@ -42,6 +42,12 @@ def record(bundle_dir: Path, store_url: str | None) -> None:
     same bundle twice changes nothing; bundles may be recorded in any order.
 
     Exits 0 when recorded or already there, 2 on a bundle verify rejects or a bad store.
+
+    \b
+    Examples:
+      patchpolicy record evidence --store history.db
+      patchpolicy record evidence --store postgresql://ci@db.example/patchpolicy
+      PATCHPOLICY_STORE=history.db patchpolicy record evidence
     """
     from patchpolicy.store import open_store, record_bundle
 
@@ -76,6 +82,11 @@ def history(store_url: str | None, host: str, finding: str | None) -> None:
     evaluation it happened in, the exceptions that covered it, when it was fixed.
 
     Exits 0, or 2 when the store is unusable or holds nothing for the host (or finding).
+
+    \b
+    Examples:
+      patchpolicy history --store history.db --host web-01
+      patchpolicy history --store history.db --host web-01 --finding CVE-2024-6387
     """
     from patchpolicy.store import open_store
     from patchpolicy.store.queries import history as lifecycles
@@ -115,14 +126,25 @@ def history(store_url: str | None, host: str, finding: str | None) -> None:
 
 @main.group("store")
 def store_group() -> None:
-    """Look after the evidence store: what it holds, and pruning old evidence."""
+    """Look after the evidence store: what it holds, and pruning old evidence.
+
+    \b
+    Examples:
+      patchpolicy store info    # the store named by $PATCHPOLICY_STORE
+      patchpolicy store prune   # see: patchpolicy store prune -h
+    """
 
 
 @store_group.command("info")
 @store_option
 @handle_errors
 def store_info(store_url: str | None) -> None:
-    """Print the store's size, evaluations, period covered and schema version."""
+    """Print the store's size, evaluations, period covered and schema version.
+
+    \b
+    Examples:
+      patchpolicy store info --store history.db
+    """
     from patchpolicy.store import open_store
     from patchpolicy.store.queries import info
 
@@ -161,6 +183,11 @@ def store_prune(store_url: str | None, before: datetime, today: str | None, forc
     """Delete old evaluations (and what only they show). Refuses, exit 2, to delete
     evidence a recorded policy's retention still requires, unless
     --force-delete-retained-evidence.
+
+    \b
+    Examples:
+      patchpolicy store prune --store history.db --before 2020-01-01 --dry-run
+      patchpolicy store prune --store history.db --before 2020-01-01
     """
     from patchpolicy.model.common import parse_day
     from patchpolicy.store import open_store
@@ -217,6 +244,11 @@ def report(store_url: str | None, date_from: str, date_to: str, by: str, policy:
     statements.md (one statement per control, every late item listed) and SHA256SUMS.
 
     Exits 0 when written, 2 on bad input (an empty period, an unusable store).
+
+    \b
+    Examples:
+      patchpolicy report --store history.db --from 2026-01-01 --to 2026-12-31 -o report
+      patchpolicy report --store history.db --from 2026-07-01 --to 2026-09-30 --by week --policy pci-dss -o q3
     """
     from patchpolicy.model.common import format_timestamp, parse_end_instant, parse_start_instant
     from patchpolicy.outdir import check_output_dir

@@ -15,6 +15,7 @@ from patchpolicy.cli.common import (
     handle_errors,
     main,
 )
+from patchpolicy.cli.output import info, is_quiet
 from patchpolicy.render.sanitize import text as _safe
 
 AUTO = "auto"
@@ -79,7 +80,8 @@ def split_format(args: tuple[str, ...], explicit: str | None) -> tuple[str | Non
               help="The reports' format (then every argument is a FILE); default: the first"
                    " argument when it is a format name, else auto (detected per file).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Snapshot to write: .json, or .jsonl to stream JSON Lines.")
+              help="Snapshot to write: .json, or .jsonl to stream JSON Lines; - for standard "
+                   "output (JSON Lines, the summary on standard error).")
 @click.option("--inventory", type=click.Path(path_type=Path), help="Hosts (YAML or CSV CMDB export).")
 @click.option("--kev", type=click.Path(path_type=Path), help="CISA known_exploited_vulnerabilities.json.")
 @click.option("--epss", type=click.Path(path_type=Path), help="FIRST EPSS scores CSV.")
@@ -107,6 +109,14 @@ def import_(
     file's format is detected from its content (JSON keys, XML root element, CSV header).
     A FILE of '-' reads the report from standard input (give --scan-time if it has no scan
     time of its own).
+
+    \b
+    Examples:
+      patchpolicy import trivy trivy-*.json -o fleet.json
+      patchpolicy import grype.json nessus.nessus -o fleet.json
+      patchpolicy import grype grype.json --kev kev.json --epss epss.csv -o fleet.json
+      trivy image -f json nginx | patchpolicy import trivy - --scan-time now -o fleet.json
+      patchpolicy import osv-scanner osv.json --also trivy:trivy.json -o fleet.json
     """
     from patchpolicy.importers import ImporterFormat, run_import
 
@@ -117,10 +127,11 @@ def import_(
     inputs += [(ImporterFormat(a), f) for a, f in also]
     from patchpolicy.progress import files_progress
 
-    with files_progress([path for _, path in inputs], "importing") as on_file:
+    with files_progress([path for _, path in inputs], "importing", quiet=is_quiet()) as on_file:
         report = run_import(
             inputs, output, inventory=inventory, kev=kev, epss=epss, previous=previous,
             scan_time=scan_time, taken_at=taken_at, on_file=on_file,
         )
     for line in report.lines():
-        click.echo(_safe(line))
+        # With -o - the snapshot is standard output: the summary goes to stderr.
+        info(_safe(line), err=str(output) == "-")

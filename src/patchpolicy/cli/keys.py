@@ -8,6 +8,7 @@ from patchpolicy.cli.common import (
     handle_errors,
     main,
 )
+from patchpolicy.cli.output import info
 
 
 @main.command()
@@ -21,10 +22,15 @@ def keygen(prefix: str, key_type: str) -> None:
 
     The private key is encrypted with PATCHPOLICY_KEY_PASSWORD when that is set; existing
     files are never overwritten. Exits 0, or 2 on bad input.
+
+    \b
+    Examples:
+      patchpolicy keygen -o release
+      PATCHPOLICY_KEY_PASSWORD=... patchpolicy keygen -o release --type ecdsa-p256
     """
     from patchpolicy.attest import PASSWORD_ENV, KeyType, load_public_key, write_keypair
 
     private, public, encrypted = write_keypair(prefix, KeyType(key_type))
     how = f"encrypted with ${PASSWORD_ENV}" if encrypted else f"NOT encrypted: set {PASSWORD_ENV}"
-    click.echo(f"wrote {private} (private, {how})")
-    click.echo(f"wrote {public} (public: give it to auditors; {load_public_key(public).describe()})")
+    info(f"wrote {private} (private, {how})")
+    info(f"wrote {public} (public: give it to auditors; {load_public_key(public).describe()})")

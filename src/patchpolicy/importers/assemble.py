@@ -981,7 +981,8 @@ def run_import(
     on_file: Callable[[Path], None] | None = None,
 ) -> ImportReport:
     """Import scanner reports into the snapshot at ``output`` (``.jsonl`` streams JSON
-    Lines); the file is written atomically, and only when every input was read."""
+    Lines; ``-``: JSON Lines on standard output); the file is written atomically, and only
+    when every input was read."""
     snap, report = build_snapshot(
         inputs,
         inventory=inventory,
@@ -994,5 +995,5 @@ def run_import(
     )
     with no_gc():
         write_snapshot(output, snap.header, snap.hosts)
-    report.output = str(output)
+    report.output = "<stdout>" if str(output) == "-" else str(output)
     return report

@@ -164,12 +164,13 @@ def impact(
 ) -> Impact:
     """Evaluate both bundles on ``snapshot`` at ``as_of`` (default: its taken_at).
 
-    The snapshot is read once per bundle (streamed, so JSON Lines fleets stay in bounded
-    memory per host); raises SnapshotError when it cannot be decoded.
+    The snapshot is opened once (so ``-``, standard input, works) and its hosts read once
+    per bundle (streamed, so JSON Lines fleets stay in bounded memory per host); raises
+    SnapshotError when it cannot be decoded.
     """
     runs = []
+    snap = open_snapshot(snapshot)
     for bundle in (old, new):
-        snap = open_snapshot(snapshot)
         when = as_of if as_of is not None else snap.header.taken_at
         runs.append(
             evaluate(bundle, snap.hosts(), as_of=when, taken_at=snap.header.taken_at)

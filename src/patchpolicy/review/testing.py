@@ -599,12 +599,16 @@ def _compare_schedule(exp: Expectation, item: Item | None, actual: _Actual) -> I
 # ---------------------------------------------------------------- rendering
 
 
-def format_report(run: TestRun, *, coverage: bool = False, min_coverage: float | None = None) -> str:
+def format_report(run: TestRun, *, coverage: bool = False, min_coverage: float | None = None,
+                  quiet: bool = False) -> str:
     """Terminal text: a line per case (failures with their diff), a summary, and with
-    ``coverage`` the coverage lines and what no test exercises."""
+    ``coverage`` the coverage lines and what no test exercises. ``quiet``: failing cases
+    only (and the summary)."""
     lines: list[str] = []
     current: str | None = None
     for c in run.cases:
+        if quiet and c.passed:
+            continue
         header = f'{c.where.file}: test "{c.test}"'
         if header != current:
             lines.append(header)
