@@ -17,8 +17,8 @@ import gc
 import hashlib
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -95,19 +95,38 @@ def _work(byte_range: tuple[int, int]) -> Partial:
     ev = Evaluator(bundle, _JOB["as_of"], keep_items=log is not None,
                    keep_worst=_JOB["keep_worst"], item_log=log)
     gc.disable()  # a short-lived worker: see snapshot.no_gc for why this is safe
-    return judge_lines(ev, _lines(path, *byte_range), byte_range[0])
+    return judge_lines(ev, _lines(path, *byte_range), byte_range[0], _JOB.get("progress"))
 
 
-def judge_lines(ev: Evaluator, lines: Iterable[tuple[int, bytes]], begin: int) -> Partial:
+_PROGRESS_EVERY = 256
+"""Lines a worker judges between two updates of the shared progress counters."""
+
+
+def judge_lines(ev: Evaluator, lines: Iterable[tuple[int, bytes]], begin: int,
+                progress: Any = None) -> Partial:
     """Feed the host lines of one byte range (numbered from 1 inside it) to ``ev``; stop
-    at the first bad line. The range starts at byte ``begin`` of the snapshot."""
+    at the first bad line. The range starts at byte ``begin`` of the snapshot.
+    ``progress``, a shared array of (bytes, hosts, findings), is added to as lines are
+    judged (the parent's progress bar reads it)."""
     decode = msgspec.json.Decoder(HostRecord).decode
     error = None
     error_line = None
     h = hashlib.sha256()
+    done = [0, 0, 0]
+
+    def flush() -> None:
+        if progress is not None and done[0]:
+            with progress.get_lock():
+                for k in range(3):
+                    progress[k] += done[k]
+            done[:] = [0, 0, 0]
+
     try:
         for n, line in lines:
             h.update(line)
+            done[0] += len(line)
+            if n % _PROGRESS_EVERY == 0:
+                flush()
             if not line.strip():
                 continue
             try:
@@ -118,8 +137,11 @@ def judge_lines(ev: Evaluator, lines: Iterable[tuple[int, bytes]], begin: int) -
                 error, error_line = str(e), (begin, n)
                 break
             ev.add_host(host)
+            done[1] += 1
+            done[2] += len(host.findings)
     except SnapshotError as e:
         error = str(e)
+    flush()
     return Partial(ev.export_partial(), error, error_line, h.hexdigest())
 
 
@@ -186,7 +208,8 @@ def _run(
             digest, size, range_digests = hash_ranges(path, header_end, ranges)
             partials: list[Partial] = []
         else:
-            digest, size, range_digests, partials = _fork(path, header_end, ranges)
+            digest, size, range_digests, partials = _fork(path, header_end, ranges,
+                                                          snapshot.on_progress)
     finally:
         gc.unfreeze()
         _JOB.clear()
@@ -204,15 +227,24 @@ def _run(
 
 
 def _fork(
-    path: Path, header_end: int, ranges: list[tuple[int, int]]
+    path: Path, header_end: int, ranges: list[tuple[int, int]],
+    on_progress: Callable[[int, int, int], None] | None = None,
 ) -> tuple[str, int, list[str], list[Partial]]:
     ctx = multiprocessing.get_context("fork")
+    shared = ctx.Array("q", 3) if on_progress is not None else None
+    _JOB["progress"] = shared
     with ProcessPoolExecutor(max_workers=len(ranges), mp_context=ctx) as pool:
-        results = pool.map(_work, ranges)
+        futures = [pool.submit(_work, r) for r in ranges]
         # While the workers decode, hash the same ranges; each worker hashes what it
         # decoded, so equal digests prove the evidence's digest is of the bytes judged.
         digest, size, range_digests = hash_ranges(path, header_end, ranges)
-        return digest, size, range_digests, list(results)
+        while on_progress is not None and shared is not None:
+            _, pending = wait(futures, timeout=0.2)
+            with shared.get_lock():
+                on_progress(header_end + shared[0], shared[1], shared[2])
+            if not pending:
+                break
+        return digest, size, range_digests, [f.result() for f in futures]
 
 
 def hash_ranges(

@@ -69,11 +69,20 @@ def snapshot_progress(snapshot: SnapshotSource, what: str, *, quiet: bool = Fals
                 rate = f"{findings / (now - start):,.0f} findings/s" if now > start else ""
                 bar.update(task, completed=position, hosts=hosts, findings=findings, rate=rate)
 
+        def on_progress(position: int, hosts_done: int, findings_done: int) -> None:
+            nonlocal hosts, findings
+            hosts, findings = hosts_done, findings_done
+            now = time.monotonic()
+            rate = f"{findings / (now - start):,.0f} findings/s" if now > start else ""
+            bar.update(task, completed=position, hosts=hosts, findings=findings, rate=rate)
+
         snapshot.on_host = on_host
+        snapshot.on_progress = on_progress
         try:
             yield
         finally:
             snapshot.on_host = None
+            snapshot.on_progress = None
 
 
 @contextmanager

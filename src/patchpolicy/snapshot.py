@@ -389,6 +389,9 @@ class SnapshotSource:
         self.on_host: Callable[[int, int], None] | None = None
         """Called after each host a pass decodes with (bytes read, the host's findings):
         the command line's progress bar (``progress.py``); nothing else reads it."""
+        self.on_progress: Callable[[int, int, int], None] | None = None
+        """Called by forked workers' parent with the totals so far (bytes, hosts,
+        findings): the same bar, when the hosts are judged elsewhere."""
 
     @property
     def sha256(self) -> str:

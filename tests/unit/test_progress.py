@@ -88,3 +88,15 @@ def test_import_shows_the_files_read_on_a_terminal(tmp_path: Path, monkeypatch: 
     with progress.files_progress([a, b], "importing", stream=quiet, quiet=True) as on_file:
         on_file(a)
     assert quiet.getvalue() == ""
+
+
+def test_forked_workers_move_the_bar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet = _fleet(tmp_path / "f.jsonl", hosts=600)
+    source = open_snapshot(fleet)
+    seen: list[tuple[int, int, int]] = []
+    source.on_progress = lambda *totals: seen.append(totals)
+    one, _ = evaluate_files([ROOT / "examples" / "policies" / "baseline.yaml"], open_snapshot(fleet))
+    two, _ = evaluate_files([ROOT / "examples" / "policies" / "baseline.yaml"], source, jobs=2)
+    assert seen and seen[-1] == (fleet.stat().st_size, 600, 1800)  # every byte, host, finding
+    assert [b for b, _, _ in seen] == sorted(b for b, _, _ in seen)
+    assert two.tally.by_verdict == one.tally.by_verdict
