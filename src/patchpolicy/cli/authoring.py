@@ -129,7 +129,8 @@ def diff(
     PATH in the working tree with REV. Exits 0, 1 on a version error or a --fail-on
     condition, 2 on bad input.
     """
-    from patchpolicy.review.diff import DiffFailOn, render, run_diff
+    from patchpolicy.render.diff import render
+    from patchpolicy.review.diff import DiffFailOn, run_diff
 
     result = run_diff(specs, base=base, snapshot=snapshot, as_of=as_of)
     click.echo(render(result, fmt), nl=False)
