@@ -10,6 +10,7 @@ from typing import Any
 from patchpolicy.model.common import format_timestamp
 from patchpolicy.review.diff.bundles import BundleDiff, DocumentDiff
 from patchpolicy.review.diff.changes import Classification
+from patchpolicy.review.impact import Impact
 
 __all__ = ["MARKDOWN_IMPACT_ROWS", "OutputFormat", "as_json", "render"]
 
@@ -177,6 +178,16 @@ def _markdown(result: BundleDiff) -> str:
     )
     headline.append(f"{len(warnings)} version warning(s)")
     out += [" · ".join(headline), ""]
+    out += _markdown_documents(result)
+    out += _markdown_changes(result)
+    if result.impact is not None:
+        out += _markdown_impact(result.impact)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _markdown_documents(result: BundleDiff) -> list[str]:
+    """The table of documents with their counts and version check."""
+    out: list[str] = []
     shown = [d for d in result.documents if d.status != "unchanged" or d.version is not None]
     if shown:
         out += [
@@ -198,6 +209,12 @@ def _markdown(result: BundleDiff) -> str:
         out.append("")
     else:
         out += ["No semantic changes.", ""]
+    return out
+
+
+def _markdown_changes(result: BundleDiff) -> list[str]:
+    """One section per classification; neutral changes folded."""
+    out: list[str] = []
     for cls in Classification:
         group = [c for c in result.changes if c.classification == cls]
         if not group:
@@ -214,32 +231,35 @@ def _markdown(result: BundleDiff) -> str:
                     "", "</details>", ""]
         else:
             out += [f"#### {_HEADINGS[cls]} ({len(group)})", "", *body, ""]
-    if result.impact is not None:
-        im = result.impact
+    return out
+
+
+def _markdown_impact(im: Impact) -> list[str]:
+    """The impact counts, and the first MARKDOWN_IMPACT_ROWS changed items folded."""
+    out = [
+        f"#### Impact on {_code(im.snapshot)} at {format_timestamp(im.as_of)}",
+        "",
+        "| " + " | ".join(_DIRECTION_LABELS[k.value] for k in im.counts) + " |",
+        "|" + "---:|" * len(im.counts),
+        "| " + " | ".join(str(n) for n in im.counts.values()) + " |",
+        "",
+    ]
+    if im.entries:
+        rows = im.entries[:MARKDOWN_IMPACT_ROWS]
+        more = len(im.entries) - len(rows)
         out += [
-            f"#### Impact on {_code(im.snapshot)} at {format_timestamp(im.as_of)}",
+            f"<details><summary>Changed items ({len(im.entries)})</summary>",
             "",
-            "| " + " | ".join(_DIRECTION_LABELS[k.value] for k in im.counts) + " |",
-            "|" + "---:|" * len(im.counts),
-            "| " + " | ".join(str(n) for n in im.counts.values()) + " |",
-            "",
+            "| direction | policy | host | finding / check | verdict | deadline |",
+            "|---|---|---|---|---|---|",
         ]
-        if im.entries:
-            rows = im.entries[:MARKDOWN_IMPACT_ROWS]
-            more = len(im.entries) - len(rows)
-            out += [
-                f"<details><summary>Changed items ({len(im.entries)})</summary>",
-                "",
-                "| direction | policy | host | finding / check | verdict | deadline |",
-                "|---|---|---|---|---|---|",
-            ]
-            out += [
-                f"| {_DIRECTION_LABELS[e.direction.value]} | {_code(e.policy)} | {_code(e.host)} "
-                f"| {_code(e.subject)} | {e.old_verdict or '-'} → {e.new_verdict or '-'} "
-                f"| {_ts(e.old_deadline)} → {_ts(e.new_deadline)} |"
-                for e in rows
-            ]
-            if more:
-                out.append(f"| … {more} more (see `--format json`) | | | | | |")
-            out += ["", "</details>", ""]
-    return "\n".join(out).rstrip("\n") + "\n"
+        out += [
+            f"| {_DIRECTION_LABELS[e.direction.value]} | {_code(e.policy)} | {_code(e.host)} "
+            f"| {_code(e.subject)} | {e.old_verdict or '-'} → {e.new_verdict or '-'} "
+            f"| {_ts(e.old_deadline)} → {_ts(e.new_deadline)} |"
+            for e in rows
+        ]
+        if more:
+            out.append(f"| … {more} more (see `--format json`) | | | | | |")
+        out += ["", "</details>", ""]
+    return out
