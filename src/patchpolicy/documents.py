@@ -30,7 +30,7 @@ from patchpolicy.model.results import (
     Verdict,
 )
 from patchpolicy.render.interface import RenderOptions
-from patchpolicy.review.diff import Classification
+from patchpolicy.review.diff.changes import Classification
 from patchpolicy.review.impact import Direction
 
 __all__ = ["EvidenceDocument", "PolicyDiffDocument"]

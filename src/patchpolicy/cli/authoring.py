@@ -166,7 +166,8 @@ def diff(
       patchpolicy diff --base origin/main policies -s fleet.json --format markdown
       patchpolicy diff --base v1.2.0 policies --fail-on weakening --fail-on bump
     """
-    from patchpolicy.review.diff import DiffFailOn, render, run_diff
+    from patchpolicy.render.diff import render
+    from patchpolicy.review.diff import DiffFailOn, run_diff
 
     result = run_diff(specs, base=base, snapshot=snapshot, as_of=as_of)
     click.echo(render(result, fmt), nl=False)

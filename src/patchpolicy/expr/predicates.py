@@ -1,6 +1,16 @@
-"""Static reasoning about CEL predicates for ``patchpolicy diff``: each expression is put in
-disjunctive normal form over simple atoms and two expressions are compared by inclusion of
-their true-sets (see the module docstring of ``patchpolicy.review.diff``)."""
+"""Static reasoning about CEL predicates for ``patchpolicy diff`` (whose classification
+table is the docstring of ``patchpolicy.review.diff``).
+
+CEL expressions are compared on the set of items for which they are *true*: each is put
+in disjunctive normal form over atoms (``field == lit``, ``field != lit``, ``field in
+[lits]``, ``field <op> number``, ``field == null``, a bare bool field; anything else is an
+opaque atom compared by its normalised text), then each side's conjunctions are tested
+for inclusion in the other's. Enumerated fields (severity, status, criticality,
+exposure) use their closed domains, so ``severity != "low"`` is understood. The test is
+sound but incomplete: a relation it cannot prove is ``unknown`` (run with
+``--snapshot`` for the impact). Items on which an expression errors (a field selected
+through a null message, a missing map key) are outside the static analysis.
+"""
 
 from __future__ import annotations
 

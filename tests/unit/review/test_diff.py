@@ -14,6 +14,7 @@ import pytest
 from patchpolicy.loader import load_bundle
 from patchpolicy.model.bundle import Bundle
 from patchpolicy.model.policy import ClockSource
+from patchpolicy.render.diff import render
 from patchpolicy.review.diff import (
     Bump,
     BundleDiff,
@@ -26,7 +27,6 @@ from patchpolicy.review.diff import (
     classify_clock,
     compare_predicates,
     diff_bundles,
-    render,
 )
 
 W, S, N, U = (
