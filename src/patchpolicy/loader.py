@@ -15,6 +15,8 @@ A directory is a bundle of every ``*.yaml``, ``*.yml`` and ``*.json`` under it.
 
 from __future__ import annotations
 
+import bisect
+import contextvars
 import difflib
 import hashlib
 import os
@@ -653,6 +655,15 @@ def expression_location(doc: SourceDocument, loc: Sequence[str | int], offset: i
     return Location(doc.path, vline + 1 + before.count("\n"), 1)
 
 
+_COMPILED: contextvars.ContextVar[dict[tuple[str, frozenset[str]], Any] | None] = (
+    contextvars.ContextVar("patchpolicy_loader_compiled", default=None)
+)
+"""Per check_bundle call: each distinct (expression, roots) is analysed and compiled once
+and the CompiledExpression shared (policies repeat expressions: ``finding.kev != null``,
+``host.env == "prod"``), which also shares its memo. Errors are kept too, and reported
+at every place the text occurs."""
+
+
 def _compile(
     doc: SourceDocument,
     loc: tuple[str | int, ...],
@@ -663,16 +674,24 @@ def _compile(
 ) -> Any:
     from patchpolicy.expr import compile_expression
 
-    try:
-        compiled = compile_expression(source, roots=roots, expect_bool=True)
-    except ExprError as e:
+    cache = _COMPILED.get()
+    outcome = cache.get((source, roots)) if cache is not None else None
+    if outcome is None:
+        try:
+            outcome = compile_expression(source, roots=roots, expect_bool=True)
+        except ExprError as failed:
+            outcome = failed
+        if cache is not None:
+            cache[(source, roots)] = outcome
+    if isinstance(outcome, ExprError):
         diags.append(
             Diagnostic(
-                expression_location(doc, loc, e.offset),
-                f"{_context(doc, loc)}{what}: {e.message}",
+                expression_location(doc, loc, outcome.offset),
+                f"{_context(doc, loc)}{what}: {outcome.message}",
             )
         )
         return None
+    compiled = outcome
     warnings = compiled.warnings
     if what == "match":
         # Exception matches are pre-filtered by their equality guards (expr/guards.py):
@@ -750,7 +769,11 @@ def check_bundle(
             diags.extend(errs)
             if model is not None:
                 loaded.append(_Loaded(doc, model))
-    policies, exceptions, tests = _compile_all(loaded, diags)
+    token = _COMPILED.set({})
+    try:
+        policies, exceptions, tests = _compile_all(loaded, diags)
+    finally:
+        _COMPILED.reset(token)
     diags.extend(_semantics(loaded))
     if any(d.severity == "error" and d.blocks_evaluation for d in diags):
         return None, sorted(set(diags))
@@ -913,10 +936,23 @@ def _semantics(loaded: list[_Loaded]) -> list[Diagnostic]:
         diags.extend(_window_checks(doc, p))
         if not spec.rules:
             diags.append(Diagnostic(doc.where(("spec", "rules")), f"{ctx}rules must not be empty"))
+    # Policies with a max_lifetime, shortest first: an exception for every policy is
+    # compared with those it outlives only (not each of 10^4 policies, issue 12 #8).
+    limited = sorted(
+        (p.spec.exceptions.max_lifetime, name)
+        for name, p in by_name.items()
+        if p.spec.exceptions is not None and p.spec.exceptions.max_lifetime is not None
+    )
+    limits = [limit for limit, _ in limited]
     for doc, s in sets:
         for i, e in enumerate(s.exceptions):
             ctx = f'exception set "{s.metadata.name}": exception "{e.id}": '
-            names = e.policies if e.policies is not None else sorted(by_name)
+            lifetime = e.expires - e.approved_at
+            if e.policies is not None:
+                names = e.policies
+            else:
+                outlived = bisect.bisect_left(limits, lifetime)
+                names = sorted(name for _, name in limited[:outlived])
             for j, name in enumerate(e.policies or []):
                 if name not in by_name:
                     close = difflib.get_close_matches(name, sorted(by_name), n=1)
@@ -927,7 +963,6 @@ def _semantics(loaded: list[_Loaded]) -> list[Diagnostic]:
                             f"{ctx}names unknown policy '{name}'{hint}",
                         )
                     )
-            lifetime = e.expires - e.approved_at
             for name in names:
                 pol = by_name.get(name)
                 limit = pol.spec.exceptions.max_lifetime if pol and pol.spec.exceptions else None

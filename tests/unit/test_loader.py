@@ -347,3 +347,28 @@ def test_yaml_nested_300_deep_is_refused_not_a_recursion_error(tmp_path: Path) -
     _, diags = check_bundle([tmp_path / "deep.yaml"])
     (d,) = diags
     assert d.message == "YAML nests deeper than 64 levels: refused" and d.location.line == 1
+
+
+def test_exception_for_every_policy_is_held_to_each_shorter_max_lifetime(tmp_path: Path) -> None:
+    """An exception without ``policies`` applies to all: it is over the limit of exactly
+    those policies whose max_lifetime it outlives (found by bisection, issue 12 #8)."""
+    policy = (
+        "apiVersion: patchpolicy/v1\nkind: PatchPolicy\nmetadata: {{name: {name}, version: 1.0.0}}\n"
+        "spec:\n  rules: [{{id: r, when: 'finding.severity == \"high\"', within: 30d}}]\n{limit}"
+    )
+    for name, limit in (("a", "30d"), ("b", "90d"), ("c", "120d"), ("d", "91d"), ("e", None)):
+        text = policy.format(
+            name=name, limit=f"  exceptions: {{max_lifetime: {limit}}}\n" if limit else ""
+        )
+        (tmp_path / f"{name}.yaml").write_text(text)
+    (tmp_path / "x.yaml").write_text(
+        "apiVersion: patchpolicy/v1\nkind: ExceptionSet\nmetadata: {name: all}\nexceptions:\n"
+        "  - {id: EXC-1, match: 'finding.vuln == \"CVE-1\"', justification: j,\n"
+        "     approved_by: a@example.com, approved_at: 2026-01-01, expires: 2026-04-01}\n"
+    )
+    bundle, diags = check_bundle([tmp_path])
+    assert bundle is not None  # over a max_lifetime does not block evaluation
+    over = sorted(d.message.split("policy '")[1].split("'")[0] for d in diags if "longer than" in d.message)
+    # 2026-01-01 to the end of 2026-04-01 is 90 days and 24 hours less 1 us: over 30d and
+    # 90d, not over 91d or 120d, and policy e sets no limit.
+    assert over == ["a", "b"]

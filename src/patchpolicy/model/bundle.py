@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from patchpolicy.errors import Diagnostic, Location
@@ -92,7 +94,31 @@ class Bundle:
     warnings: tuple[Diagnostic, ...] = field(default=())
 
     def policy(self, name: str) -> CompiledPolicy:
-        for p in self.policies:
-            if p.name == name:
-                return p
-        raise KeyError(name)
+        """The policy called ``name`` (KeyError if none): a dict lookup, since renderers
+        and the validate summary ask once per policy or item (10^4 policies, issue 12 #8)."""
+        return self._policies_by_name[name]
+
+    def exception_count(self, set_name: str) -> int:
+        """How many exceptions the ExceptionSet ``set_name`` holds."""
+        return self._exceptions_per_set[set_name]
+
+    def test(self, name: str) -> PolicyTest | None:
+        """The PolicyTest called ``name``, or None."""
+        return self._tests_by_name.get(name)
+
+    # Indexes built on first use (cached_property writes the instance dict directly, so
+    # the dataclass stays frozen; they are not fields: equality and repr ignore them).
+    @cached_property
+    def _policies_by_name(self) -> dict[str, CompiledPolicy]:
+        return {p.name: p for p in self.policies}
+
+    @cached_property
+    def _exceptions_per_set(self) -> Counter[str]:
+        return Counter(e.exception_set.metadata.name for e in self.exceptions)
+
+    @cached_property
+    def _tests_by_name(self) -> dict[str, PolicyTest]:
+        named: dict[str, PolicyTest] = {}
+        for t, _ in self.tests:
+            named.setdefault(t.metadata.name, t)
+        return named
