@@ -20,6 +20,7 @@ import contextvars
 import difflib
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ from patchpolicy.model.exceptions import ExceptionSet
 from patchpolicy.model.fleet import API_VERSION, FleetSnapshot
 from patchpolicy.model.policy import Freeze, PatchPolicy, Ring, Rule, Window
 from patchpolicy.model.policytest import PolicyTest
+from patchpolicy.render.sanitize import text as _visible
 
 KINDS: dict[str, type[pydantic.BaseModel]] = {
     "PatchPolicy": PatchPolicy,
@@ -388,6 +390,24 @@ def _yaml_message(e: MarkedYAMLError, text: str = "") -> str:
     return "yaml syntax error: " + "; ".join(parts) if parts else "yaml syntax error"
 
 
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip-compressed"),
+    (b"BZh", "bzip2-compressed"),
+    (b"\xfd7zXZ\x00", "xz-compressed"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
+    (b"PK\x03\x04", "a zip archive"),
+)
+# What the YAML reader refuses ("unacceptable character"): C0 controls but TAB, LF, CR;
+# DEL and C1 but NEL; surrogates; U+FFFE/FFFF. Reported at line:col before YAML sees it.
+_UNREADABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _byte_position(raw: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in bytes) of ``offset``."""
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    return raw.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
 def read_documents(
     path: Path, raw: bytes | None = None
 ) -> tuple[list[SourceDocument], list[Diagnostic]]:
@@ -399,10 +419,25 @@ def read_documents(
             raw = path.read_bytes()
         except OSError as e:
             return [], [Diagnostic(Location(name), f"cannot read file: {e.strerror or e}")]
+    if not raw:
+        return [], [Diagnostic(Location(name, 1, 1), "empty file: a policy file is a YAML or JSON document")]
+    for magic, what in _COMPRESSED:
+        if raw.startswith(magic):
+            return [], [Diagnostic(Location(name, 1, 1), f"{what}: decompress it first (a policy file is YAML or JSON text)")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        return [], [Diagnostic(Location(name), f"not UTF-8 text: {e.reason} at byte {e.start}")]
+        line, col = _byte_position(raw, e.start)
+        return [], [Diagnostic(
+            Location(name, line, col), f"not UTF-8 text: {e.reason} (byte {e.start}, 0x{raw[e.start]:02x})"
+        )]
+    bad = _UNREADABLE.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        char = bad.group()
+        what = "NUL byte" if char == "\x00" else f"control character U+{ord(char):04X}"
+        return [], [Diagnostic(Location(name, line, col), f"{what}: YAML text cannot hold it (binary data?)")]
     lines = tuple(text.splitlines())
     docs: list[SourceDocument] = []
     bomb = _too_many_aliases(text, name)
@@ -464,7 +499,7 @@ def _context(doc: SourceDocument, loc: Sequence[str | int]) -> str:
     }.get(doc.kind or "", "document")
     parts = []
     if doc.name:
-        parts.append(f'{kind_label} "{doc.name}"')
+        parts.append(f'{kind_label} "{_visible(doc.name)}"')
     node: Any = doc.data
     labels = {"rules": "rule", "windows": "window", "freezes": "freeze", "rings": "ring",
               "exceptions": "exception", "cases": "case", "hosts": "host",
@@ -478,7 +513,7 @@ def _context(doc: SourceDocument, loc: Sequence[str | int]) -> str:
             if isinstance(node, dict) and isinstance(prev, str) and prev in labels:
                 ident = node.get("id", node.get("name"))
                 if isinstance(ident, str):
-                    parts.append(f'{labels[prev]} "{ident}"')
+                    parts.append(f'{labels[prev]} "{_visible(ident)}"')
         else:
             break
         prev = part

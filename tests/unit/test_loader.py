@@ -95,9 +95,13 @@ def test_multi_document_file_skips_empty_documents(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        (b"", "p.yaml:1:1: file holds no document"),
+        (b"", "p.yaml:1:1: empty file: a policy file is a YAML or JSON document"),
         (b"# only a comment\n", "p.yaml:1:1: file holds no document"),
-        (b"kind: \xff\n", "p.yaml: not UTF-8 text: invalid start byte at byte 6"),
+        (b"kind: \xff\n", "p.yaml:1:7: not UTF-8 text: invalid start byte (byte 6, 0xff)"),
+        (b"a: 1\nkind: P\x00\n", "p.yaml:2:8: NUL byte: YAML text cannot hold it (binary data?)"),
+        (b"a: \x1b[31m\n", "p.yaml:1:4: control character U+001B: YAML text cannot hold it (binary data?)"),
+        (b"\x1f\x8b\x08\x00", "p.yaml:1:1: gzip-compressed: decompress it first (a policy file is YAML or JSON text)"),
+        (b"PK\x03\x04", "p.yaml:1:1: a zip archive: decompress it first (a policy file is YAML or JSON text)"),
         (b"- a\n- b\n", "p.yaml:1:1: a document must be a mapping with apiVersion and kind"),
         (b"kind: PatchPolicy\n", "p.yaml:1:1: missing apiVersion: expected 'patchpolicy/v1'"),
         (b"apiVersion: patchpolicy/v1\n", "p.yaml:1:1: missing kind: expected one of ExceptionSet, FleetSnapshot, PatchPolicy, PolicyTest"),
