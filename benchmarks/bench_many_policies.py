@@ -104,6 +104,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--profile", choices=["validate", "check"], default=None,
                         help="write a cProfile of that command per size to ./profile-CMD-N.out")
+    parser.add_argument("--only", choices=["validate", "check"], default=None,
+                        help="time only this command")
     parser.add_argument("--src", type=Path, default=None,
                         help="run patchpolicy from this source tree (PYTHONPATH), e.g. an "
                              "export of main for a before/after comparison")
@@ -121,6 +123,8 @@ def main() -> None:
                 ("validate", [*cli, "validate", str(directory)]),
                 ("check", [*cli, "check", "-p", str(directory), "-s", str(FLEET)]),
             ):
+                if args.only is not None and name != args.only:
+                    continue
                 out = Path(f"profile-{name}-{n}.out")
                 wall, cpu = run(cmd, args.profile == name, out, env)
                 print(f"{n:>7} {name:>9} {wall:>8.1f} {cpu:>8.1f} {1000 * cpu / n:>12.2f}",
