@@ -15,6 +15,8 @@ A directory is a bundle of every ``*.yaml``, ``*.yml`` and ``*.json`` under it.
 
 from __future__ import annotations
 
+import bisect
+import contextvars
 import difflib
 import hashlib
 import json
@@ -54,6 +56,7 @@ from patchpolicy.model.exceptions import ExceptionSet
 from patchpolicy.model.fleet import API_VERSION, FleetSnapshot
 from patchpolicy.model.policy import Freeze, PatchPolicy, Ring, Rule, Window
 from patchpolicy.model.policytest import PolicyTest
+from patchpolicy.render.sanitize import text as _visible
 
 KINDS: dict[str, type[pydantic.BaseModel]] = {
     "PatchPolicy": PatchPolicy,
@@ -389,6 +392,24 @@ def _yaml_message(e: MarkedYAMLError, text: str = "") -> str:
     return "yaml syntax error: " + "; ".join(parts) if parts else "yaml syntax error"
 
 
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip-compressed"),
+    (b"BZh", "bzip2-compressed"),
+    (b"\xfd7zXZ\x00", "xz-compressed"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
+    (b"PK\x03\x04", "a zip archive"),
+)
+# What the YAML reader refuses ("unacceptable character"): C0 controls but TAB, LF, CR;
+# DEL and C1 but NEL; surrogates; U+FFFE/FFFF. Reported at line:col before YAML sees it.
+_UNREADABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _byte_position(raw: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in bytes) of ``offset``."""
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    return raw.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
 def read_documents(
     path: Path, raw: bytes | None = None
 ) -> tuple[list[SourceDocument], list[Diagnostic]]:
@@ -400,10 +421,25 @@ def read_documents(
             raw = path.read_bytes()
         except OSError as e:
             return [], [Diagnostic(Location(name), f"cannot read file: {e.strerror or e}")]
+    if not raw:
+        return [], [Diagnostic(Location(name, 1, 1), "empty file: a policy file is a YAML or JSON document")]
+    for magic, what in _COMPRESSED:
+        if raw.startswith(magic):
+            return [], [Diagnostic(Location(name, 1, 1), f"{what}: decompress it first (a policy file is YAML or JSON text)")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        return [], [Diagnostic(Location(name), f"not UTF-8 text: {e.reason} at byte {e.start}")]
+        line, col = _byte_position(raw, e.start)
+        return [], [Diagnostic(
+            Location(name, line, col), f"not UTF-8 text: {e.reason} (byte {e.start}, 0x{raw[e.start]:02x})"
+        )]
+    bad = _UNREADABLE.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        char = bad.group()
+        what = "NUL byte" if char == "\x00" else f"control character U+{ord(char):04X}"
+        return [], [Diagnostic(Location(name, line, col), f"{what}: YAML text cannot hold it (binary data?)")]
     lines = tuple(text.splitlines())
     docs: list[SourceDocument] = []
     bomb = _too_many_aliases(text, name)
@@ -465,7 +501,7 @@ def _context(doc: SourceDocument, loc: Sequence[str | int]) -> str:
     }.get(doc.kind or "", "document")
     parts = []
     if doc.name:
-        parts.append(f'{kind_label} "{doc.name}"')
+        parts.append(f'{kind_label} "{_visible(doc.name)}"')
     node: Any = doc.data
     labels = {"rules": "rule", "windows": "window", "freezes": "freeze", "rings": "ring",
               "exceptions": "exception", "cases": "case", "hosts": "host",
@@ -479,7 +515,7 @@ def _context(doc: SourceDocument, loc: Sequence[str | int]) -> str:
             if isinstance(node, dict) and isinstance(prev, str) and prev in labels:
                 ident = node.get("id", node.get("name"))
                 if isinstance(ident, str):
-                    parts.append(f'{labels[prev]} "{ident}"')
+                    parts.append(f'{labels[prev]} "{_visible(ident)}"')
         else:
             break
         prev = part
@@ -670,6 +706,15 @@ def expression_location(doc: SourceDocument, loc: Sequence[str | int], offset: i
     return Location(doc.path, vline + 1 + before.count("\n"), 1)
 
 
+_COMPILED: contextvars.ContextVar[dict[tuple[str, frozenset[str]], Any] | None] = (
+    contextvars.ContextVar("patchpolicy_loader_compiled", default=None)
+)
+"""Per check_bundle call: each distinct (expression, roots) is analysed and compiled once
+and the CompiledExpression shared (policies repeat expressions: ``finding.kev != null``,
+``host.env == "prod"``), which also shares its memo. Errors are kept too, and reported
+at every place the text occurs."""
+
+
 def _compile(
     doc: SourceDocument,
     loc: tuple[str | int, ...],
@@ -680,16 +725,24 @@ def _compile(
 ) -> Any:
     from patchpolicy.expr import compile_expression
 
-    try:
-        compiled = compile_expression(source, roots=roots, expect_bool=True)
-    except ExprError as e:
+    cache = _COMPILED.get()
+    outcome = cache.get((source, roots)) if cache is not None else None
+    if outcome is None:
+        try:
+            outcome = compile_expression(source, roots=roots, expect_bool=True)
+        except ExprError as failed:
+            outcome = failed
+        if cache is not None:
+            cache[(source, roots)] = outcome
+    if isinstance(outcome, ExprError):
         diags.append(
             Diagnostic(
-                expression_location(doc, loc, e.offset),
-                f"{_context(doc, loc)}{what}: {e.message}",
+                expression_location(doc, loc, outcome.offset),
+                f"{_context(doc, loc)}{what}: {outcome.message}",
             )
         )
         return None
+    compiled = outcome
     warnings = compiled.warnings
     if what == "match":
         # Exception matches are pre-filtered by their equality guards (expr/guards.py):
@@ -844,7 +897,11 @@ def check_bundle(
                 loaded.append(_Loaded(doc, model))
         if problems and not found_errors:
             diags.extend(problems)  # the reader refuses what the schema let through
-    policies, exceptions, tests = _compile_all(loaded, diags)
+    token = _COMPILED.set({})
+    try:
+        policies, exceptions, tests = _compile_all(loaded, diags)
+    finally:
+        _COMPILED.reset(token)
     diags.extend(_semantics(loaded))
     if any(d.severity == "error" and d.blocks_evaluation for d in diags):
         return None, sorted(set(diags))
@@ -1007,10 +1064,23 @@ def _semantics(loaded: list[_Loaded]) -> list[Diagnostic]:
         diags.extend(_window_checks(doc, p))
         if not spec.rules:
             diags.append(Diagnostic(doc.where(("spec", "rules")), f"{ctx}rules must not be empty"))
+    # Policies with a max_lifetime, shortest first: an exception for every policy is
+    # compared with those it outlives only (not each of 10^4 policies, issue 12 #8).
+    limited = sorted(
+        (p.spec.exceptions.max_lifetime, name)
+        for name, p in by_name.items()
+        if p.spec.exceptions is not None and p.spec.exceptions.max_lifetime is not None
+    )
+    limits = [limit for limit, _ in limited]
     for doc, s in sets:
         for i, e in enumerate(s.exceptions):
             ctx = f'exception set "{s.metadata.name}": exception "{e.id}": '
-            names = e.policies if e.policies is not None else sorted(by_name)
+            lifetime = e.expires - e.approved_at
+            if e.policies is not None:
+                names = e.policies
+            else:
+                outlived = bisect.bisect_left(limits, lifetime)
+                names = sorted(name for _, name in limited[:outlived])
             for j, name in enumerate(e.policies or []):
                 if name not in by_name:
                     close = difflib.get_close_matches(name, sorted(by_name), n=1)
@@ -1021,7 +1091,6 @@ def _semantics(loaded: list[_Loaded]) -> list[Diagnostic]:
                             f"{ctx}names unknown policy '{name}'{hint}",
                         )
                     )
-            lifetime = e.expires - e.approved_at
             for name in names:
                 pol = by_name.get(name)
                 limit = pol.spec.exceptions.max_lifetime if pol and pol.spec.exceptions else None

@@ -193,13 +193,19 @@ def _normalise_rule(text: str, zone: ZoneInfo) -> str:
 
 def _expand(text: str, occurrences: Iterator[datetime]) -> Iterator[datetime]:
     """dateutil checks some combinations only when it starts expanding
-    (``FREQ=MINUTELY;BYHOUR=25``): its ValueError becomes a WindowError naming the rule."""
+    (``FREQ=MINUTELY;BYHOUR=25``): its ValueError becomes a WindowError naming the rule.
+
+    The failed expansion leaves the (cached, ``cache=True``) rrule half-filled: iterating
+    it again raises TypeError inside dateutil. So the rule cache is emptied on failure
+    (the next use rebuilds the rule and fails the same clear way), and a TypeError from
+    dateutil is the same clear error."""
     while True:
         try:
             yield next(occurrences)
         except StopIteration:
             return
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
+            _build_rule.cache_clear()
             raise WindowError(f"invalid rrule {text!r}: {_lower(str(e)).rstrip('.')}") from e
 
 

@@ -95,9 +95,13 @@ def test_multi_document_file_skips_empty_documents(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        (b"", "p.yaml:1:1: file holds no document"),
+        (b"", "p.yaml:1:1: empty file: a policy file is a YAML or JSON document"),
         (b"# only a comment\n", "p.yaml:1:1: file holds no document"),
-        (b"kind: \xff\n", "p.yaml: not UTF-8 text: invalid start byte at byte 6"),
+        (b"kind: \xff\n", "p.yaml:1:7: not UTF-8 text: invalid start byte (byte 6, 0xff)"),
+        (b"a: 1\nkind: P\x00\n", "p.yaml:2:8: NUL byte: YAML text cannot hold it (binary data?)"),
+        (b"a: \x1b[31m\n", "p.yaml:1:4: control character U+001B: YAML text cannot hold it (binary data?)"),
+        (b"\x1f\x8b\x08\x00", "p.yaml:1:1: gzip-compressed: decompress it first (a policy file is YAML or JSON text)"),
+        (b"PK\x03\x04", "p.yaml:1:1: a zip archive: decompress it first (a policy file is YAML or JSON text)"),
         (b"- a\n- b\n", "p.yaml:1:1: a document must be a mapping with apiVersion and kind"),
         (b"kind: PatchPolicy\n", "p.yaml:1:1: missing apiVersion: expected 'patchpolicy/v1'"),
         (b"apiVersion: patchpolicy/v1\n", "p.yaml:1:1: missing kind: expected one of ExceptionSet, FleetSnapshot, PatchPolicy, PolicyTest"),
@@ -347,3 +351,28 @@ def test_yaml_nested_300_deep_is_refused_not_a_recursion_error(tmp_path: Path) -
     _, diags = check_bundle([tmp_path / "deep.yaml"])
     (d,) = diags
     assert d.message == "YAML nests deeper than 64 levels: refused" and d.location.line == 1
+
+
+def test_exception_for_every_policy_is_held_to_each_shorter_max_lifetime(tmp_path: Path) -> None:
+    """An exception without ``policies`` applies to all: it is over the limit of exactly
+    those policies whose max_lifetime it outlives (found by bisection, issue 12 #8)."""
+    policy = (
+        "apiVersion: patchpolicy/v1\nkind: PatchPolicy\nmetadata: {{name: {name}, version: 1.0.0}}\n"
+        "spec:\n  rules: [{{id: r, when: 'finding.severity == \"high\"', within: 30d}}]\n{limit}"
+    )
+    for name, limit in (("a", "30d"), ("b", "90d"), ("c", "120d"), ("d", "91d"), ("e", None)):
+        text = policy.format(
+            name=name, limit=f"  exceptions: {{max_lifetime: {limit}}}\n" if limit else ""
+        )
+        (tmp_path / f"{name}.yaml").write_text(text)
+    (tmp_path / "x.yaml").write_text(
+        "apiVersion: patchpolicy/v1\nkind: ExceptionSet\nmetadata: {name: all}\nexceptions:\n"
+        "  - {id: EXC-1, match: 'finding.vuln == \"CVE-1\"', justification: j,\n"
+        "     approved_by: a@example.com, approved_at: 2026-01-01, expires: 2026-04-01}\n"
+    )
+    bundle, diags = check_bundle([tmp_path])
+    assert bundle is not None  # over a max_lifetime does not block evaluation
+    over = sorted(d.message.split("policy '")[1].split("'")[0] for d in diags if "longer than" in d.message)
+    # 2026-01-01 to the end of 2026-04-01 is 90 days and 24 hours less 1 us: over 30d and
+    # 90d, not over 91d or 120d, and policy e sets no limit.
+    assert over == ["a", "b"]

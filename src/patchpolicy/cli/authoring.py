@@ -75,12 +75,9 @@ def _summary(doc: Any, bundle: Any) -> str:
             parts.append(f"{len(p.policy.metadata.controls)} control(s)")
         return f"PatchPolicy {name} {p.version}: " + ", ".join(parts)
     if kind == "ExceptionSet":
-        n = sum(1 for e in bundle.exceptions if e.exception_set.metadata.name == name)
-        return f"ExceptionSet {name}: {n} exception(s)"
-    if kind == "PolicyTest":
-        for t, _ in bundle.tests:
-            if t.metadata.name == name:
-                return f"PolicyTest {name}: {len(t.spec.cases)} case(s)"
+        return f"ExceptionSet {name}: {bundle.exception_count(name)} exception(s)"
+    if kind == "PolicyTest" and (t := bundle.test(name)) is not None:
+        return f"PolicyTest {name}: {len(t.spec.cases)} case(s)"
     if kind == "FleetSnapshot":
         hosts = doc.data.get("hosts", [])
         n = sum(len(h.get("findings", [])) for h in hosts)

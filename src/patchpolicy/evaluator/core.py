@@ -72,10 +72,7 @@ class Evaluator:
         self.exc_status: list[list[Any]] = []
         """Per runner, the status of each of its exceptions under that policy."""
         for cp in bundle.policies:
-            excs = [
-                e for e in bundle.exceptions
-                if e.exception.policies is None or cp.name in e.exception.policies
-            ]
+            excs = bundle.exceptions_for(cp.name)
             self.runners.append(PolicyRunner(cp, as_of, excs))
             self.exc_status.append([exception_status(e, bundle, as_of, cp.name) for e in excs])
             self.tally.by_policy[cp.name] = Counter()

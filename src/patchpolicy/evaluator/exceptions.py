@@ -8,6 +8,7 @@ while it stays valid for its other policies. One whose ``match`` fails at run ti
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from patchpolicy.evaluator.runner import Failure, PolicyRunner
@@ -25,22 +26,26 @@ COVERING = frozenset({ExceptionStatus.VALID, ExceptionStatus.EXPIRING_SOON})
 def policy_names(exc: CompiledException, bundle: Bundle) -> tuple[str, ...]:
     """The policies an exception names, or every policy of the bundle."""
     e = exc.exception
-    return tuple(e.policies) if e.policies is not None else tuple(p.name for p in bundle.policies)
+    return tuple(e.policies) if e.policies is not None else bundle.policy_names
+
+
+def _outlives(exc: CompiledException, bundle: Bundle, name: str) -> bool:
+    """Whether the exception lasts longer than policy ``name``'s max_lifetime."""
+    spec = bundle.policy(name).policy.spec
+    limit = spec.exceptions.max_lifetime if spec.exceptions else None
+    return limit is not None and exc.exception.expires - exc.exception.approved_at > limit
 
 
 def over_lifetime_for(exc: CompiledException, bundle: Bundle) -> tuple[str, ...]:
-    """The policies of the bundle whose ``exceptions.max_lifetime`` this exception exceeds."""
-    e = exc.exception
-    lifetime = e.expires - e.approved_at
-    names = set(policy_names(exc, bundle))
-    out = []
-    for cp in bundle.policies:
-        if cp.name not in names:
-            continue
-        limit = cp.policy.spec.exceptions.max_lifetime if cp.policy.spec.exceptions else None
-        if limit is not None and lifetime > limit:
-            out.append(cp.name)
-    return tuple(out)
+    """The policies of the bundle whose ``exceptions.max_lifetime`` this exception exceeds,
+    in bundle order. Looks up the policies it names (not a scan of every policy, which
+    made evaluating 10^4 policies quadratic, issue 12 #8)."""
+    if exc.exception.policies is None:
+        candidates: Iterable[str] = bundle.policy_names
+    else:
+        named = {n for n in exc.exception.policies if bundle.has_policy(n)}
+        candidates = sorted(named, key=bundle.policy_index)
+    return tuple(n for n in candidates if _outlives(exc, bundle, n))
 
 
 def exception_status(
@@ -49,17 +54,21 @@ def exception_status(
     """The status at ``as_of``: for one policy, or overall (over_lifetime only when it is
     over the lifetime of every policy it names that is in the bundle)."""
     e = exc.exception
-    names = [p for p in policy_names(exc, bundle) if policy is None or p == policy]
-    known = {cp.name: cp for cp in bundle.policies}
-    over = set(over_lifetime_for(exc, bundle))
-    in_bundle = [n for n in names if n in known]
-    if in_bundle and all(n in over for n in in_bundle):
+    if policy is None:
+        in_bundle = [n for n in policy_names(exc, bundle) if bundle.has_policy(n)]
+        over = set(over_lifetime_for(exc, bundle))
+        outlived = bool(in_bundle) and all(n in over for n in in_bundle)
+    else:
+        applies = e.policies is None or policy in e.policies
+        in_bundle = [policy] if applies and bundle.has_policy(policy) else []
+        outlived = bool(in_bundle) and _outlives(exc, bundle, policy)
+    if outlived:
         return ExceptionStatus.OVER_LIFETIME
     if as_of < e.approved_at:
         return ExceptionStatus.NOT_YET_VALID
     if as_of >= e.expires:
         return ExceptionStatus.EXPIRED
-    due_soon = max((known[n].policy.spec.due_soon for n in in_bundle), default=timedelta(0))
+    due_soon = max((bundle.policy(n).policy.spec.due_soon for n in in_bundle), default=timedelta(0))
     if e.expires - as_of <= due_soon:
         return ExceptionStatus.EXPIRING_SOON
     return ExceptionStatus.VALID

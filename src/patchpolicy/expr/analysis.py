@@ -20,6 +20,16 @@ only cel-python accepts. The rules it enforces, and why:
   also accepts ``d``, other CEL engines do not.
 * With ``expect_bool``, a result that is statically known not to be a bool (a literal,
   arithmetic, a string/number/timestamp field read, ``size()``, ...) is an error.
+* What can never work is an error at its token, not an ``error`` verdict at run time:
+  a function or method neither engine has (``foo()``, ``s.lowerAscii()``); an operator
+  whose operand types are known and have no overload (``host.name > 3``,
+  ``host.name + 1``, ``finding.cvss + 1`` (double + int), ``!host.name``, ``x in "s"``);
+  an equality between known different types, which is always false (``host.name == 3``);
+  a string method on a non-string, a macro on a non-list, a timestamp accessor on a
+  non-timestamp; and literal arguments that cannot convert: a regular expression RE2
+  rejects (``matches("(")``), ``timestamp("garbage")`` (RFC 3339 only),
+  ``duration("x")``, ``int("x")``. Comprehension variables are untyped (``any``), so
+  what they reach is checked at run time only.
 """
 
 from __future__ import annotations
@@ -27,13 +37,14 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
 import celpy
 import lark
 from celpy.celparser import CELParser
-from celpy.evaluation import TranspilerTree
+from celpy.evaluation import TranspilerTree, celstr
 
 from patchpolicy.errors import ExprError
 from patchpolicy.model.fleet import FIELDS, FieldTree
@@ -78,7 +89,7 @@ _METHOD_TYPES = {
 _FUNCTION_TYPES = {
     "has": "bool", "size": "int", "int": "int", "uint": "uint", "double": "double",
     "string": "string", "bytes": "bytes", "bool": "bool", "timestamp": "timestamp",
-    "duration": "duration", "type": "type", "matches": "bool",
+    "duration": "duration", "type": "type", "matches": "bool", "dyn": "any",
 }
 _LITERAL_TYPES = {
     "INT_LIT": "int", "UINT_LIT": "uint", "FLOAT_LIT": "double", "STRING_LIT": "string",
@@ -89,6 +100,21 @@ _ANY = "any"
 # A CEL duration string: decimal numbers with standard units, e.g. "72h", "1h30m", "1.5s".
 _DURATION = re.compile(r"-?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:h|ms|us|µs|ns|m|s))+|-?0")
 _DAYS = re.compile(r"(\d+)d")
+# RFC 3339, as timestamp(string) requires (the engines' own rule, celpy_engine._RFC3339).
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+_STRING_METHODS = frozenset({"startsWith", "endsWith", "contains", "matches"})
+_TIMESTAMP_ONLY = frozenset(
+    {"getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear"}
+)
+_TIMESTAMP_OR_DURATION = frozenset({"getHours", "getMinutes", "getSeconds", "getMilliseconds"})
+_NUMBERS = frozenset({"int", "uint", "double", "number"})
+_SYMBOLS = {
+    "relation_lt": "<", "relation_le": "<=", "relation_gt": ">", "relation_ge": ">=",
+    "relation_eq": "==", "relation_ne": "!=", "addition_add": "+", "addition_sub": "-",
+    "multiplication_mul": "*", "multiplication_div": "/", "multiplication_mod": "%",
+}
 
 
 @dataclass(frozen=True)
@@ -481,13 +507,18 @@ class _Walker:
         if data == "expr":
             if len(kids) == 1:
                 return self.visit(kids[0], scope)
-            self.visit(kids[0], scope)
+            condition = self.visit(kids[0], scope)
+            if _known(condition) and condition != "bool":
+                self._fail(f"the condition of '?:' must be a bool, not {condition}", kids[0])
             return _combine(self.visit(kids[1], scope), self.visit(kids[2], scope))
         if data in ("conditionalor", "conditionaland"):
             if len(kids) == 1:
                 return self.visit(kids[0], scope)
-            self.visit(kids[0], scope)
-            self.visit(kids[1], scope)
+            symbol = "||" if data == "conditionalor" else "&&"
+            for kid in kids:
+                operand = self.visit(kid, scope)
+                if _known(operand) and operand != "bool":
+                    self._fail(f"'{symbol}' needs bool operands, not {operand}", kid)
             return "bool"
         if data == "relation":
             if len(kids) == 1:
@@ -500,25 +531,37 @@ class _Walker:
                 self._chain_or_visit(right, scope, message_ok=True)
             elif op == "relation_in":
                 self.visit(left, scope)
-                self._chain_or_visit(right, scope, order_free=True)
+                container = self._chain_or_visit(right, scope, order_free=True)
+                if _known(container) and container not in ("list", "map"):
+                    self._fail(
+                        f"'in' needs a list or map on its right, not {container}", right
+                    )
             else:
-                self.visit(left, scope)
-                self.visit(right, scope)
+                lt = self.visit(left, scope)
+                rt = self.visit(right, scope)
+                self._check_relation(op, lt, rt, left)
             return "bool"
         if data in ("addition", "multiplication"):
             if len(kids) == 1:
                 return self.visit(kids[0], scope)
             op_node, right = kids
-            lt = self.visit(op_node.children[0], scope)
+            left = op_node.children[0]
+            lt = self.visit(left, scope)
             rt = self.visit(right, scope)
+            if not _has_overload(op_node.data, lt, rt):
+                self._fail(f"no '{_SYMBOLS[op_node.data]}' for {lt} and {rt}", left)
             return _arithmetic(op_node.data, lt, rt)
         if data == "unary":
             if len(kids) == 1:
                 return self.visit(kids[0], scope)
             operand = self.visit(kids[1], scope)
             if kids[0].data == "unary_not":
+                if _known(operand) and operand != "bool":
+                    self._fail(f"'!' needs a bool, not {operand}", kids[1])
                 return "bool"
-            return operand if operand in ("int", "double") else "number"
+            if _known(operand) and operand not in _NUMBERS | {"duration"}:
+                self._fail(f"'-' needs a number or duration, not {operand}", kids[1])
+            return operand if operand in ("int", "double", "duration") else "number"
         if data == "member":
             return self.visit(kids[0], scope)
         if data == "member_dot":
@@ -599,15 +642,104 @@ class _Walker:
                     f"comprehension variable {var_name!r} shadows the root {var_name!r}",
                     _pos(var_token),
                 )
-            self._chain_or_visit(receiver, scope, order_free=method in _ORDER_FREE_METHODS)
+            target = self._chain_or_visit(
+                receiver, scope, order_free=method in _ORDER_FREE_METHODS
+            )
+            if _known(target) and target not in ("list", "map"):
+                self._fail(f"{method}() needs a list or map, not {target}", name_token)
             inner = scope | {var_name}
             for arg in args[1:]:
                 self.visit(arg, inner)
             return _METHOD_TYPES[method]
-        self._chain_or_visit(receiver, scope, order_free=method in _ORDER_FREE_METHODS)
-        for arg in args:
-            self.visit(arg, scope)
+        if method not in _METHOD_TYPES:
+            self._fail(
+                f"unknown method {method!r}{_suggest(method, sorted(_METHOD_TYPES))}: "
+                "neither CEL engine has it",
+                name_token,
+            )
+        target = self._chain_or_visit(receiver, scope, order_free=method in _ORDER_FREE_METHODS)
+        arg_types = [self.visit(arg, scope) for arg in args]
+        self._check_method(method, name_token, receiver, target, args, arg_types)
         return _METHOD_TYPES.get(method, _ANY)
+
+    def _check_method(
+        self, method: str, name_token: Any, receiver: Any, target: str, args: list[Any],
+        arg_types: list[str],
+    ) -> None:
+        if _known(target):
+            if method in _STRING_METHODS and target != "string":
+                self._fail(
+                    f"{method}() is a string method; {self._text(receiver)} is a {target}",
+                    name_token,
+                )
+            if method == "size" and target not in ("string", "bytes", "list", "map"):
+                self._fail(
+                    f"size() needs a string, bytes, list or map, not {target}", name_token
+                )
+            if method in _TIMESTAMP_ONLY and target != "timestamp":
+                self._fail(f"{method}() needs a timestamp, not {target}", name_token)
+            if method in _TIMESTAMP_OR_DURATION and target not in ("timestamp", "duration"):
+                self._fail(f"{method}() needs a timestamp or duration, not {target}", name_token)
+        if method in _STRING_METHODS:
+            for arg, arg_type in zip(args, arg_types, strict=True):
+                if _known(arg_type) and arg_type != "string":
+                    self._fail(f"{method}() takes a string argument, not {arg_type}", arg)
+            if method == "matches" and len(args) == 1:
+                self._check_regex(args[0])
+
+    def _fail(self, message: str, at: Any) -> None:
+        """Raise ExprError at ``at`` (a token or tree), unless lenient."""
+        if not self.lenient:
+            raise self._error(message, _start(at))
+
+    def _text(self, node: Any) -> str:
+        meta = getattr(node, "meta", None)
+        end = getattr(meta, "end_pos", None) if meta is not None else None
+        return self.source[_start(node) : end] if isinstance(end, int) else "the receiver"
+
+    def _check_relation(self, op: str, left: str, right: str, at: Any) -> None:
+        if not (_known(left) and _known(right)):
+            return
+        symbol = _SYMBOLS[op]
+        same = _family(left) == _family(right)
+        if op in ("relation_eq", "relation_ne"):
+            if not same and "null" not in (left, right):
+                always = "false" if op == "relation_eq" else "true"
+                self._fail(f"{left} {symbol} {right} is always {always}: the types differ", at)
+            return
+        if not same or _family(left) in ("null", "list", "map", "type"):
+            self._fail(f"cannot compare {left} {symbol} {right}", at)
+
+    def _check_regex(self, arg: Any) -> None:
+        """An RE2 pattern literal must compile (both engines use RE2)."""
+        text = _literal_string(arg)
+        if text is None:
+            return
+        problem = _regex_problem(text)
+        if problem is not None:
+            self._fail(f"invalid regular expression {text!r}: {problem}", arg)
+
+    def _check_conversion(self, name: str, arg: Any) -> None:
+        """``timestamp("...")``, ``int("...")``, ... of a literal that cannot convert."""
+        text = _literal_string(arg)
+        if text is None:
+            return
+        problem: str | None = None
+        if name == "timestamp":
+            problem = _timestamp_problem(text)
+        elif name == "duration":
+            _check_duration(text, _start(_unwrap(arg)))
+        elif name == "int" and not re.fullmatch(r"[+-]?\d+", text):
+            problem = f"int({text!r}) cannot convert: not a decimal integer"
+        elif name == "uint" and not re.fullmatch(r"\+?\d+", text):
+            problem = f"uint({text!r}) cannot convert: not an unsigned decimal integer"
+        elif name == "double":
+            try:
+                float(text)
+            except ValueError:
+                problem = f"double({text!r}) cannot convert: not a number"
+        if problem is not None:
+            self._fail(problem, arg)
 
     def _function(self, node: Any, scope: frozenset[str]) -> str:
         name_token, *rest = node.children
@@ -633,17 +765,25 @@ class _Walker:
                     _pos(name_token),
                 )
             return "bool"
-        if name == "duration" and len(args) == 1 and not self.lenient:
-            literal = _unwrap(args[0])
-            if isinstance(literal, lark.Tree) and literal.data == "literal":
-                token: Any = literal.children[0]
-                if token.type in ("STRING_LIT", "MLSTRING_LIT"):
-                    _check_duration(_string_value(token), _pos(token))
+        if name not in _FUNCTION_TYPES:
+            self._fail(
+                f"unknown function {name!r}{_suggest(name, sorted(_FUNCTION_TYPES))}: "
+                "neither CEL engine has it",
+                name_token,
+            )
+        if name in ("timestamp", "duration", "int", "uint", "double") and len(args) == 1:
+            self._check_conversion(name, args[0])
         if name == "size" and len(args) == 1:
-            self._chain_or_visit(args[0], scope, order_free=True)
+            sized = self._chain_or_visit(args[0], scope, order_free=True)
+            if _known(sized) and sized not in ("string", "bytes", "list", "map"):
+                self._fail(f"size() needs a string, bytes, list or map, not {sized}", args[0])
             return "int"
-        for arg in args:
-            self.visit(arg, scope)
+        arg_types = [self.visit(arg, scope) for arg in args]
+        if name == "matches" and len(args) == 2:
+            for arg, arg_type in zip(args, arg_types, strict=True):
+                if _known(arg_type) and arg_type != "string":
+                    self._fail(f"matches() takes string arguments, not {arg_type}", arg)
+            self._check_regex(args[1])
         return _FUNCTION_TYPES.get(name, _ANY)
 
 
@@ -658,6 +798,80 @@ def _check_duration(text: str, offset: int) -> None:
         f"duration {text!r} is not a CEL duration (units h, m, s, ms, us, ns only){hint}",
         offset,
     )
+
+
+def _known(cel_type: str) -> bool:
+    return cel_type != _ANY
+
+
+def _family(cel_type: str) -> str:
+    """Numbers are one family: the engines compare int, uint and double by value."""
+    return "number" if cel_type in _NUMBERS else cel_type
+
+
+def _has_overload(op: str, left: str, right: str) -> bool:
+    """Whether CEL has ``left op right`` (True when either type is unknown)."""
+    if not (_known(left) and _known(right)):
+        return True
+    if left in _NUMBERS and right in _NUMBERS:
+        # No implicit conversion in CEL arithmetic: int + double is "no such overload".
+        exact = left == right or "number" in (left, right)
+        return exact and (op != "multiplication_mod" or "double" not in (left, right))
+    pair = (left, right)
+    if op == "addition_add":
+        return (left == right and left in ("string", "bytes", "list", "duration")) or pair in (
+            ("timestamp", "duration"), ("duration", "timestamp"))
+    if op == "addition_sub":
+        return pair in (("timestamp", "timestamp"), ("timestamp", "duration"),
+                        ("duration", "duration"))
+    return False
+
+
+def _literal_string(node: Any) -> str | None:
+    """The value of a string literal argument (escapes expanded), else None."""
+    literal = _unwrap(node)
+    if not (isinstance(literal, lark.Tree) and literal.data == "literal"):
+        return None
+    token: Any = literal.children[0]
+    if token.type not in ("STRING_LIT", "MLSTRING_LIT"):
+        return None
+    try:
+        return str(celstr(token))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _regex_problem(pattern: str) -> str | None:
+    try:
+        import re2  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - google-re2 is a dependency
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            return str(e)
+        return None
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print its own line to stderr
+    try:
+        re2.compile(pattern, options)
+    except re2.error as e:
+        detail = e.args[0] if e.args else "invalid"
+        return detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+    return None
+
+
+def _timestamp_problem(text: str) -> str | None:
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        return f"timestamp {text!r} is not RFC 3339 (write e.g. '2026-01-01T00:00:00Z')"
+    year, month, day, hour, minute, second = (int(g) for g in match.groups())
+    try:
+        datetime(year, month, day, hour, minute, second)
+    except ValueError as e:
+        return f"timestamp {text!r} is not a valid date: {e}"
+    if year == 0:
+        return f"timestamp {text!r} is not a valid date: year 0 is out of range"
+    return None
 
 
 def _pos(token: Any) -> int:

@@ -25,7 +25,7 @@ from cel_expr_python import cel
 
 from patchpolicy.errors import ExprError
 from patchpolicy.expr.analysis import parse, timestamp_read_spans
-from patchpolicy.expr.interface import Engine, EvalFailure, Program
+from patchpolicy.expr.interface import BUDGET_EXCEEDED, Engine, EvalFailure, Program
 
 __all__ = ["CelExprEngine", "CelExprProgram"]
 
@@ -83,7 +83,8 @@ class CelExprProgram(Program):
         try:
             result = self._expression.eval(data=data)
         except (RuntimeError, ValueError, TypeError) as e:
-            raise EvalFailure(str(e)) from e
+            text = str(e)
+            raise EvalFailure(BUDGET_EXCEEDED if "Iteration budget exceeded" in text else text) from e
         value = result.value()
         if value.__class__ is bool:  # the common case, without the slower type() call
             return value
@@ -93,7 +94,10 @@ class CelExprProgram(Program):
 
 
 def _message(text: str) -> str:
-    """'INVALID_ARGUMENT: divide by zero' -> 'divide by zero'."""
+    """'INVALID_ARGUMENT: divide by zero' -> 'divide by zero'; the iteration budget's
+    'INTERNAL: Iteration budget exceeded' -> the engines' shared BUDGET_EXCEEDED."""
+    if "Iteration budget exceeded" in text:
+        return BUDGET_EXCEEDED
     head, sep, rest = text.partition(": ")
     return rest if sep and head.isupper() else text
 

@@ -14,6 +14,13 @@ conformance corpus in tests/unit/expr checks this):
 * Ordering compares int/uint/double numerically in both operand orders (cel-python only
   manages double-then-int); other mixed types stay an error.
 * ``in`` uses that equality, so ``2.0 in [1, 2]`` is true.
+* Comprehensions have the C++ runtime's iteration budget
+  (:data:`~patchpolicy.expr.interface.COMPREHENSION_BUDGET` per evaluation): cel-python
+  has none, and three nested ``all()`` over 1,000 tags would run for hours. ``all`` and
+  ``exists`` stop at their first false/true, as the C++ runtime's do (the result is the
+  same: false dominates ``&&``, true ``||``), so the two engines count the same steps.
+  This replaces ``celpy.evaluation``'s five macro functions, which the transpiled code
+  looks up at call time; outside an evaluation of ours they count nothing.
 * ``timestamp(string)`` accepts only RFC 3339 (cel-python also takes "2024-01-01").
 * ``duration()`` accepts only standard CEL units (h, m, s, ms, us, ns): cel-python also
   accepts ``d``, which the C++ runtime rejects. Literals are rejected earlier, at
@@ -32,7 +39,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -42,7 +50,13 @@ from celpy import celtypes
 from celpy.evaluation import CELEvalError
 
 from patchpolicy.expr.analysis import parse
-from patchpolicy.expr.interface import Engine, EvalFailure, Program
+from patchpolicy.expr.interface import (
+    BUDGET_EXCEEDED,
+    COMPREHENSION_BUDGET,
+    Engine,
+    EvalFailure,
+    Program,
+)
 
 __all__ = ["CelPyEngine", "CelPyProgram"]
 
@@ -58,9 +72,91 @@ def _env() -> celpy.Environment:
     global _environment
     if _environment is None:
         celpy.evaluation.__dict__.setdefault("patchpolicy", sys.modules["patchpolicy"])
+        macros: dict[str, _Macro] = {
+            "macro_all": _macro_all,
+            "macro_exists": _macro_exists,
+            **{name: _counting(getattr(celpy.evaluation, name))
+               for name in ("macro_exists_one", "macro_map", "macro_filter")},
+        }
+        for name, macro in macros.items():
+            setattr(celpy.evaluation, name, macro)
         logging.getLogger("celpy.Transpiler").setLevel(logging.CRITICAL)
         _environment = celpy.Environment(runner_class=celpy.CompiledRunner)
     return _environment
+
+
+# ---------------------------------------------------------------- comprehension budget
+
+
+class _Budget(threading.local):
+    """Iterations left in the evaluation running on this thread (None: not counting)."""
+
+    left: int | None = None
+    exceeded: bool = False
+
+
+_budget = _Budget()
+
+
+class _BudgetExceeded(Exception):
+    """Raised out of a comprehension; celpy wraps it, the flag on _budget tells."""
+
+
+def _spend() -> None:
+    left = _budget.left
+    if left is None:
+        return
+    if left <= 1:
+        _budget.exceeded = True
+        raise _BudgetExceeded(BUDGET_EXCEEDED)
+    _budget.left = left - 1
+
+
+def _counted(values: Iterable[Any]) -> Iterator[Any]:
+    for value in values:
+        _spend()
+        yield value
+
+
+_Macro = Callable[[Any, str, Callable[[Any], Any], Callable[[Any], Iterable[Any]]], Any]
+
+
+def _counting(macro: _Macro) -> _Macro:
+    """``macro`` with each element of its source charged to the budget."""
+
+    def counted(
+        activation: Any, bind_variable: str, cel_expr: Callable[[Any], Any],
+        cel_gen: Callable[[Any], Iterable[Any]],
+    ) -> Any:
+        return macro(activation, bind_variable, cel_expr, lambda a: _counted(cel_gen(a)))
+
+    counted.__name__ = counted.__qualname__ = macro.__name__
+    return counted
+
+
+def _short_circuit(
+    logical: Callable[[Any, Any], Any], start: bool
+) -> _Macro:
+    """``all`` (``logical_and``, from true) or ``exists`` (``logical_or``, from false),
+    stopping at the first element that decides it (the C++ runtime's loop condition)."""
+
+    def macro(
+        activation: Any, bind_variable: str, cel_expr: Callable[[Any], Any],
+        cel_gen: Callable[[Any], Iterable[Any]],
+    ) -> Any:
+        acc: Any = celtypes.BoolType(start)
+        for value in _counted(cel_gen(activation)):
+            step = activation.nested_activation(vars={bind_variable: value})
+            acc = logical(acc, celpy.evaluation.result(step, cel_expr))
+            if isinstance(acc, celtypes.BoolType) and bool(acc) is not start:
+                break
+        return celtypes.BoolType(acc)
+
+    return macro
+
+
+_macro_all = _short_circuit(celtypes.logical_and, True)
+_macro_exists = _short_circuit(celtypes.logical_or, False)
 
 
 # ---------------------------------------------------------------- operator overrides
@@ -341,10 +437,17 @@ class CelPyProgram(Program):
 
     def evaluate(self, activation: Mapping[str, Any]) -> Any:
         context = {name: _to_cel(value) for name, value in activation.items()}
+        _budget.left, _budget.exceeded = COMPREHENSION_BUDGET, False
         try:
             value = self._runner.evaluate(context)
         except CELEvalError as e:
+            if _budget.exceeded:
+                raise EvalFailure(BUDGET_EXCEEDED) from e
             raise EvalFailure(_message(e)) from e
+        finally:
+            _budget.left = None
+        if _budget.exceeded:  # absorbed by || or && inside celpy: still a failure
+            raise EvalFailure(BUDGET_EXCEEDED)
         if isinstance(value, CELEvalError):
             raise EvalFailure(_message(value))
         return _from_cel(value)

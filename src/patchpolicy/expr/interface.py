@@ -14,7 +14,18 @@ from typing import Any
 
 from patchpolicy.errors import PatchPolicyError
 
-__all__ = ["Engine", "EvalFailure", "Program"]
+__all__ = ["COMPREHENSION_BUDGET", "BUDGET_EXCEEDED", "Engine", "EvalFailure", "Program"]
+
+COMPREHENSION_BUDGET = 10_000
+"""Iterations of every comprehension (``all``, ``exists``, ``exists_one``, ``map``,
+``filter``; nested loops multiply) in one evaluation: the 10,000th fails the evaluation
+with :data:`BUDGET_EXCEEDED`, in both engines (cel-expr's own iteration budget, and the
+same count kept by the celpy adapter). ``&&``/``||`` cannot absorb it."""
+
+BUDGET_EXCEEDED = (
+    f"comprehension budget exceeded: {COMPREHENSION_BUDGET:,} iterations in one evaluation "
+    "(nested all/exists/map over long lists multiply)"
+)
 
 
 class EvalFailure(PatchPolicyError):

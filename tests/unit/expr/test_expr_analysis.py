@@ -135,7 +135,7 @@ def test_syntax_error_offset(source: str, offset: int) -> None:
     ("source", "type_name"),
     [
         ("finding.severity", "string"),
-        ("finding.cvss + 1", "double"),
+        ("finding.cvss + 1.0", "double"),
         ("finding.cvss", "double"),
         ("finding.published_at", "timestamp"),
         ("1", "int"),
