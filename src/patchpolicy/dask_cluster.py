@@ -37,8 +37,15 @@ from patchpolicy.errors import InputError, SnapshotError
 from patchpolicy.evaluator import Evaluation, Evaluator
 from patchpolicy.itemlog import DEFAULT_MEMORY_ITEMS, ItemLog
 from patchpolicy.model.bundle import Bundle
-from patchpolicy.parallel import Partial, error_message, hash_ranges, judge_lines, split_ranges
-from patchpolicy.snapshot import MAX_RECORD_BYTES, SnapshotSource
+from patchpolicy.parallel import (
+    Partial,
+    error_message,
+    file_lines,
+    hash_ranges,
+    judge_lines,
+    split_ranges,
+)
+from patchpolicy.snapshot import SnapshotSource
 
 __all__ = ["INSTALL_HINT", "DaskUnavailable", "PolicyFiles", "evaluate_on_dask"]
 
@@ -126,19 +133,6 @@ class RangeResult:
     unreadable: str | None = None
 
 
-def _file_lines(path: str, begin: int, end: int) -> Iterator[tuple[int, bytes]]:
-    with open(path, "rb") as f:
-        f.seek(begin)
-        pos, n = begin, 0
-        while pos < end:
-            line = f.readline(MAX_RECORD_BYTES + 1)
-            if not line:
-                break
-            pos += len(line)
-            n += 1
-            yield n, line
-
-
 def _data_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
     yield from enumerate(data.splitlines(keepends=True), 1)
 
@@ -159,7 +153,7 @@ def judge_range(policies: PolicyFiles, task: RangeTask, data: bytes | None = Non
             return RangeResult(unreadable=size)
         if size != task.size:
             return RangeResult(unreadable=f"{task.path}: {size} bytes here, {task.size} on the client")
-        lines = _file_lines(task.path, task.begin, task.end)
+        lines = file_lines(Path(task.path), task.begin, task.end)
     else:
         lines = _data_lines(data)
     bundle = _bundle_of(policies)

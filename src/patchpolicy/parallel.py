@@ -52,7 +52,8 @@ def split_ranges(path: Path, start: int, parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if a < b]
 
 
-def _lines(path: Path, begin: int, end: int) -> Iterator[tuple[int, bytes]]:
+def file_lines(path: Path, begin: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """The lines of ``path`` that start in [begin, end), numbered from 1 in the range."""
     with path.open("rb") as f:
         f.seek(begin)
         pos = begin
@@ -95,7 +96,7 @@ def _work(byte_range: tuple[int, int]) -> Partial:
     ev = Evaluator(bundle, _JOB["as_of"], keep_items=log is not None,
                    keep_worst=_JOB["keep_worst"], item_log=log)
     gc.disable()  # a short-lived worker: see snapshot.no_gc for why this is safe
-    return judge_lines(ev, _lines(path, *byte_range), byte_range[0], _JOB.get("progress"))
+    return judge_lines(ev, file_lines(path, *byte_range), byte_range[0], _JOB.get("progress"))
 
 
 _PROGRESS_EVERY = 256

@@ -3,8 +3,6 @@ same bytes as one process, for the whole evidence bundle and for ``check``."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,26 +12,15 @@ import distributed  # the dask extra: in the dev and test extras, so CI runs the
 import pytest
 from click.testing import CliRunner
 
+from conftest import files_of, fleet_workdir
 from patchpolicy.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def files_of(bundle: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(bundle)): p.read_bytes() for p in sorted(bundle.rglob("*"))
-            if p.is_file()}
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("dask")
-    shutil.copytree(ROOT / "examples", d / "examples")
-    subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "generate_fleet.py"),
-         "--findings", "10000", "--hosts", "200", "-o", str(d / "fleet.jsonl")],
-        check=True, capture_output=True,
-    )
-    return d
+    return fleet_workdir(tmp_path_factory, "dask")
 
 
 @pytest.fixture(scope="module")

@@ -4,36 +4,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from conftest import files_of, fleet_workdir
 from patchpolicy.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def files_of(bundle: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(bundle)): p.read_bytes() for p in sorted(bundle.rglob("*"))
-            if p.is_file()}
-
-
 @pytest.fixture(scope="module")
 def fleet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A working directory with examples/ and a generated 10^4-finding JSON Lines fleet."""
-    import shutil
-
-    d = tmp_path_factory.mktemp("jobs")
-    shutil.copytree(ROOT / "examples", d / "examples")
-    subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "generate_fleet.py"),
-         "--findings", "10000", "--hosts", "200", "-o", str(d / "fleet.jsonl")],
-        check=True, capture_output=True,
-    )
-    return d
+    return fleet_workdir(tmp_path_factory, "jobs")
 
 
 def evaluate(workdir: Path, out: str, *extra: str) -> tuple[int, dict[str, bytes]]:
