@@ -57,6 +57,7 @@ from patchpolicy.model.fleet import API_VERSION, FleetSnapshot
 from patchpolicy.model.policy import Freeze, PatchPolicy, Ring, Rule, Window
 from patchpolicy.model.policytest import PolicyTest
 from patchpolicy.render.sanitize import text as _visible
+from patchpolicy.textfile import compressed_kind, utf8_problem
 
 KINDS: dict[str, type[pydantic.BaseModel]] = {
     "PatchPolicy": PatchPolicy,
@@ -392,22 +393,9 @@ def _yaml_message(e: MarkedYAMLError, text: str = "") -> str:
     return "yaml syntax error: " + "; ".join(parts) if parts else "yaml syntax error"
 
 
-_COMPRESSED = (
-    (b"\x1f\x8b", "gzip-compressed"),
-    (b"BZh", "bzip2-compressed"),
-    (b"\xfd7zXZ\x00", "xz-compressed"),
-    (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
-    (b"PK\x03\x04", "a zip archive"),
-)
 # What the YAML reader refuses ("unacceptable character"): C0 controls but TAB, LF, CR;
 # DEL and C1 but NEL; surrogates; U+FFFE/FFFF. Reported at line:col before YAML sees it.
 _UNREADABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
-
-
-def _byte_position(raw: bytes, offset: int) -> tuple[int, int]:
-    """1-based line and column (in bytes) of ``offset``."""
-    line_start = raw.rfind(b"\n", 0, offset) + 1
-    return raw.count(b"\n", 0, offset) + 1, offset - line_start + 1
 
 
 def read_documents(
@@ -423,16 +411,14 @@ def read_documents(
             return [], [Diagnostic(Location(name), f"cannot read file: {e.strerror or e}")]
     if not raw:
         return [], [Diagnostic(Location(name, 1, 1), "empty file: a policy file is a YAML or JSON document")]
-    for magic, what in _COMPRESSED:
-        if raw.startswith(magic):
-            return [], [Diagnostic(Location(name, 1, 1), f"{what}: decompress it first (a policy file is YAML or JSON text)")]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line, col = _byte_position(raw, e.start)
-        return [], [Diagnostic(
-            Location(name, line, col), f"not UTF-8 text: {e.reason} (byte {e.start}, 0x{raw[e.start]:02x})"
-        )]
+    what = compressed_kind(raw)
+    if what is not None:
+        return [], [Diagnostic(Location(name, 1, 1), f"{what}: decompress it first (a policy file is YAML or JSON text)")]
+    problem = utf8_problem(raw)
+    if problem is not None:
+        line, col, message = problem
+        return [], [Diagnostic(Location(name, line, col), message)]
+    text = raw.decode("utf-8")
     bad = _UNREADABLE.search(text)
     if bad is not None:
         line = text.count("\n", 0, bad.start()) + 1

@@ -16,6 +16,7 @@ import orjson
 
 from patchpolicy.errors import ImporterError
 from patchpolicy.model.common import parse_timestamp
+from patchpolicy.textfile import compressed_kind, utf8_problem
 
 _TYPE_NAMES = {
     dict: "an object",
@@ -48,6 +49,13 @@ def load_json(path: Path, label: str) -> Node:
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as e:
+        what = compressed_kind(data)
+        if what is not None:
+            raise ImporterError(f"{label}:1:1: {what}: decompress it first (a report is JSON text)") from e
+        problem = utf8_problem(data)
+        if problem is not None:
+            line, col, message = problem
+            raise ImporterError(f"{label}:{line}:{col}: {message}") from e
         raise ImporterError(
             f"{label}:{e.lineno}:{e.colno}: invalid JSON (truncated or corrupt?): {e.msg}"
         ) from e

@@ -90,3 +90,21 @@ def test_a_non_object_document_is_rejected(tmp_path: Path) -> None:
     for fmt in JSON_FORMATS:
         with pytest.raises(ImporterError, match=r"\$: expected an object, got an array"):
             get_importer(fmt).load(p)
+
+
+def test_a_report_that_is_not_utf8_or_is_compressed_says_so_at_its_place(tmp_path: Path) -> None:
+    import gzip
+
+    from patchpolicy.errors import ImporterError
+    from patchpolicy.importers._json import load_json
+
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b'{"SchemaVersion": 2,\n "ArtifactName": "x\xff"}')
+    with pytest.raises(ImporterError) as e:
+        load_json(bad, "bad.json")
+    assert str(e.value).startswith("bad.json:2:20: not UTF-8 text: invalid start byte (byte 40, 0xff)")
+    packed = tmp_path / "packed.json"
+    packed.write_bytes(gzip.compress(b'{"SchemaVersion": 2}'))
+    with pytest.raises(ImporterError) as e:
+        load_json(packed, "packed.json")
+    assert str(e.value) == "packed.json:1:1: gzip-compressed: decompress it first (a report is JSON text)"
