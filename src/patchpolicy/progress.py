@@ -59,22 +59,22 @@ def snapshot_progress(snapshot: SnapshotSource, what: str, *, quiet: bool = Fals
         start = last = time.monotonic()
         hosts = findings = 0
 
+        def on_progress(position: int, hosts_done: int, findings_done: int) -> None:
+            """Draw the totals so far (forked workers' parent calls it every 0.2 s)."""
+            elapsed = time.monotonic() - start
+            rate = f"{findings_done / elapsed:,.0f} findings/s" if elapsed > 0 else ""
+            bar.update(task, completed=position, hosts=hosts_done, findings=findings_done,
+                       rate=rate)
+
         def on_host(position: int, host_findings: int) -> None:
+            """Count one host read here; redraw at most every ``_REDRAW_SECONDS``."""
             nonlocal hosts, findings, last
             hosts += 1
             findings += host_findings
             now = time.monotonic()
             if now - last >= _REDRAW_SECONDS:
                 last = now
-                rate = f"{findings / (now - start):,.0f} findings/s" if now > start else ""
-                bar.update(task, completed=position, hosts=hosts, findings=findings, rate=rate)
-
-        def on_progress(position: int, hosts_done: int, findings_done: int) -> None:
-            nonlocal hosts, findings
-            hosts, findings = hosts_done, findings_done
-            now = time.monotonic()
-            rate = f"{findings / (now - start):,.0f} findings/s" if now > start else ""
-            bar.update(task, completed=position, hosts=hosts, findings=findings, rate=rate)
+                on_progress(position, hosts, findings)
 
         snapshot.on_host = on_host
         snapshot.on_progress = on_progress

@@ -7,7 +7,6 @@ reports built on them are deterministic.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -125,18 +124,6 @@ AGE_BINS: tuple[tuple[str, int | None, int | None], ...] = (
 )
 
 
-def ageing(items: Iterable[Item]) -> list[AgeBin]:
-    """Open (not remediated, not waived) findings binned by days to or past their deadline.
-
-    Every bin is returned, empty ones too, so the chart's axis does not move between runs.
-    """
-    counts = [0] * len(AGE_BINS)
-    for i in items:
-        if i.verdict in OPEN_VERDICTS and i.days_left is not None:
-            counts[age_bin(i.days_left)] += 1
-    return age_bins(counts)
-
-
 def age_bin(days_left: int) -> int:
     """The index in ``AGE_BINS`` of the bin holding ``days_left`` (the bins cover every int)."""
     return next(n for n, (_, lo, hi) in enumerate(AGE_BINS)
@@ -144,7 +131,8 @@ def age_bin(days_left: int) -> int:
 
 
 def age_bins(counts: list[int]) -> list[AgeBin]:
-    """The bins of ``AGE_BINS`` with these counts."""
+    """The bins of ``AGE_BINS`` with these counts: every bin, empty ones too, so the
+    chart's axis does not move between runs."""
     return [AgeBin(label, lo, hi, overdue=hi is not None and hi < 0, count=n)
             for (label, lo, hi), n in zip(AGE_BINS, counts, strict=True)]
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from patchpolicy.model.evaluation import Evaluation, worst_key
-from patchpolicy.model.results import OPEN_VERDICTS, Bucket, Item
+from patchpolicy.model.results import OPEN_VERDICTS, Bucket, HostCheck, Item
 from patchpolicy.render._common import AGE_BINS, AgeBin, age_bin, age_bins
 
 T = TypeVar("T")
@@ -75,14 +75,6 @@ def _first(pair: tuple[Any, Any]) -> Any:
     return pair[0]
 
 
-def worst_items(items: Iterable[Item], n: int) -> TopN[Item]:
-    """The ``n`` worst of ``items`` (``worst_key`` order), with their total."""
-    top: TopN[Item] = TopN(n, worst_key)
-    for i in items:
-        top.add(i)
-    return top
-
-
 @dataclass
 class ItemGroup:
     """Items sharing one key: counts of everything, a sample of the worst."""
@@ -117,6 +109,14 @@ class ItemGroup:
         if item.deadline is not None and (self.earliest_deadline is None
                                           or item.deadline < self.earliest_deadline):
             self.earliest_deadline = item.deadline
+
+
+def group_checks(checks: Iterable[HostCheck]) -> dict[tuple[str, str, str], list[HostCheck]]:
+    """Host checks by (policy, check, verdict), each list in the order given."""
+    groups: dict[tuple[str, str, str], list[HostCheck]] = {}
+    for c in checks:
+        groups.setdefault((c.policy, c.check, c.verdict.value), []).append(c)
+    return groups
 
 
 def group_items(items: Iterable[Item], key: Callable[[Item], tuple[str, ...] | None],

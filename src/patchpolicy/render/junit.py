@@ -26,7 +26,7 @@ from patchpolicy.model.gate import FailOn, GateResult, exception_reason
 from patchpolicy.model.results import BUCKET_OF, Bucket, ExceptionReport, HostCheck, Item, Verdict
 from patchpolicy.render import sanitize
 from patchpolicy.render._common import day, days_text
-from patchpolicy.render.grouping import ItemGroup, group_items
+from patchpolicy.render.grouping import ItemGroup, group_checks, group_items
 from patchpolicy.render.interface import RenderContext, Renderer, RenderOptions
 
 DEFAULTS = RenderOptions()
@@ -108,9 +108,7 @@ def junit_tree(ev: Evaluation, gate: GateResult, options: RenderOptions = DEFAUL
     entries = _item_entries(ev, threshold, sample)
     passing = {p: sum(int(n) for v, n in c.items() if BUCKET_OF[Verdict(v)] == Bucket.PASS)
                for p, c in ev.tally.by_policy.items()}
-    checks: dict[str, dict[tuple[str, str], list[HostCheck]]] = {}
-    for c in ev.checks:
-        checks.setdefault(c.policy, {}).setdefault((c.check, c.verdict.value), []).append(c)
+    checks = group_checks(ev.checks)
     for p in ev.policies:
         suite = ET.SubElement(root, "testsuite", {
             "name": p.name, "tests": "0", "failures": "0", "errors": "0",
@@ -124,9 +122,8 @@ def junit_tree(ev: Evaluation, gate: GateResult, options: RenderOptions = DEFAUL
         if p.name in gate.empty_scope:
             case("scope", f"policy {p.name} judged nothing: its scope matched none of the "
                  f"{ev.tally.hosts_read} hosts", not gate.allow_empty_scope, "empty-scope")
-        groups = checks.get(p.name, {})
         for c in [c for c in ev.checks if c.policy == p.name]:
-            group = groups[(c.check, c.verdict.value)]
+            group = checks[(c.policy, c.check, c.verdict.value)]
             if threshold > 0 and len(group) >= threshold:
                 if c is group[0]:  # one testcase where the group's first host was
                     case(f"{len(group)} hosts #{c.check}", _check_group_line(group, sample),

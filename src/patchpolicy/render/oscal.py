@@ -60,7 +60,7 @@ from patchpolicy.render._common import (
     ts,
 )
 from patchpolicy.render.evidence import encode_json
-from patchpolicy.render.grouping import ItemGroup, group_items
+from patchpolicy.render.grouping import ItemGroup, group_checks, group_items
 from patchpolicy.render.interface import RenderContext, Renderer
 
 OSCAL_VERSION = "1.1.3"
@@ -285,10 +285,7 @@ class _CheckGroup:
 
 
 def _check_groups(ev: Evaluation) -> list[_CheckGroup]:
-    groups: dict[tuple[str, str, str], list[HostCheck]] = {}
-    for c in ev.checks:
-        if c.bucket != Bucket.PASS:
-            groups.setdefault((c.policy, c.check, c.verdict.value), []).append(c)
+    groups = group_checks(c for c in ev.checks if c.bucket != Bucket.PASS)
     return [_CheckGroup(sorted(cs, key=lambda c: c.host)) for _, cs in sorted(groups.items())]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from patchpolicy.render._common import ageing
+from patchpolicy.render.grouping import report_view
 from patchpolicy.render.html import ageing_svg, report_html
 from patchpolicy.render.interface import RenderContext
 
@@ -48,7 +48,7 @@ def test_user_text_is_escaped(ctx: RenderContext) -> None:
 
 
 def test_ageing_chart_bars(ctx: RenderContext) -> None:
-    bins = ageing(ctx.evaluation.items)
+    bins = report_view(ctx.evaluation, ctx.options.report_rows).ageing
     assert sum(b.count for b in bins) == sum(
         1 for i in ctx.evaluation.items if i.verdict in ("open", "due_soon", "overdue"))
     svg = ageing_svg(bins)
