@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -309,28 +310,33 @@ class _SummaryHead(msgspec.Struct):
 class _Head(msgspec.Struct):
     as_of: str
     summary: _SummaryHead = msgspec.field(default_factory=_SummaryHead)
+    render_options: Any = None
+    """Read as it is, converted (or not) by ``_recorded_options``."""
 
 
-def _recorded(bundle_dir: Path) -> tuple[datetime, Gate]:
-    """The as-of instant and the gate configuration ``evidence.json`` records."""
+def _recorded(bundle_dir: Path) -> tuple[datetime, Gate, RenderOptions]:
+    """The as-of instant, the gate configuration and the render options ``evidence.json``
+    records (one read of it)."""
     path = bundle_dir / "evidence.json"
     try:
         head = msgspec.json.decode(path.read_bytes(), type=_Head)
         g = head.summary.gate
-        return parse_timestamp(head.as_of), Gate.of(tuple(g.fail_on), allow_empty_scope=g.allow_empty_scope)
+        as_of = parse_timestamp(head.as_of)
+        gate = Gate.of(tuple(g.fail_on), allow_empty_scope=g.allow_empty_scope)
     except (OSError, msgspec.DecodeError, msgspec.ValidationError, ValueError) as e:
         raise BundleError(f"{path}: cannot read the recorded as-of and gate: {e}") from e
+    return as_of, gate, _recorded_options(bundle_dir, head.render_options)
 
 
-def _recorded_options(bundle_dir: Path) -> RenderOptions:
+def _recorded_options(bundle_dir: Path, recorded: Any) -> RenderOptions:
     """The caps and grouping evidence.json records (``render_options``); for a bundle made
     before it recorded them, the SARIF ones ``results.sarif`` records; else the defaults
     (the comparison then reports the files made otherwise)."""
-    try:
-        recorded = msgspec.json.decode((bundle_dir / "evidence.json").read_bytes())["render_options"]
-        return msgspec.convert(recorded, RenderOptions)
-    except (OSError, msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError):
-        pass
+    if recorded is not None:
+        try:
+            return msgspec.convert(recorded, RenderOptions)
+        except (msgspec.ValidationError, TypeError):
+            pass
     try:
         props = msgspec.json.decode((bundle_dir / "results.sarif").read_bytes())["runs"][0]["properties"]
         return RenderOptions(sarif_max_results=int(props["maxResults"]),
@@ -354,9 +360,9 @@ def reproduce_bundle(
     the same directory) for ``evidence.json`` to match."""
     d = Path(bundle_dir)
     v = verify_bundle(d, key)
-    as_of, gate = _recorded(d)
+    as_of, gate, options = _recorded(d)
     _, fresh = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate, watch=watch,
-                            options=_recorded_options(d), jobs=jobs, dask=dask)
+                            options=options, jobs=jobs, dask=dask)
     on_disk = bundle_files(d)
     v.not_reproduced = sorted(
         name for name in set(fresh) | set(on_disk)
