@@ -45,19 +45,25 @@ def model_for(kind: DocumentKind) -> type[BaseModel]:
             assert_never(kind)
 
 
+def _identified(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` as draft 2020-12 with the stable ``$id`` of ``name``."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"{SCHEMA_BASE}{name}.json", **schema}
+
+
+def _canonical(schema: dict[str, Any]) -> str:
+    """Canonical text of a schema: sorted keys, 2-space indent, trailing newline."""
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def schema_for(kind: DocumentKind) -> dict[str, Any]:
     """The draft 2020-12 JSON Schema of a document kind, with a stable ``$id``."""
-    schema = model_for(kind).model_json_schema(by_alias=True, mode="validation")
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"{SCHEMA_BASE}{kind.value}.json",
-        **schema,
-    }
+    return _identified(kind.value, model_for(kind).model_json_schema(by_alias=True, mode="validation"))
 
 
 def schema_text(kind: DocumentKind) -> str:
     """Canonical text of the schema: sorted keys, 2-space indent, trailing newline."""
-    return json.dumps(schema_for(kind), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return _canonical(schema_for(kind))
 
 
 def schema_filename(kind: DocumentKind) -> str:
@@ -97,17 +103,12 @@ def output_type_for(kind: OutputKind) -> type[msgspec.Struct]:
 
 def output_schema_for(kind: OutputKind) -> dict[str, Any]:
     """The draft 2020-12 JSON Schema of an output document, with a stable ``$id``."""
-    schema = msgspec.json.schema(output_type_for(kind))
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"{SCHEMA_BASE}{kind.value}.json",
-        **schema,
-    }
+    return _identified(kind.value, msgspec.json.schema(output_type_for(kind)))
 
 
 def output_schema_text(kind: OutputKind) -> str:
     """Canonical text, as ``schema_text``."""
-    return json.dumps(output_schema_for(kind), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return _canonical(output_schema_for(kind))
 
 
 def output_schema_filename(kind: OutputKind) -> str:
