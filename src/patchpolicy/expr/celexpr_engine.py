@@ -24,7 +24,8 @@ from typing import Any
 from cel_expr_python import cel
 
 from patchpolicy.errors import ExprError
-from patchpolicy.expr.analysis import parse, timestamp_read_spans
+from patchpolicy.expr.analysis import timestamp_read_spans
+from patchpolicy.expr.grammar import parse
 from patchpolicy.expr.interface import BUDGET_EXCEEDED, Engine, EvalFailure, Program
 
 __all__ = ["CelExprEngine", "CelExprProgram"]

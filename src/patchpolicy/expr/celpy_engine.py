@@ -49,7 +49,7 @@ import celpy.evaluation
 from celpy import celtypes
 from celpy.evaluation import CELEvalError
 
-from patchpolicy.expr.analysis import parse
+from patchpolicy.expr.grammar import parse
 from patchpolicy.expr.interface import (
     BUDGET_EXCEEDED,
     COMPREHENSION_BUDGET,

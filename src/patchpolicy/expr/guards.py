@@ -19,7 +19,9 @@ from typing import Any
 
 import lark
 
-from patchpolicy.expr.analysis import _string_value, _unwrap, parse
+from patchpolicy.expr.grammar import parse
+from patchpolicy.expr.grammar import string_value as _string_value
+from patchpolicy.expr.grammar import unwrap as _unwrap
 from patchpolicy.model.fleet import FIELDS
 
 __all__ = ["Guard", "equality_guards"]

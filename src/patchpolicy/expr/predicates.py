@@ -140,7 +140,7 @@ class _TooComplex(Exception):
 
 
 def _unwrap(node: Any) -> Any:
-    from patchpolicy.expr.analysis import _unwrap as unwrap
+    from patchpolicy.expr.grammar import unwrap
 
     return unwrap(node)
 
@@ -155,7 +155,7 @@ def _canon(node: Any) -> str:
 
 
 def _literal_token(token: lark.Token) -> _Value | None:
-    from patchpolicy.expr.analysis import _string_value
+    from patchpolicy.expr.grammar import string_value as _string_value
 
     kind = token.type
     text = str(token.value)
@@ -458,7 +458,7 @@ def normal_form(source: str | None) -> _DNF:
 
     Raises ExprError when the text does not parse and _TooComplex past 256 disjuncts.
     """
-    from patchpolicy.expr.analysis import parse
+    from patchpolicy.expr.grammar import parse
 
     if source is None:
         return [frozenset()]
