@@ -21,10 +21,10 @@ from patchpolicy.errors import (
 from patchpolicy.evaluator import evaluate
 from patchpolicy.loader import load_bundle
 from patchpolicy.model.bundle import Bundle
-from patchpolicy.model.evaluation import Evaluation
+from patchpolicy.model.evaluation import Evaluation, EvaluationRun
 from patchpolicy.model.gate import FailOn, Gate, GateResult
 from patchpolicy.model.plan import Plan, Task
-from patchpolicy.model.results import Item, Verdict
+from patchpolicy.model.results import Item, RunInputs, Verdict
 from patchpolicy.planner import plan
 from patchpolicy.snapshot import open_snapshot
 from patchpolicy.version import __version__
@@ -34,6 +34,7 @@ __all__ = [
     "EvaluationError",
     "ExprError",
     "Evaluation",
+    "EvaluationRun",
     "FailOn",
     "Gate",
     "GateResult",
@@ -43,6 +44,7 @@ __all__ = [
     "OutputError",
     "PatchPolicyError",
     "Plan",
+    "RunInputs",
     "SnapshotError",
     "Task",
     "ValidationError",

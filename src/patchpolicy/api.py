@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from patchpolicy.clock import check_as_of
 from patchpolicy.errors import InputError, SnapshotError
-from patchpolicy.evaluator import Evaluation, evaluate
+from patchpolicy.evaluator import evaluate
 from patchpolicy.loader import load_bundle
 from patchpolicy.model.bundle import Bundle
+from patchpolicy.model.evaluation import EvaluationRun
 from patchpolicy.model.gate import Gate, GateResult
 from patchpolicy.model.results import InputFile, RunInputs, SnapshotInput
 from patchpolicy.snapshot import SnapshotSource, open_snapshot
@@ -23,10 +24,16 @@ from patchpolicy.snapshot import SnapshotSource, open_snapshot
 if TYPE_CHECKING:
     from patchpolicy.render.interface import RenderOptions
 
-__all__ = ["evaluate_files", "run_inputs", "write_evidence"]
+__all__ = ["EvaluationRun", "Jobs", "evaluate_files", "run_inputs", "write_evidence"]
+
+Jobs = int | Literal["auto"]
+"""Processes for a JSON Lines snapshot in a regular file: a number (1, the library's
+default, never forks), or ``"auto"``: every core for a large one (the CLI's default,
+:func:`patchpolicy.parallel.default_jobs`)."""
 
 
 def run_inputs(bundle: Bundle, snapshot: SnapshotSource) -> RunInputs:
+    """What an evaluation of ``snapshot`` against ``bundle`` read, with the digests."""
     from patchpolicy.version import __version__
 
     h = snapshot.header
@@ -51,13 +58,14 @@ def evaluate_files(
     as_of: datetime | None = None,
     keep_items: bool = True,
     keep_worst: int = 20,
-    jobs: int | None = None,
+    jobs: Jobs = 1,
     dask: str | None = None,
-) -> tuple[Evaluation, RunInputs]:
+) -> EvaluationRun:
     """Load, evaluate at ``as_of`` (default: the snapshot's taken_at), and describe inputs.
 
-    ``jobs``: processes for a JSON Lines snapshot in a regular file (default: see
-    parallel.default_jobs); the result is the same, byte for byte, either way.
+    ``jobs``: processes for a JSON Lines snapshot in a regular file (see :data:`Jobs`:
+    one unless asked, so a library call never forks by itself); the result is the same,
+    byte for byte, either way.
     ``snapshot_path`` may be a source already opened (``open_snapshot(..., retain_hosts=True)``) so that a caller
     that needs the hosts again (the planner) reuses the records evaluated. ``dask``: a
     Dask scheduler (``local`` or an address) to judge a JSON Lines snapshot's host ranges
@@ -81,13 +89,12 @@ def evaluate_files(
 
         distributed = evaluate_on_dask(bundle, snapshot, scheduler=dask, as_of=when,
                                        keep_worst=keep_worst, keep_items=keep_items)
-        return distributed, run_inputs(bundle, snapshot)
-    if jobs is None:
-        jobs = default_jobs(snapshot)
-    if jobs > 1 and snapshot.file is not None:
-        parallel = evaluate_parallel(bundle, snapshot, as_of=when, jobs=jobs,
+        return EvaluationRun(distributed, run_inputs(bundle, snapshot))
+    processes = default_jobs(snapshot) if jobs == "auto" else jobs
+    if processes > 1 and snapshot.file is not None:
+        parallel = evaluate_parallel(bundle, snapshot, as_of=when, jobs=processes,
                                      keep_worst=keep_worst, keep_items=keep_items)
-        return parallel, run_inputs(bundle, snapshot)
+        return EvaluationRun(parallel, run_inputs(bundle, snapshot))
     result = evaluate(
         bundle,
         snapshot.hosts(),
@@ -96,7 +103,7 @@ def evaluate_files(
         keep_items=keep_items,
         keep_worst=keep_worst,
     )
-    return result, run_inputs(bundle, snapshot)
+    return EvaluationRun(result, run_inputs(bundle, snapshot))
 
 
 def write_evidence(
@@ -108,11 +115,13 @@ def write_evidence(
     gate: Gate | None = None,
     options: RenderOptions | None = None,
     force: bool = False,
+    jobs: Jobs = 1,
 ) -> GateResult:
     """What ``patchpolicy evaluate -o OUT_DIR`` does, unsigned: evaluate, plan, render every
     file of the evidence bundle and swap it into ``out_dir`` atomically; return the gate's
     verdict (``exit_code`` is the CLI's). ``out_dir`` is refused (``OutputError``) when it
-    is not empty and patchpolicy did not write it, unless ``force``."""
+    is not empty and patchpolicy did not write it, unless ``force``. ``jobs`` as for
+    :func:`evaluate_files` (one process unless asked); the files are the same either way."""
     from patchpolicy.evidence_bundle import build_bundle
     from patchpolicy.outdir import check_output_dir
     from patchpolicy.render.bundle import write_bundle
@@ -120,6 +129,7 @@ def write_evidence(
     out = Path(out_dir)
     check_output_dir(out, inputs=[Path(p) for p in [*policy_paths, snapshot_path]], force=force)
     gate = gate or Gate()
-    ev, files = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate, options=options)
+    ev, files = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate, options=options,
+                             jobs=jobs)
     write_bundle(out, files)
     return gate.judge(ev)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.gate import Gate
@@ -20,6 +21,9 @@ from patchpolicy.outdir import FileBody
 from patchpolicy.render.bundle import render_all
 from patchpolicy.render.interface import RenderOptions
 from patchpolicy.snapshot import SnapshotSource
+
+if TYPE_CHECKING:
+    from patchpolicy.api import Jobs
 
 __all__ = ["PLAN_HORIZON", "Watch", "build_bundle"]
 
@@ -38,13 +42,13 @@ def build_bundle(
     gate: Gate | None = None,
     options: RenderOptions | None = None,
     watch: Watch | None = None,
-    jobs: int | None = None,
+    jobs: Jobs = 1,
     dask: str | None = None,
 ) -> tuple[Evaluation, dict[str, FileBody]]:
     """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written).
 
-    ``jobs``: processes for a JSON Lines snapshot (None: every core for a large one); the
-    bytes are the same whatever it is. ``dask``: judge on this Dask scheduler instead.
+    ``jobs``: processes for a JSON Lines snapshot (``"auto"``: every core for a large one,
+    as the CLI asks; 1 unless asked); the bytes are the same whatever it is. ``dask``: judge on this Dask scheduler instead.
     ``watch`` is entered around the evaluation with the opened snapshot (the command
     line's progress bar)."""
     from patchpolicy.api import evaluate_files
@@ -56,8 +60,8 @@ def build_bundle(
     # One read of the snapshot: the planner sees the records that were evaluated.
     snapshot = open_snapshot(snapshot_path, retain_hosts=True)
     with watch(snapshot) if watch is not None else contextlib.nullcontext():
-        ev, inputs = evaluate_files(policy_paths, snapshot, as_of=as_of, jobs=jobs,
-                                     dask=dask)
+        run = evaluate_files(policy_paths, snapshot, as_of=as_of, jobs=jobs, dask=dask)
+    ev, inputs = run.evaluation, run.inputs
     tasks = plan(ev.bundle, ev, snapshot.hosts(), as_of=ev.as_of,
                  horizon=PLAN_HORIZON)
     del snapshot  # its retained hosts (the fleet's records) are not needed to render

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -30,6 +30,9 @@ from patchpolicy.model.gate import Gate
 from patchpolicy.outdir import OUTPUT_MARKER, FileBody, Streamed, body_sha256
 from patchpolicy.render.bundle import SUMS_FILE
 from patchpolicy.render.interface import RenderOptions
+
+if TYPE_CHECKING:
+    from patchpolicy.api import Jobs
 
 _SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
@@ -350,7 +353,7 @@ def reproduce_bundle(
     policy_paths: Sequence[str | Path],
     snapshot_path: str | Path,
     key: PublicKey | None = None,
-    jobs: int | None = None,
+    jobs: Jobs = 1,
     dask: str | None = None,
     watch: Watch | None = None,
 ) -> Verification:

@@ -36,7 +36,7 @@ def _fleet(path: Path, hosts: int = 300) -> Path:
 def _run(path: Path, stream: io.StringIO, **kw: bool) -> bytes:
     source = open_snapshot(path)
     with progress.snapshot_progress(source, "checking", stream=stream, **kw):
-        ev, _ = evaluate_files([ROOT / "examples" / "policies" / "baseline.yaml"], source)
+        ev = evaluate_files([ROOT / "examples" / "policies" / "baseline.yaml"], source).evaluation
     return orjson.dumps([ev.tally.items, sorted(ev.tally.by_verdict.items())])
 
 
@@ -95,8 +95,8 @@ def test_forked_workers_move_the_bar(tmp_path: Path, monkeypatch: pytest.MonkeyP
     source = open_snapshot(fleet)
     seen: list[tuple[int, int, int]] = []
     source.on_progress = lambda *totals: seen.append(totals)
-    one, _ = evaluate_files([ROOT / "examples" / "policies" / "baseline.yaml"], open_snapshot(fleet))
-    two, _ = evaluate_files([ROOT / "examples" / "policies" / "baseline.yaml"], source, jobs=2)
+    one = evaluate_files([ROOT / "examples" / "policies" / "baseline.yaml"], open_snapshot(fleet)).evaluation
+    two = evaluate_files([ROOT / "examples" / "policies" / "baseline.yaml"], source, jobs=2).evaluation
     assert seen and seen[-1] == (fleet.stat().st_size, 600, 1800)  # every byte, host, finding
     assert [b for b, _, _ in seen] == sorted(b for b, _, _ in seen)
     assert two.tally.by_verdict == one.tally.by_verdict

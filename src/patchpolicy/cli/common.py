@@ -330,8 +330,14 @@ def with_render_options(f: Any) -> Any:
     return f
 
 
+def _jobs(ctx: click.Context, param: click.Parameter, value: int | None) -> int | str:
+    """No ``-j``: ``"auto"`` (every core for a large file), which the library never
+    assumes by itself (``patchpolicy.api.Jobs``)."""
+    return "auto" if value is None else value
+
+
 jobs_option = click.option(
-    "-j", "--jobs", type=click.IntRange(min=1), default=None,
+    "-j", "--jobs", type=click.IntRange(min=1), default=None, callback=_jobs,
     help="Processes for a JSON Lines snapshot (default: every core for files over 32 MB); "
          "the outputs are the same whatever the number.",
 )

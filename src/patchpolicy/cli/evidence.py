@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -31,6 +31,9 @@ from patchpolicy.cli.output import echo_gate_summary, info, is_quiet, warn
 from patchpolicy.model.gate import Gate
 from patchpolicy.render.sanitize import text as _safe
 from patchpolicy.render.text import empty_scope_lines
+
+if TYPE_CHECKING:
+    from patchpolicy.api import Jobs
 
 
 @main.command()
@@ -58,7 +61,7 @@ from patchpolicy.render.text import empty_scope_lines
 def evaluate(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
     fail_on: tuple[str, ...], allow_empty_scope: bool, force: bool, sign_key: Path | None,
-    jobs: int | None, dask: str | None,
+    jobs: Jobs, dask: str | None,
     run_by: str | None, policy_commit: str | None, oscal_ssp: str | None,
     oscal_system_id: str | None, record_it: bool, store_url: str | None, **render: int,
 ) -> None:
@@ -141,7 +144,7 @@ def evaluate(
 @handle_errors
 def check(
     policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
-    fail_on: tuple[str, ...], allow_empty_scope: bool, fmt: str, limit: int, jobs: int | None,
+    fail_on: tuple[str, ...], allow_empty_scope: bool, fmt: str, limit: int, jobs: Jobs,
     dask: str | None, **render: int,
 ) -> None:
     """The CI gate: a one-screen summary; exit 0 pass, 1 fail, 2 bad input.
@@ -163,10 +166,11 @@ def check(
     form = CheckFormat(fmt)
     source = open_snapshot(snapshot)
     with snapshot_progress(source, "checking", quiet=is_quiet()):
-        ev, inputs = evaluate_files(
+        run = evaluate_files(
             policies, source, as_of=as_of, keep_items=form.needs_items, keep_worst=limit,
             jobs=jobs, dask=dask,
         )
+    ev, inputs = run.evaluation, run.inputs
     result = Gate.of(fail_on, allow_empty_scope=allow_empty_scope).judge(ev)
     options = render_options_of(**render)
     out = check_renderer(form, limit=limit).render(RenderContext(ev, inputs, gate=result,
@@ -195,7 +199,7 @@ def check(
 @handle_errors
 def verify(
     bundle_dir: Path, policies: tuple[Path, ...], snapshot: Path | None, public_key: Path | None,
-    jobs: int | None, dask: str | None,
+    jobs: Jobs, dask: str | None,
 ) -> None:
     """Check that an evidence bundle is complete and was not edited: the files evidence.json
     requires, every file against SHA256SUMS (missing, extra, changed or non-regular files

@@ -59,7 +59,7 @@ def plan(
 
     snap = open_snapshot(snapshot, retain_hosts=True)
     with snapshot_progress(snap, "planning", quiet=is_quiet()):
-        ev, _ = evaluate_files(policies, snap, as_of=as_of)
+        ev = evaluate_files(policies, snap, as_of=as_of, jobs="auto").evaluation
     result = make_plan(ev.bundle, ev, snap.hosts(), as_of=ev.as_of, horizon=horizon)
     written = write_plan(result, out_dir)
     to_stdout = ics_file == STDOUT

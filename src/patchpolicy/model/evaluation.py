@@ -22,12 +22,13 @@ from patchpolicy.model.results import (
     HostCheck,
     Item,
     PolicyInfo,
+    RunInputs,
 )
 
 if TYPE_CHECKING:
     from patchpolicy.model.gate import GateResult
 
-__all__ = ["FAILING_REFS_KEPT", "Evaluation", "Tally", "worst_key"]
+__all__ = ["FAILING_REFS_KEPT", "Evaluation", "EvaluationRun", "Tally", "worst_key"]
 
 FAILING_REFS_KEPT = 100
 """Per control, how many failing item references the evidence names (the count is exact)."""
@@ -119,3 +120,14 @@ def worst_key(item: Item) -> tuple[Any, ...]:
         item.host,
         item.finding,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationRun:
+    """What :func:`patchpolicy.evaluate_files` returns: the evaluation and what it read."""
+
+    evaluation: Evaluation
+    """The result: items, host checks, exceptions, controls, the tally."""
+    inputs: RunInputs
+    """The policy files and the snapshot evaluated, with their digests, and the tool's
+    version: what an auditor needs to re-check the evidence."""

@@ -29,7 +29,8 @@ def build_context(as_of: datetime = AS_OF) -> RenderContext:
     cwd = Path.cwd()
     os.chdir(ROOT)
     try:
-        ev, inputs = evaluate_files(["examples/policies"], "examples/fleet.json", as_of=as_of)
+        run = evaluate_files(["examples/policies"], "examples/fleet.json", as_of=as_of)
+        ev, inputs = run.evaluation, run.inputs
         tasks = plan(ev.bundle, ev, open_snapshot("examples/fleet.json").hosts(), as_of=ev.as_of,
                      horizon=PLAN_HORIZON)
     finally:
@@ -102,7 +103,8 @@ def fleet_context(tmp_path: Path, hosts: list[dict[str, Any]],
     cwd = Path.cwd()
     os.chdir(ROOT)
     try:
-        ev, inputs = evaluate_files(["examples/policies/baseline.yaml"], snapshot)
+        run = evaluate_files(["examples/policies/baseline.yaml"], snapshot)
+        ev, inputs = run.evaluation, run.inputs
     finally:
         os.chdir(cwd)
     return RenderContext(ev, inputs, options=options or RenderOptions())

@@ -52,7 +52,8 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> RenderContext:
     os.chdir(ROOT)
     try:
         snapshot = open_snapshot(path, retain_hosts=True)
-        ev, inputs = evaluate_files(["examples/policies/baseline.yaml"], snapshot)
+        run = evaluate_files(["examples/policies/baseline.yaml"], snapshot)
+        ev, inputs = run.evaluation, run.inputs
         tasks = plan(ev.bundle, ev, snapshot.hosts(), as_of=ev.as_of, horizon=PLAN_HORIZON)
     finally:
         os.chdir(cwd)
