@@ -2,12 +2,14 @@
 
 Shared by ``planner`` and ``upcoming`` so both read a failing selector the same way: the
 caller says what a failure means (a window does not select, a freeze binds, an ``allow``
-does not admit), and every failure is kept as a line in ``problems``.
+does not admit), and every failure is kept as a line in ``problems``. Outcomes are
+memoised on the selectors (one planning run), never on the bundle's long-lived compiled
+expressions.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from patchpolicy.expr.interface import EvalFailure
 from patchpolicy.model.fleet import FindingRecord, HostRecord
@@ -19,7 +21,9 @@ __all__ = ["BundleSelectors", "HostSelector"]
 
 
 class HostSelector(Protocol):
-    def evaluate_host(self, host: HostRecord) -> bool: ...
+    def key(self, host: HostRecord | None, finding: FindingRecord | None) -> tuple[Any, ...]: ...
+
+    def evaluate_uncached(self, host: HostRecord, finding: FindingRecord | None) -> bool: ...
 
 
 class BundleSelectors:
@@ -34,6 +38,22 @@ class BundleSelectors:
         self.freezes: list[tuple[CompiledPolicy, CompiledFreeze]] = [
             (p, f) for p in bundle.policies for f in p.freezes
         ]
+        self._memo: dict[tuple[HostSelector, tuple[Any, ...]], bool | str] = {}
+
+    def _evaluate(self, expr: HostSelector, host: HostRecord, finding: FindingRecord | None) -> bool:
+        """``expr``'s bool, memoised on what it reads for this run; a failure (kept as its
+        message) raises EvalFailure again on every hit."""
+        key = (expr, expr.key(host, finding))
+        outcome = self._memo.get(key)
+        if outcome is None:
+            try:
+                outcome = expr.evaluate_uncached(host, finding)
+            except EvalFailure as e:
+                outcome = e.message
+            self._memo[key] = outcome
+        if isinstance(outcome, bool):
+            return outcome
+        raise EvalFailure(outcome)
 
     def selects(
         self, what: str, expr: HostSelector | None, host: HostRecord, on_error: bool
@@ -43,7 +63,7 @@ class BundleSelectors:
         if expr is None:
             return True
         try:
-            return expr.evaluate_host(host)
+            return self._evaluate(expr, host, None)
         except EvalFailure as e:
             self.problems.add(f'{what}: hosts: {e.message} (host "{host.id}")')
             return on_error
@@ -53,7 +73,7 @@ class BundleSelectors:
         if fz.allow is None:
             return False
         try:
-            return fz.allow.evaluate(host, f)
+            return self._evaluate(fz.allow, host, f)
         except EvalFailure as e:
             self.problems.add(
                 f'freeze "{fz.freeze.id}" (policy "{policy}"): allow: {e.message} '

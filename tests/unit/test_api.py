@@ -98,3 +98,32 @@ def test_the_command_line_still_uses_every_core_for_a_large_file(
         result = runner.invoke(main, [*args, "-p", str(POLICY), "-s", fleet])
         assert result.exit_code in (0, 1), result.output
     assert forks == [4, 4, 4, 2]
+
+
+def _expressions(bundle: patchpolicy.Bundle) -> list[Any]:
+    out: list[Any] = [x.match for x in bundle.exceptions]
+    for p in bundle.policies:
+        out += [p.scope, *(r.when for r in p.rules), *(w.hosts for w in p.windows),
+                *(r.hosts for r in p.rings), *(f.hosts for f in p.freezes), *(f.allow for f in p.freezes)]
+    return [e for e in out if e is not None]
+
+
+def test_the_cel_memo_lives_per_evaluation_not_on_the_bundle() -> None:
+    """Evaluating and planning twice on one loaded bundle leaves nothing in the compiled
+    expressions' own memos (a long-lived bundle would grow with every fleet it saw), and
+    the second run judges exactly as the first."""
+    from datetime import timedelta
+
+    bundle = patchpolicy.load_bundle([ROOT / "examples" / "policies"])
+    expressions = _expressions(bundle)
+    assert any(e.source.startswith("finding.kev") for e in expressions)  # the freeze's allow
+    results = []
+    for _ in range(2):
+        snapshot = patchpolicy.open_snapshot(FLEET, retain_hosts=True)
+        as_of = snapshot.header.taken_at
+        ev = patchpolicy.evaluate(bundle, snapshot.hosts(), as_of=as_of, taken_at=as_of)
+        tasks = patchpolicy.plan(bundle, ev, snapshot.hosts(), as_of=as_of, horizon=timedelta(days=90))
+        results.append((ev.tally.by_verdict, tasks.counts))
+    assert results[0] == results[1]
+    assert tasks.counts.tasks > 0
+    assert [e.cache_info().size for e in expressions] == [0] * len(expressions)

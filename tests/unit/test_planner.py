@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -53,6 +54,13 @@ class FakeExpr:
 
     def evaluate_host(self, host: HostRecord) -> bool:
         return self.fn(host, None)
+
+    def evaluate_uncached(self, host: HostRecord, finding: FindingRecord | None) -> bool:
+        return self.fn(host, finding)
+
+    def key(self, host: HostRecord | None, finding: FindingRecord | None) -> tuple[bytes, bytes]:
+        """The whole records: a fake does not know which fields it reads."""
+        return msgspec.json.encode(host), msgspec.json.encode(finding)
 
 
 def _fake(text: str) -> Callable[[HostRecord, FindingRecord | None], bool]:
