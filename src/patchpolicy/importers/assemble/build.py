@@ -96,6 +96,33 @@ def _build(
     if previous is not None:
         prev_hosts = {h.id: h for h in open_snapshot(previous).hosts()}
 
+    parsed = _read_inputs(inputs, inv, scan_time, on_file)
+    parsed = apply_vex(parsed)
+    latest = max(_scan_times([fr for _, fr in parsed]))
+    if taken_at is not None and taken_at < latest:
+        raise ImporterError(
+            f"--taken-at {format_timestamp(taken_at)} is before the latest scan"
+            f" ({format_timestamp(latest)})"
+        )
+    report = ImportReport(output=None, taken_at=taken_at or latest, files=[fr for _, fr in parsed])
+
+    report.hosts_matched = match_hosts(parsed, inv)
+    hosts = _scanned_hosts(parsed, inv, intel, prev_hosts, report)
+    _add_unscanned(hosts, inv, prev_hosts, report)
+    ordered = tuple(hosts[k] for k in sorted(hosts))
+    report.hosts = len(ordered)
+    report.findings = sum(len(h.findings) for h in ordered)
+    header = _header(parsed, report.taken_at)
+    return Snapshot(header, ordered), report
+
+
+def _read_inputs(
+    inputs: Sequence[tuple[ImporterFormat | None, Path]],
+    inv: Inventory | None,
+    scan_time: datetime | None,
+    on_file: Callable[[Path], None] | None,
+) -> list[tuple[ParsedReport, FileReport]]:
+    """Every report of every input, with its ``FileReport`` (host id, scan time and its source)."""
     parsed: list[tuple[ParsedReport, FileReport]] = []
     for wanted, path in inputs:
         read = read_reports(wanted, path)  # None: detected from the content
@@ -128,20 +155,21 @@ def _build(
             f"{names}: the reports name no host (no resource, no finding): nothing to import;"
             " a snapshot made of them would judge nothing"
         )
-    parsed = apply_vex(parsed)
-    latest = max(_scan_times([fr for _, fr in parsed]))
-    if taken_at is not None and taken_at < latest:
-        raise ImporterError(
-            f"--taken-at {format_timestamp(taken_at)} is before the latest scan"
-            f" ({format_timestamp(latest)})"
-        )
-    report = ImportReport(output=None, taken_at=taken_at or latest, files=[fr for _, fr in parsed])
+    return parsed
 
-    report.hosts_matched = match_hosts(parsed, inv)
+
+def _scanned_hosts(
+    parsed: list[tuple[ParsedReport, FileReport]],
+    inv: Inventory | None,
+    intel: Enrichment,
+    prev_hosts: dict[str, HostRecord],
+    report: ImportReport,
+) -> dict[str, HostRecord]:
+    """The record of each host the reports name: findings merged, enriched, then the
+    previous snapshot's history applied."""
     by_host: dict[str, list[tuple[ParsedReport, FileReport]]] = {}
     for rep, fr in parsed:
         by_host.setdefault(fr.host, []).append((rep, fr))
-
     hosts: dict[str, HostRecord] = {}
     order = 0
     for host_id, reps in by_host.items():
@@ -157,7 +185,17 @@ def _build(
             findings = apply_previous(host_id, findings, prev, last_scan, report)
         inv_host = inv.get(host_id) if inv is not None else None
         hosts[host_id] = host_record(host_id, inv_host, prev, [r for r, _ in reps], last_scan, findings)
+    return hosts
 
+
+def _add_unscanned(
+    hosts: dict[str, HostRecord],
+    inv: Inventory | None,
+    prev_hosts: dict[str, HostRecord],
+    report: ImportReport,
+) -> None:
+    """Hosts no report scanned: the previous snapshot's, carried over (inventory attributes
+    refreshed), and the inventory's hosts without a scan."""
     for host_id, prev in prev_hosts.items():
         if host_id in hosts:
             continue
@@ -173,21 +211,21 @@ def _build(
                 report.hosts_inventory_only += 1
                 hosts[h.id] = host_record(h.id, h, None, [], None, ())
 
-    ordered = tuple(hosts[k] for k in sorted(hosts))
-    report.hosts = len(ordered)
-    report.findings = sum(len(h.findings) for h in ordered)
+
+def _header(parsed: list[tuple[ParsedReport, FileReport]], taken_at: datetime) -> SnapshotHeader:
+    """The snapshot header: the tools that wrote the reports (a version only for one tool)."""
     tools = sorted({rep.tool or rep.format.value for rep, _ in parsed})
     versions = {rep.tool_version for rep, _ in parsed}
     header = SnapshotHeader(
         apiVersion="patchpolicy/v1",
         kind="FleetSnapshot",
-        taken_at=report.taken_at,
+        taken_at=taken_at,
         source=SourceRecord(
             tool="+".join(tools),
             version=versions.pop() if len(tools) == 1 and len(versions) == 1 else None,
         ),
     )
-    return Snapshot(header, ordered), report
+    return header
 
 
 def run_import(

@@ -66,7 +66,7 @@ class KeptApart:
 
 
 def group_items(items: list[Item]) -> tuple[list[list[Item]], list[KeptApart]]:
-    """Items of one host grouped into findings, in three passes:
+    """Items of one host grouped into findings, in four passes:
 
     1. same identity (package name, version, location, purl) and an id or alias in
        common: what one tool reports twice, or two scans of one artifact;
@@ -81,90 +81,108 @@ def group_items(items: list[Item]) -> tuple[list[list[Item]], list[KeptApart]]:
     4. entries with no package that two tools give (Nessus and Qualys on one CVE), and
        that no package finding took, are one finding.
     """
-    u = Unions(items)
-    seen: dict[tuple[Identity, str], int] = {}
-    for i, item in enumerate(items):
-        for vid in sorted(item.ids):
-            j = seen.setdefault((item.identity, vid), i)
-            if j != i:
-                u.union(i, j)
-    ids_of: dict[int, set[str]] = {}
-    for i, item in enumerate(items):
-        ids_of.setdefault(u.find(i), set()).update(item.ids)
-    roots = sorted(ids_of)
-    kept: dict[int, KeptApart] = {}
-
-    def pkg_of(root: int) -> PackageRecord | None:
-        return items[root].entry.package
-
-    # 2. the same vulnerability on the same package, reported by other tools
-    buckets: dict[tuple[str, str, str | None], list[int]] = {}
-    for r in roots:
-        p = pkg_of(r)
-        if p is None:
-            continue
-        for vid in sorted(ids_of[r]):
-            buckets.setdefault((vid, p.name, p.version), []).append(r)
-    for (vid, _, _), members in buckets.items():
-        if len(members) < 2:
-            continue
-        per_tool: dict[str, int] = {}
-        for r in members:
-            for t in u.tools[u.find(r)]:
-                per_tool[t] = per_tool.get(t, 0) + 1
-        twice = sorted(t for t, n in per_tool.items() if n > 1)
-        if twice:
-            where = ", ".join(f"{per_tool[t]} of {t}" for t in twice)
-            for r in members:
-                if all(per_tool[t] == 1 for t in u.tools[u.find(r)]):
-                    kept.setdefault(r, KeptApart(items[r], (
-                        f"{vid} on {describe(pkg_of(r))} could be any of the findings of the"
-                        f" package at several locations ({where}): not merged"
-                    )))
-            continue
-        for r in members[1:]:
-            if u.disjoint(members[0], r):
-                u.union(r, members[0])
-
-    # 3. entries without a package, onto the one packaged finding of the same vulnerability
-    packaged: dict[str, set[int]] = {}
-    for r in roots:
-        if pkg_of(r) is not None:
-            for vid in ids_of[r]:
-                packaged.setdefault(vid, set()).add(r)
-    # Decided on the packaged findings as they are now: two entries of one tool (two Nessus
-    # plugins naming one CVE) may both join the same finding.
-    plan: list[tuple[int, set[int]]] = [
-        (r, {u.find(q) for vid in sorted(ids_of[r]) for q in packaged.get(vid, ()) if u.disjoint(r, q)})
-        for r in roots
-        if pkg_of(r) is None
-    ]
-    for r, candidates in plan:
-        if len(candidates) == 1:
-            u.union(r, candidates.pop())
-        elif len(candidates) > 1:
-            names = sorted(describe(pkg_of(q)) for q in candidates)
-            kept.setdefault(r, KeptApart(items[r], (
-                f"{items[r].entry.vuln} names no package, and other tools have it on"
-                f" {len(names)} packages ({', '.join(names)}): not merged"
-            )))
-
-    # 4. no package on either side (Nessus and Qualys naming one CVE): one finding, when
-    # two tools say it and no package finding took either.
-    loose: dict[str, list[int]] = {}
-    for r in roots:
-        if pkg_of(r) is None and pkg_of(u.find(r)) is None and r not in kept:
-            for vid in sorted(ids_of[r]):
-                loose.setdefault(vid, []).append(r)
-    for members in loose.values():
-        if len({t for r in members for t in u.tools[u.find(r)]}) > 1:
-            for r in members[1:]:
-                u.union(r, members[0])
-
+    g = _Grouping(items)
+    g.across_tools()
+    g.onto_packaged()
+    g.loose()
     groups: dict[int, list[Item]] = {}
     for i, item in enumerate(items):
-        groups.setdefault(u.find(i), []).append(item)
-    return sorted(groups.values(), key=lambda g: g[0].order), list(kept.values())
+        groups.setdefault(g.u.find(i), []).append(item)
+    return sorted(groups.values(), key=lambda grp: grp[0].order), list(g.kept.values())
+
+
+class _Grouping:
+    """The state of ``group_items``: the unions, the ids of each pass-1 set (by its root),
+    and the entries kept apart; one method per later pass, run in order."""
+
+    def __init__(self, items: list[Item]) -> None:
+        # 1. the same identity and an id or alias in common
+        self.items = items
+        self.u = u = Unions(items)
+        seen: dict[tuple[Identity, str], int] = {}
+        for i, item in enumerate(items):
+            for vid in sorted(item.ids):
+                j = seen.setdefault((item.identity, vid), i)
+                if j != i:
+                    u.union(i, j)
+        self.ids_of: dict[int, set[str]] = {}
+        for i, item in enumerate(items):
+            self.ids_of.setdefault(u.find(i), set()).update(item.ids)
+        self.roots = sorted(self.ids_of)
+        self.kept: dict[int, KeptApart] = {}
+
+    def pkg_of(self, root: int) -> PackageRecord | None:
+        return self.items[root].entry.package
+
+    def across_tools(self) -> None:
+        """2. the same vulnerability on the same package, reported by other tools."""
+        u, items = self.u, self.items
+        buckets: dict[tuple[str, str, str | None], list[int]] = {}
+        for r in self.roots:
+            p = self.pkg_of(r)
+            if p is None:
+                continue
+            for vid in sorted(self.ids_of[r]):
+                buckets.setdefault((vid, p.name, p.version), []).append(r)
+        for (vid, _, _), members in buckets.items():
+            if len(members) < 2:
+                continue
+            per_tool: dict[str, int] = {}
+            for r in members:
+                for t in u.tools[u.find(r)]:
+                    per_tool[t] = per_tool.get(t, 0) + 1
+            twice = sorted(t for t, n in per_tool.items() if n > 1)
+            if twice:
+                where = ", ".join(f"{per_tool[t]} of {t}" for t in twice)
+                for r in members:
+                    if all(per_tool[t] == 1 for t in u.tools[u.find(r)]):
+                        self.kept.setdefault(r, KeptApart(items[r], (
+                            f"{vid} on {describe(self.pkg_of(r))} could be any of the findings of the"
+                            f" package at several locations ({where}): not merged"
+                        )))
+                continue
+            for r in members[1:]:
+                if u.disjoint(members[0], r):
+                    u.union(r, members[0])
+
+    def onto_packaged(self) -> None:
+        """3. entries without a package, onto the one packaged finding of the same vulnerability."""
+        u, items = self.u, self.items
+        packaged: dict[str, set[int]] = {}
+        for r in self.roots:
+            if self.pkg_of(r) is not None:
+                for vid in self.ids_of[r]:
+                    packaged.setdefault(vid, set()).add(r)
+        # Decided on the packaged findings as they are now: two entries of one tool (two Nessus
+        # plugins naming one CVE) may both join the same finding.
+        plan: list[tuple[int, set[int]]] = [
+            (r, {u.find(q) for vid in sorted(self.ids_of[r]) for q in packaged.get(vid, ()) if u.disjoint(r, q)})
+            for r in self.roots
+            if self.pkg_of(r) is None
+        ]
+        for r, candidates in plan:
+            if len(candidates) == 1:
+                u.union(r, candidates.pop())
+            elif len(candidates) > 1:
+                names = sorted(describe(self.pkg_of(q)) for q in candidates)
+                self.kept.setdefault(r, KeptApart(items[r], (
+                    f"{items[r].entry.vuln} names no package, and other tools have it on"
+                    f" {len(names)} packages ({', '.join(names)}): not merged"
+                )))
+
+    def loose(self) -> None:
+        """4. no package on either side (Nessus and Qualys naming one CVE): one finding, when
+        two tools say it and no package finding took either."""
+        u = self.u
+        loose: dict[str, list[int]] = {}
+        for r in self.roots:
+            if self.pkg_of(r) is None and self.pkg_of(u.find(r)) is None and r not in self.kept:
+                for vid in sorted(self.ids_of[r]):
+                    loose.setdefault(vid, []).append(r)
+        for members in loose.values():
+            if len({t for r in members for t in u.tools[u.find(r)]}) > 1:
+                for r in members[1:]:
+                    u.union(r, members[0])
 
 
 # Stricter is higher; "unknown" says nothing, so any word beats it.

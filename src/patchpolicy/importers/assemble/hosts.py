@@ -66,6 +66,36 @@ def _match_name(key: str) -> str:
     return key.rstrip(".").lower() if _DNS_NAME.fullmatch(key) else key
 
 
+def _ambiguous_names(parsed: list[tuple[ParsedReport, FileReport]]) -> dict[str, tuple[str, set[str]]]:
+    """Names one tool gives two of its hosts: name -> (that tool, the host ids)."""
+    claims: dict[str, dict[str, set[str]]] = {}
+    for rep, fr in parsed:
+        if not fr.vex:
+            for key in {fr.host, *rep.match_keys}:
+                claims.setdefault(_match_name(key), {}).setdefault(fr.format.value, set()).add(fr.host)
+    return {
+        name: next((fmt, ids) for fmt, ids in by_tool.items() if len(ids) > 1)
+        for name, by_tool in claims.items()
+        if any(len(ids) > 1 for ids in by_tool.values())
+    }
+
+
+def _say_matches(
+    parsed: list[tuple[ParsedReport, FileReport]],
+    link: dict[int, tuple[int, str]],
+    unmatched: dict[int, tuple[str, str, set[str]]],
+) -> None:
+    """Each report's ``host_match``: the report whose host it took, or the name that matched nothing."""
+    for i, (_, fr) in enumerate(parsed):
+        if i in link:
+            j, key = link[i]
+            fr.host_match = f"same host as {parsed[j][1].format.value} {parsed[j][1].file}: {key}"
+        elif i in unmatched and unmatched[i][1] != fr.format.value:
+            key, fmt, ids = unmatched[i]
+            shown = ", ".join(sorted(ids)[:3]) + (", ..." if len(ids) > 3 else "")
+            fr.host_match = f"not matched by {key}: {fmt} gives it to {len(ids)} hosts ({shown})"
+
+
 def match_hosts(parsed: list[tuple[ParsedReport, FileReport]], inv: Inventory | None) -> int:
     """Give reports that name one host (the same host id, or a shared match key: FQDN, IP
     address, instance id, image digest) one host id, and say why in their ``FileReport``.
@@ -87,16 +117,7 @@ def match_hosts(parsed: list[tuple[ParsedReport, FileReport]], inv: Inventory | 
             i = parent[i]
         return i
 
-    claims: dict[str, dict[str, set[str]]] = {}
-    for rep, fr in parsed:
-        if not fr.vex:
-            for key in {fr.host, *rep.match_keys}:
-                claims.setdefault(_match_name(key), {}).setdefault(fr.format.value, set()).add(fr.host)
-    ambiguous = {
-        name: next((fmt, ids) for fmt, ids in by_tool.items() if len(ids) > 1)
-        for name, by_tool in claims.items()
-        if any(len(ids) > 1 for ids in by_tool.values())
-    }
+    ambiguous = _ambiguous_names(parsed)
     by_id: dict[str, int] = {}
     owner: dict[str, int] = {}
     unmatched: dict[int, tuple[str, str, set[str]]] = {}
@@ -121,14 +142,7 @@ def match_hosts(parsed: list[tuple[ParsedReport, FileReport]], inv: Inventory | 
             inv_id[first] = inv_id[first] or inv_id[other]
             if not fr.vex:
                 link.setdefault(i, (j, key))  # j < i: the owner came first
-    for i, (_, fr) in enumerate(parsed):
-        if i in link:
-            j, key = link[i]
-            fr.host_match = f"same host as {parsed[j][1].format.value} {parsed[j][1].file}: {key}"
-        elif i in unmatched and unmatched[i][1] != fr.format.value:
-            key, fmt, ids = unmatched[i]
-            shown = ", ".join(sorted(ids)[:3]) + (", ..." if len(ids) > 3 else "")
-            fr.host_match = f"not matched by {key}: {fmt} gives it to {len(ids)} hosts ({shown})"
+    _say_matches(parsed, link, unmatched)
     for i, (_, fr) in enumerate(parsed):
         root = find(i)
         fr.host = inv_id[root] or parsed[root][1].host

@@ -31,41 +31,8 @@ def merge_group(group: list[Item]) -> tuple[Item, Entry, datetime]:
     for it in group:
         if it is primary:
             continue
-        o = it.entry
         aliases |= it.ids
-        if it.file.tool != primary.file.tool and SEVERITY_RANK[o.severity] > SEVERITY_RANK[merged.severity]:
-            # Two tools disagree: the stricter severity stands, and says where it is from.
-            was = merged.severity
-            merged.severity = o.severity
-            merged.provenance["severity"] = (
-                f"{it.file.tool} {o.provenance.get('severity', '')}".rstrip()
-                + f" (stricter than {primary.file.tool} {was})"
-            )
-        for name in ("patch", "published_at", "fix_released_at"):
-            if getattr(merged, name) is None and getattr(o, name) is not None:
-                setattr(merged, name, getattr(o, name))
-        # A vendor's "won't fix" stands; otherwise another source's fix fills the gap.
-        wont_fix = merged.provenance.get("fix_state") == FIX_STATE_WONT_FIX
-        if merged.fixed_version is None and o.fixed_version is not None and not wont_fix:
-            merged.fixed_version = o.fixed_version
-            merged.provenance["fix_state"] = o.provenance.get("fix_state", "fixed")
-            merged.provenance["fixed_version"] = f"from {o.vuln}"
-        if merged.cvss is None and o.cvss is not None:
-            merged.cvss, merged.cvss_source = o.cvss, o.cvss_source
-            if "cvss" in o.provenance:
-                merged.provenance["cvss"] = o.provenance["cvss"] + f" (from {o.vuln})"
-        if merged.severity == "unknown" and o.severity != "unknown":
-            merged.severity = o.severity
-            merged.provenance["severity"] = o.provenance.get("severity", "") + f" (from {o.vuln})"
-        if merged.epss is None and o.epss is not None:
-            merged.epss, merged.epss_percentile = o.epss, o.epss_percentile
-        if merged.kev is None and o.kev is not None:
-            merged.kev = o.kev
-        # A VEX statement about the same package decides the status.
-        if "vex_state" in o.provenance and "vex_state" not in merged.provenance:
-            merged.status, merged.status_reason, merged.fixed_at = o.status, o.status_reason, o.fixed_at
-        for k, v in o.provenance.items():
-            merged.provenance.setdefault(k, v)
+        _absorb(merged, primary, it)
     reported = [it.entry.first_seen_at for it in group if it.entry.first_seen_at is not None]
     merged.first_seen_at = min(reported, default=None)
     merged.aliases = tuple(sorted(aliases - {merged.vuln}))
@@ -84,6 +51,44 @@ def merge_group(group: list[Item]) -> tuple[Item, Entry, datetime]:
     return primary, merged, first_seen
 
 
+def _absorb(merged: Entry, primary: Item, it: Item) -> None:
+    """Fill ``merged`` (the primary's entry) from another entry of its group, in place."""
+    o = it.entry
+    if it.file.tool != primary.file.tool and SEVERITY_RANK[o.severity] > SEVERITY_RANK[merged.severity]:
+        # Two tools disagree: the stricter severity stands, and says where it is from.
+        was = merged.severity
+        merged.severity = o.severity
+        merged.provenance["severity"] = (
+            f"{it.file.tool} {o.provenance.get('severity', '')}".rstrip()
+            + f" (stricter than {primary.file.tool} {was})"
+        )
+    for name in ("patch", "published_at", "fix_released_at"):
+        if getattr(merged, name) is None and getattr(o, name) is not None:
+            setattr(merged, name, getattr(o, name))
+    # A vendor's "won't fix" stands; otherwise another source's fix fills the gap.
+    wont_fix = merged.provenance.get("fix_state") == FIX_STATE_WONT_FIX
+    if merged.fixed_version is None and o.fixed_version is not None and not wont_fix:
+        merged.fixed_version = o.fixed_version
+        merged.provenance["fix_state"] = o.provenance.get("fix_state", "fixed")
+        merged.provenance["fixed_version"] = f"from {o.vuln}"
+    if merged.cvss is None and o.cvss is not None:
+        merged.cvss, merged.cvss_source = o.cvss, o.cvss_source
+        if "cvss" in o.provenance:
+            merged.provenance["cvss"] = o.provenance["cvss"] + f" (from {o.vuln})"
+    if merged.severity == "unknown" and o.severity != "unknown":
+        merged.severity = o.severity
+        merged.provenance["severity"] = o.provenance.get("severity", "") + f" (from {o.vuln})"
+    if merged.epss is None and o.epss is not None:
+        merged.epss, merged.epss_percentile = o.epss, o.epss_percentile
+    if merged.kev is None and o.kev is not None:
+        merged.kev = o.kev
+    # A VEX statement about the same package decides the status.
+    if "vex_state" in o.provenance and "vex_state" not in merged.provenance:
+        merged.status, merged.status_reason, merged.fixed_at = o.status, o.status_reason, o.fixed_at
+    for k, v in o.provenance.items():
+        merged.provenance.setdefault(k, v)
+
+
 def _id_suffixes(idents: list[Identity]) -> list[str]:
     """The shortest deterministic suffixes that make one base id unique per identity."""
     if len(idents) == 1:
@@ -100,6 +105,7 @@ def _id_suffixes(idents: list[Identity]) -> list[str]:
             return out
     rank = {repr(i): n for n, i in enumerate(sorted(idents, key=repr), start=1)}
     return [f"#{rank[repr(i)]}" for i in idents]
+
 
 def host_findings(
     host_id: str, items: list[Item], intel: Enrichment, report: ImportReport

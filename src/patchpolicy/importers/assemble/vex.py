@@ -17,14 +17,8 @@ def _purl_key(purl: str) -> str:
     return f"{head.lower()}/{rest}"
 
 
-def apply_vex(parsed: list[tuple[ParsedReport, FileReport]]) -> list[tuple[ParsedReport, FileReport]]:
-    """Standalone VEX documents applied to the reports they name, instead of hosts of
-    their own: a statement goes to the report whose CycloneDX ``serialNumber`` its
-    BOM-Link names, else to every report whose SBOM components or findings have its
-    package URL (qualifiers ignored). Each (VEX, host) pair is a ``FileReport`` of its
-    own, after the scans; statements that name nothing this import read keep the VEX's
-    own host, said in the summary.
-    """
+def _index(parsed: list[tuple[ParsedReport, FileReport]]) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """(reports by CycloneDX serial, reports by package URL): what a VEX statement may name."""
     by_serial: dict[str, list[int]] = {}
     by_purl: dict[str, list[int]] = {}
     for n, (rep, _) in enumerate(parsed):
@@ -37,6 +31,33 @@ def apply_vex(parsed: list[tuple[ParsedReport, FileReport]]) -> list[tuple[Parse
         purls |= {_purl_key(e.package.purl) for e in rep.entries if e.package is not None and e.package.purl}
         for key in sorted(purls):
             by_purl.setdefault(key, []).append(n)
+    return by_serial, by_purl
+
+
+def _targets(e: Entry, by_serial: dict[str, list[int]], by_purl: dict[str, list[int]]) -> tuple[list[int], str]:
+    """The reports one statement names (its BOM-Link serial, else its purl), and how."""
+    targets: list[int] = []
+    how = ""
+    ref = e.location or ""
+    if ref.startswith("urn:cdx:"):
+        serial = "urn:uuid:" + ref[len("urn:cdx:"):].split("#", 1)[0].split("/", 1)[0]
+        targets, how = by_serial.get(serial.lower(), []), f"BOM-Link {serial}"
+    if not targets and e.package is not None and e.package.purl:
+        unmatched = f" (its {how} is no report of this import)" if how else ""
+        targets = by_purl.get(_purl_key(e.package.purl), [])
+        how = f"purl {_purl_key(e.package.purl)}{unmatched}"
+    return targets, how
+
+
+def apply_vex(parsed: list[tuple[ParsedReport, FileReport]]) -> list[tuple[ParsedReport, FileReport]]:
+    """Standalone VEX documents applied to the reports they name, instead of hosts of
+    their own: a statement goes to the report whose CycloneDX ``serialNumber`` its
+    BOM-Link names, else to every report whose SBOM components or findings have its
+    package URL (qualifiers ignored). Each (VEX, host) pair is a ``FileReport`` of its
+    own, after the scans; statements that name nothing this import read keep the VEX's
+    own host, said in the summary.
+    """
+    by_serial, by_purl = _index(parsed)
     out: list[tuple[ParsedReport, FileReport]] = []
     applied: list[tuple[ParsedReport, FileReport]] = []
     for rep, fr in parsed:
@@ -46,16 +67,7 @@ def apply_vex(parsed: list[tuple[ParsedReport, FileReport]]) -> list[tuple[Parse
         per_target: dict[int, tuple[list[Entry], set[str]]] = {}
         left: list[Entry] = []
         for e in rep.entries:
-            targets: list[int] = []
-            how = ""
-            ref = e.location or ""
-            if ref.startswith("urn:cdx:"):
-                serial = "urn:uuid:" + ref[len("urn:cdx:"):].split("#", 1)[0].split("/", 1)[0]
-                targets, how = by_serial.get(serial.lower(), []), f"BOM-Link {serial}"
-            if not targets and e.package is not None and e.package.purl:
-                unmatched = f" (its {how} is no report of this import)" if how else ""
-                targets = by_purl.get(_purl_key(e.package.purl), [])
-                how = f"purl {_purl_key(e.package.purl)}{unmatched}"
+            targets, how = _targets(e, by_serial, by_purl)
             if not targets:
                 left.append(e)
             for t in dict.fromkeys(targets):
