@@ -16,8 +16,9 @@ from patchpolicy.importers.assemble.hosts import host_record, match_hosts
 from patchpolicy.importers.assemble.merging import host_findings
 from patchpolicy.importers.assemble.report import FileReport, ImportReport
 from patchpolicy.importers.assemble.vex import apply_vex
+from patchpolicy.importers.formats import ImporterFormat
 from patchpolicy.importers.intel import load_epss, load_kev
-from patchpolicy.importers.interface import ImporterFormat, ParsedReport
+from patchpolicy.importers.interface import ParsedReport
 from patchpolicy.importers.inventory import Inventory, load_inventory
 from patchpolicy.importers.sources import is_stdin, read_reports
 from patchpolicy.model.common import format_timestamp

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from patchpolicy.importers.interface import ImporterFormat
+from patchpolicy.importers.formats import ImporterFormat
 from patchpolicy.model.common import format_timestamp
 
 
