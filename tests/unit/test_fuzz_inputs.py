@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from patchpolicy.errors import InputError
-from patchpolicy.importers.interface import ImporterFormat, get_importer
+from patchpolicy.importers import ImporterFormat, get_importer
 from patchpolicy.loader import check_bundle
 from patchpolicy.snapshot import open_snapshot
 

@@ -1,4 +1,4 @@
-"""Reading and writing fleet snapshots (snapshot.py): JSON and JSON Lines, messages with
+"""Reading and writing fleet snapshots (the snapshot package): JSON and JSON Lines, messages with
 line and JSON path, atomic writes."""
 
 from __future__ import annotations

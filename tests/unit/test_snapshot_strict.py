@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patchpolicy import snapshot as snapmod
 from patchpolicy.cli import main
 from patchpolicy.errors import SnapshotError
+from patchpolicy.snapshot import limits as snapmod
 from patchpolicy.snapshot import open_snapshot
 
 ROOT = Path(__file__).parents[2]

@@ -25,7 +25,7 @@ _WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
 def _importer_formats() -> list[str]:
-    from patchpolicy.importers.interface import ImporterFormat
+    from patchpolicy.importers.formats import ImporterFormat
 
     return [f.value for f in ImporterFormat]
 

@@ -15,13 +15,9 @@ from patchpolicy.importers.assemble import (
     build_snapshot,
     run_import,
 )
-from patchpolicy.importers.interface import (
-    Entry,
-    Importer,
-    ImporterFormat,
-    ParsedReport,
-    get_importer,
-)
+from patchpolicy.importers.formats import ImporterFormat
+from patchpolicy.importers.interface import Entry, Importer, ParsedReport
+from patchpolicy.importers.registry import get_importer
 
 __all__ = [
     "Entry",

@@ -26,13 +26,9 @@ from patchpolicy.importers._common import (
     severity_word,
 )
 from patchpolicy.importers._json import Node
-from patchpolicy.importers.interface import (
-    Entry,
-    Importer,
-    ImporterFormat,
-    ParsedReport,
-    wrong_format,
-)
+from patchpolicy.importers.detect import wrong_format
+from patchpolicy.importers.formats import ImporterFormat
+from patchpolicy.importers.interface import Entry, Importer, ParsedReport
 from patchpolicy.model.fleet import OsRecord, PackageRecord, SeverityName
 
 _SPEC_VERSIONS = {"1.2", "1.3", "1.4", "1.5", "1.6"}

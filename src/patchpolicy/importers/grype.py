@@ -24,13 +24,9 @@ from patchpolicy.importers._common import (
     severity_word,
 )
 from patchpolicy.importers._json import Node
-from patchpolicy.importers.interface import (
-    Entry,
-    Importer,
-    ImporterFormat,
-    ParsedReport,
-    wrong_format,
-)
+from patchpolicy.importers.detect import wrong_format
+from patchpolicy.importers.formats import ImporterFormat
+from patchpolicy.importers.interface import Entry, Importer, ParsedReport
 from patchpolicy.model.common import parse_day
 from patchpolicy.model.fleet import KevRecord, OsRecord, PackageRecord
 

@@ -28,13 +28,9 @@ from patchpolicy.importers._common import (
     purl_for_ecosystem,
 )
 from patchpolicy.importers._json import Node, load_json_documents
-from patchpolicy.importers.interface import (
-    Entry,
-    Importer,
-    ImporterFormat,
-    ParsedReport,
-    wrong_format,
-)
+from patchpolicy.importers.detect import wrong_format
+from patchpolicy.importers.formats import ImporterFormat
+from patchpolicy.importers.interface import Entry, Importer, ParsedReport
 from patchpolicy.model.fleet import OsRecord, PackageRecord, SeverityName, StatusName
 
 _SEVERITY: dict[str, SeverityName] = {

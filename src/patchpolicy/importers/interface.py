@@ -1,9 +1,10 @@
 """The importer extension point: one scanner format in, one ``ParsedReport`` out.
 
-Each format is a module with an ``Importer`` subclass; ``ImporterFormat`` is the closed set
-of built-in formats and ``get_importer`` its exhaustive factory. An importer only maps
-one report's vocabulary onto patchpolicy's (``Entry``); merging, ids, enrichment and
-history are the job of ``patchpolicy.importers.assemble``, identical for every format.
+Each format is a module with an ``Importer`` subclass; ``ImporterFormat`` (``formats``) is
+the closed set of built-in formats and ``registry.get_importer`` its exhaustive factory;
+this module imports no implementation. An importer only maps one report's vocabulary onto
+patchpolicy's (``Entry``); merging, ids, enrichment and history are the job of
+``patchpolicy.importers.assemble``, identical for every format.
 """
 
 from __future__ import annotations
@@ -11,25 +12,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar, assert_never
+from typing import ClassVar
 
 from patchpolicy.errors import ImporterError
 from patchpolicy.importers._json import Node, load_json
+from patchpolicy.importers.formats import ImporterFormat
 from patchpolicy.model.fleet import KevRecord, OsRecord, PackageRecord, SeverityName, StatusName
-
-
-class ImporterFormat(StrEnum):
-    """Scanner report formats ``patchpolicy import`` reads."""
-
-    TRIVY = "trivy"
-    GRYPE = "grype"
-    OSV_SCANNER = "osv-scanner"
-    CYCLONEDX = "cyclonedx"
-    NESSUS = "nessus"
-    AWS_INSPECTOR2 = "aws-inspector2"
-    QUALYS = "qualys"
 
 
 @dataclass(slots=True)  # slots: a large server scan keeps millions until assembled
@@ -131,97 +120,6 @@ class Importer(ABC):
         it looks like, if any) or when a value cannot be mapped exactly (an unknown
         severity is an error, never "unknown").
         """
-
-
-def get_importer(fmt: ImporterFormat) -> Importer:
-    """The importer for ``fmt``; adding a member without a branch fails type checking."""
-    # Imported here: the format modules import this module.
-    from patchpolicy.importers import cyclonedx, grype, nessus, osv, trivy
-
-    if fmt is ImporterFormat.TRIVY:
-        return trivy.TrivyImporter()
-    if fmt is ImporterFormat.GRYPE:
-        return grype.GrypeImporter()
-    if fmt is ImporterFormat.OSV_SCANNER:
-        return osv.OsvScannerImporter()
-    if fmt is ImporterFormat.CYCLONEDX:
-        return cyclonedx.CycloneDxImporter()
-    if fmt is ImporterFormat.NESSUS:
-        return nessus.NessusImporter()
-    if fmt is ImporterFormat.AWS_INSPECTOR2:
-        from patchpolicy.importers import inspector
-
-        return inspector.InspectorImporter()
-    if fmt is ImporterFormat.QUALYS:
-        from patchpolicy.importers import qualys
-
-        return qualys.QualysImporter()
-    assert_never(fmt)
-
-
-def sniff(root: Node) -> ImporterFormat | None:
-    """Guess a document's format from its top-level keys (for error hints only)."""
-    value = root.value
-    if not isinstance(value, dict):
-        return None
-    if value.get("bomFormat") == "CycloneDX":
-        return ImporterFormat.CYCLONEDX
-    if "SchemaVersion" in value and ("Results" in value or "ArtifactName" in value):
-        return ImporterFormat.TRIVY
-    if "matches" in value and ("descriptor" in value or "source" in value):
-        return ImporterFormat.GRYPE
-    if isinstance(value.get("results"), list) and (
-        not value["results"] or isinstance(value["results"][0], dict) and "packages" in value["results"][0]
-    ):
-        return ImporterFormat.OSV_SCANNER
-    findings = value.get("findings")
-    if isinstance(findings, list) and (
-        not findings or isinstance(findings[0], dict) and ("findingArn" in findings[0] or "awsAccountId" in findings[0])
-    ):
-        return ImporterFormat.AWS_INSPECTOR2
-    return None
-
-
-_SARIF_JSON_FLAG = {"trivy": "--format json", "grype": "-o json"}
-
-
-def sarif_tool(root: Node) -> str | None:
-    """The tool that wrote a SARIF log (``runs[0].tool.driver.name``), "" when unnamed;
-    None when the document is not SARIF."""
-    value = root.value
-    if not isinstance(value, dict) or not isinstance(value.get("runs"), list):
-        return None
-    schema = value.get("$schema")
-    if not (isinstance(schema, str) and "sarif" in schema.lower()) and value.get("version") != "2.1.0":
-        return None
-    runs = value["runs"]
-    driver = runs[0].get("tool", {}).get("driver", {}) if runs and isinstance(runs[0], dict) else {}
-    name = driver.get("name") if isinstance(driver, dict) else None
-    return name if isinstance(name, str) else ""
-
-
-def sarif_error(root: Node, tool: str, expected: ImporterFormat | None = None) -> Exception:
-    """The refusal of a SARIF log (``tool`` from ``sarif_tool``), with the way to the JSON."""
-    # SARIF holds rule ids and messages, not packages and versions: refused, with the way out.
-    flag = _SARIF_JSON_FLAG.get(tool.lower())
-    how = f"run `{tool.lower()} {flag}` and import that" if flag else "import the scanner's own JSON report instead"
-    head = f"not a {expected.value} report: " if expected is not None else ""
-    return root.error(
-        f"{head}this is a SARIF log" + (f" written by {tool}" if tool else "")
-        + f"; SARIF has no package versions or fix data to import: {how}"
-    )
-
-
-def wrong_format(root: Node, expected: ImporterFormat, missing: str) -> Exception:
-    """The error for a document that is not ``expected``: says what it looks like."""
-    tool = sarif_tool(root)
-    if tool is not None:
-        return sarif_error(root, tool, expected)
-    guess = sniff(root)
-    hint = ""
-    if guess is not None and guess is not expected:
-        hint = f"; it looks like a {guess.value} report (use: import {guess.value} ...)"
-    return root.error(f"not a {expected.value} report: {missing}{hint}")
 
 
 class MultiHostImporter(Importer):

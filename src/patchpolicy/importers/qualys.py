@@ -37,7 +37,8 @@ from patchpolicy.errors import ImporterError
 from patchpolicy.importers._common import check_cvss, read_head
 from patchpolicy.importers._json import Node
 from patchpolicy.importers._xml import child_text, xml_events
-from patchpolicy.importers.interface import Entry, ImporterFormat, MultiHostImporter, ParsedReport
+from patchpolicy.importers.formats import ImporterFormat
+from patchpolicy.importers.interface import Entry, MultiHostImporter, ParsedReport
 from patchpolicy.model.common import parse_timestamp
 from patchpolicy.model.fleet import CriticalityName, OsRecord, SeverityName, StatusName
 

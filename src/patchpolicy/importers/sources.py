@@ -17,14 +17,10 @@ from pathlib import Path
 
 from patchpolicy.errors import ImporterError
 from patchpolicy.importers._json import load_json_documents
-from patchpolicy.importers.detect import detect_format
-from patchpolicy.importers.interface import (
-    ImporterFormat,
-    ParsedReport,
-    get_importer,
-    sarif_error,
-    sarif_tool,
-)
+from patchpolicy.importers.detect import detect_format, sarif_error, sarif_tool
+from patchpolicy.importers.formats import ImporterFormat
+from patchpolicy.importers.interface import ParsedReport
+from patchpolicy.importers.registry import get_importer
 
 STDIN = Path("-")
 STDIN_LABEL = "<stdin>"

@@ -23,13 +23,9 @@ from patchpolicy.importers._common import (
     severity_word,
 )
 from patchpolicy.importers._json import Node
-from patchpolicy.importers.interface import (
-    Entry,
-    Importer,
-    ImporterFormat,
-    ParsedReport,
-    wrong_format,
-)
+from patchpolicy.importers.detect import wrong_format
+from patchpolicy.importers.formats import ImporterFormat
+from patchpolicy.importers.interface import Entry, Importer, ParsedReport
 from patchpolicy.model.fleet import OsRecord, PackageRecord
 
 # Trivy Status -> (provenance fix_state, keeps the fixed version). "not_affected" is a status.

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from patchpolicy.render.interface import RenderContext, Renderer
+from patchpolicy.render.outputs import required_files
 
 EVIDENCE_KIND = "Evidence"
 
@@ -75,8 +76,6 @@ class EvidenceJson(Renderer):
     filename = "evidence.json"
 
     def render(self, ctx: RenderContext) -> bytes:
-        from patchpolicy.render import required_files  # the package imports this module
-
         return encode_json({**evidence_document(ctx, inline_items=False), "files": required_files(),
                             "render_options": dataclasses.asdict(ctx.options)})
 

@@ -9,7 +9,7 @@ import pytest
 from patchpolicy.errors import ImporterError, InputError, PatchPolicyError
 from patchpolicy.importers import Importer, ImporterFormat, get_importer
 from patchpolicy.importers._json import load_json
-from patchpolicy.importers.interface import sniff
+from patchpolicy.importers.detect import sniff
 
 
 @pytest.mark.parametrize("fmt", list(ImporterFormat))
