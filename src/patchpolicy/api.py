@@ -7,7 +7,7 @@ rest of the package is internal and may change between minor versions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -60,6 +60,7 @@ def evaluate_files(
     keep_worst: int = 20,
     jobs: Jobs = 1,
     dask: str | None = None,
+    plan_horizon: timedelta | None = None,
 ) -> EvaluationRun:
     """Load, evaluate at ``as_of`` (default: the snapshot's taken_at), and describe inputs.
 
@@ -69,9 +70,12 @@ def evaluate_files(
     ``snapshot_path`` may be a source already opened (``open_snapshot(..., retain_hosts=True)``) so that a caller
     that needs the hosts again (the planner) reuses the records evaluated. ``dask``: a
     Dask scheduler (``local`` or an address) to judge a JSON Lines snapshot's host ranges
-    on (see dask_cluster); the result is the same, byte for byte.
+    on (see dask_cluster); the result is the same, byte for byte. ``plan_horizon``: also
+    run the planner's first pass while judging (``Evaluation.remediation``, for
+    ``planner.stream_plan``), so that planning needs no second read of the fleet.
     """
     from patchpolicy.parallel import default_jobs, evaluate_parallel
+    from patchpolicy.planner.hosts import HostPlanning
 
     bundle = load_bundle(policy_paths)
     snapshot = (
@@ -84,16 +88,21 @@ def evaluate_files(
         if as_of is not None:
             raise InputError(f"as-of: {e}") from None
         raise SnapshotError(f"{snapshot.path}: taken_at (the default as-of): {e}") from None
+    planning = (
+        HostPlanning(bundle, when.astimezone(UTC), plan_horizon) if plan_horizon is not None else None
+    )
     if dask is not None:
         from patchpolicy.dask_cluster import evaluate_on_dask
 
         distributed = evaluate_on_dask(bundle, snapshot, scheduler=dask, as_of=when,
-                                       keep_worst=keep_worst, keep_items=keep_items)
+                                       keep_worst=keep_worst, keep_items=keep_items,
+                                       planning=planning)
         return EvaluationRun(distributed, run_inputs(bundle, snapshot))
     processes = default_jobs(snapshot) if jobs == "auto" else jobs
     if processes > 1 and snapshot.file is not None:
         parallel = evaluate_parallel(bundle, snapshot, as_of=when, jobs=processes,
-                                     keep_worst=keep_worst, keep_items=keep_items)
+                                     keep_worst=keep_worst, keep_items=keep_items,
+                                     planning=planning)
         return EvaluationRun(parallel, run_inputs(bundle, snapshot))
     result = evaluate(
         bundle,
@@ -102,6 +111,7 @@ def evaluate_files(
         taken_at=snapshot.header.taken_at,
         keep_items=keep_items,
         keep_worst=keep_worst,
+        planning=planning,
     )
     return EvaluationRun(result, run_inputs(bundle, snapshot))
 

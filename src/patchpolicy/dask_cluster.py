@@ -29,7 +29,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from patchpolicy.parallel import (
     judge_lines,
     split_ranges,
 )
+from patchpolicy.planner.hosts import HostPlanning
 from patchpolicy.snapshot import SnapshotSource
 
 __all__ = ["INSTALL_HINT", "DaskUnavailable", "PolicyFiles", "evaluate_on_dask"]
@@ -122,6 +123,8 @@ class RangeTask:
     keep_worst: int
     keep_items: bool
     memory_items: int
+    plan: tuple[datetime, timedelta, int] | None = None
+    """(as-of, horizon, memory bytes) of the planner's first pass, when planning."""
 
 
 @dataclass
@@ -130,6 +133,7 @@ class RangeResult:
 
     partial: Partial | None = None
     runs: list[bytes] | None = None
+    plan_runs: list[bytes] | None = None
     unreadable: str | None = None
 
 
@@ -157,11 +161,18 @@ def judge_range(policies: PolicyFiles, task: RangeTask, data: bytes | None = Non
     else:
         lines = _data_lines(data)
     bundle = _bundle_of(policies)
-    run_dir = Path(tempfile.mkdtemp(prefix="patchpolicy-dask-items-")) if task.keep_items else None
+    keep_runs = task.keep_items or task.plan is not None
+    run_dir = Path(tempfile.mkdtemp(prefix="patchpolicy-dask-items-")) if keep_runs else None
     try:
-        log = ItemLog(memory_items=task.memory_items, spill_dir=run_dir) if run_dir else None
+        log = ItemLog(memory_items=task.memory_items, spill_dir=run_dir) \
+            if run_dir and task.keep_items else None
+        planning = None
+        if task.plan is not None:
+            plan_as_of, horizon, plan_bytes = task.plan
+            planning = HostPlanning(bundle, plan_as_of, horizon, spill_dir=run_dir,
+                                    memory_bytes=plan_bytes)
         ev = Evaluator(bundle, task.as_of, keep_items=log is not None,
-                       keep_worst=task.keep_worst, item_log=log)
+                       keep_worst=task.keep_worst, item_log=log, planning=planning)
         enabled = gc.isenabled()
         gc.disable()
         try:
@@ -170,8 +181,10 @@ def judge_range(policies: PolicyFiles, task: RangeTask, data: bytes | None = Non
             if enabled:
                 gc.enable()
         runs = [p.read_bytes() for p in partial.state.item_runs]
+        plan_runs = [p.read_bytes() for p in partial.state.plan_runs]
         partial.state.item_runs = []
-        return RangeResult(partial=partial, runs=runs)
+        partial.state.plan_runs = []
+        return RangeResult(partial=partial, runs=runs, plan_runs=plan_runs)
     finally:
         if run_dir is not None:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -211,6 +224,7 @@ def evaluate_on_dask(
     keep_items: bool = False,
     memory_items: int = DEFAULT_MEMORY_ITEMS,
     range_bytes: int = RANGE_BYTES,
+    planning: HostPlanning | None = None,
 ) -> Evaluation:
     """Like ``evaluate`` on a JSON Lines snapshot, on the Dask cluster at ``scheduler``
     (``local``, an address such as ``tcp://host:8786``, or a ``distributed.Client``)."""
@@ -226,10 +240,12 @@ def evaluate_on_dask(
     log = ItemLog(memory_items=memory_items) if keep_items else None
     try:
         return _run(client, bundle, snapshot, log, as_of=as_of, keep_worst=keep_worst,
-                    memory_items=memory_items, range_bytes=range_bytes)
+                    memory_items=memory_items, range_bytes=range_bytes, planning=planning)
     except BaseException:
         if log is not None:
             log.discard()
+        if planning is not None:
+            planning.discard()
         raise
     finally:
         if own:
@@ -241,6 +257,7 @@ def evaluate_on_dask(
 def _run(
     client: Any, bundle: Bundle, snapshot: SnapshotSource, log: ItemLog | None, *,
     as_of: datetime, keep_worst: int, memory_items: int, range_bytes: int,
+    planning: HostPlanning | None = None,
 ) -> Evaluation:
     as_completed = _distributed().as_completed
     assert snapshot.file is not None
@@ -251,8 +268,12 @@ def _run(
     parts = max(workers, -(-(size - header_end) // max(1, range_bytes)))
     ranges = split_ranges(path, header_end, parts)
     per_task_items = max(1, memory_items // workers)
-    tasks = [RangeTask(str(path), size, b, e, as_of, keep_worst, log is not None, per_task_items)
-             for b, e in ranges]
+    plan = (
+        (planning.calendar.as_of, planning.horizon, max(1, planning.rows.memory_bytes // workers))
+        if planning is not None else None
+    )
+    tasks = [RangeTask(str(path), size, b, e, as_of, keep_worst, log is not None, per_task_items,
+                       plan) for b, e in ranges]
     policies = client.scatter(PolicyFiles.of(bundle), broadcast=True)
     futures = {client.submit(judge_range, policies, t, pure=False): i for i, t in enumerate(tasks)}
     partials: list[Partial | None] = [None] * len(tasks)
@@ -272,7 +293,10 @@ def _run(
             continue
         assert result.partial is not None
         if log is not None:
-            result.partial.state.item_runs = _write_runs(log, result.runs or [])
+            result.partial.state.item_runs = _write_runs(log.run_directory(), result.runs or [])
+        if planning is not None:
+            result.partial.state.plan_runs = _write_runs(planning.run_directory(),
+                                                         result.plan_runs or [])
         partials[i] = result.partial
         fut.release()
     done = [p for p in partials if p is not None]
@@ -284,17 +308,17 @@ def _run(
     if [p.sha256 for p in done] != range_digests:
         raise SnapshotError(f"{snapshot.name}: changed while it was being read")
     ev = Evaluator(bundle, as_of, keep_items=log is not None, keep_worst=keep_worst,
-                   item_log=log)
+                   item_log=log, planning=planning)
     for part in done:
         ev.absorb(part.state)
     snapshot.set_digest(digest, total)
     return ev.finish(snapshot.header.taken_at)
 
 
-def _write_runs(log: ItemLog, runs: list[bytes]) -> list[Path]:
+def _write_runs(directory: Path, runs: list[bytes]) -> list[Path]:
     out = []
     for data in runs:
-        fd, name = tempfile.mkstemp(prefix="run-dask-", suffix=".jsonl", dir=log.run_directory())
+        fd, name = tempfile.mkstemp(prefix="run-dask-", suffix=".run", dir=directory)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         out.append(Path(name))

@@ -52,19 +52,20 @@ def build_bundle(
     ``watch`` is entered around the evaluation with the opened snapshot (the command
     line's progress bar)."""
     from patchpolicy.api import evaluate_files
-    from patchpolicy.planner import plan
+    from patchpolicy.planner import stream_plan
     from patchpolicy.render import bundle_renderers
     from patchpolicy.render.interface import RenderContext
     from patchpolicy.snapshot import open_snapshot
 
-    # One read of the snapshot: the planner sees the records that were evaluated.
-    snapshot = open_snapshot(snapshot_path, retain_hosts=True)
+    # The planner's first pass runs while the hosts are judged (in every process), so
+    # the fleet is read once and never held: see planner/.
+    snapshot = open_snapshot(snapshot_path)
     with watch(snapshot) if watch is not None else contextlib.nullcontext():
-        run = evaluate_files(policy_paths, snapshot, as_of=as_of, jobs=jobs, dask=dask)
+        run = evaluate_files(policy_paths, snapshot, as_of=as_of, jobs=jobs, dask=dask,
+                             plan_horizon=PLAN_HORIZON)
     ev, inputs = run.evaluation, run.inputs
-    tasks = plan(ev.bundle, ev, snapshot.hosts(), as_of=ev.as_of,
-                 horizon=PLAN_HORIZON)
-    del snapshot  # its retained hosts (the fleet's records) are not needed to render
+    assert ev.remediation is not None
+    tasks = stream_plan(ev.bundle, ev.remediation, as_of=ev.as_of, horizon=PLAN_HORIZON)
     result = (gate or Gate()).judge(ev)
     ctx = RenderContext(ev, inputs, tasks, result, options or RenderOptions())
     return ev, render_all(ctx, bundle_renderers())

@@ -617,6 +617,38 @@ def test_tasks_json_streamed_is_the_whole_document_formatted() -> None:
         chunks = list(render_tasks.tasks_json_chunks(p))
     finally:
         render_tasks._TASK_BATCH = saved
-    assert len(chunks) == len(p.tasks) + 2 and b"".join(chunks) == whole  # head, tasks, tail
+    # each task its own chunk (the first with the head), then the tail
+    assert len(chunks) == len(p.tasks) + 1 and b"".join(chunks) == whole
     empty = msgspec.structs.replace(p, tasks=())
     assert tasks_json(empty) == msgspec.json.format(msgspec.json.encode(empty), indent=2) + b"\n"
+
+
+def test_streamed_plan_from_the_evaluators_first_pass_equals_the_in_memory_plan(
+    tmp_path: Path,
+) -> None:
+    """The evidence bundle's path (the first pass fed by the evaluator, rows and tasks
+    spilled to disk) gives the bytes of ``plan`` on the same inputs."""
+    from patchpolicy.evaluator import evaluate
+    from patchpolicy.loader import load_bundle
+    from patchpolicy.planner import HostPlanning, stream_plan
+    from patchpolicy.snapshot import open_snapshot
+
+    root = Path(__file__).resolve().parents[2]
+    bundle = load_bundle([root / "examples" / "policies"])
+    snap = open_snapshot(root / "examples" / "fleet.json", retain_hosts=True)
+    as_of = snap.header.taken_at.astimezone(UTC)
+    horizon = timedelta(days=90)
+    first = HostPlanning(bundle, as_of, horizon, spill_dir=tmp_path, memory_bytes=200)
+    ev = evaluate(bundle, snap.hosts(), as_of=as_of, taken_at=snap.header.taken_at,
+                  planning=first)
+    assert ev.remediation is not None and ev.remediation.count > 1
+    assert ev.remediation.hosts.spilled  # type: ignore[attr-defined]
+    streamed = stream_plan(bundle, ev.remediation, as_of=as_of, horizon=horizon,
+                           spill_dir=tmp_path, memory_bytes=200)
+    whole = plan(bundle, ev, snap.hosts(), as_of=as_of, horizon=horizon)
+    assert whole.tasks and len(streamed.tasks) == len(whole.tasks)  # type: ignore[arg-type]
+    assert tasks_json(streamed) == tasks_json(whole)
+    assert tasks_csv(streamed) == tasks_csv(whole)
+    assert plan_summary(streamed) == plan_summary(whole)
+    with pytest.raises(ValueError, match="another as-of or horizon"):
+        stream_plan(bundle, ev.remediation, as_of=as_of, horizon=timedelta(days=30))

@@ -52,15 +52,17 @@ def plan(
       patchpolicy plan -p policies -s fleet.json -o plan --ics - > tasks.ics
     """
     from patchpolicy.api import evaluate_files
-    from patchpolicy.planner import plan as make_plan
-    from patchpolicy.planner import plan_summary, write_plan
+    from patchpolicy.planner import plan_summary, stream_plan, write_plan
     from patchpolicy.progress import snapshot_progress
     from patchpolicy.snapshot import open_snapshot
 
-    snap = open_snapshot(snapshot, retain_hosts=True)
+    snap = open_snapshot(snapshot)
     with snapshot_progress(snap, "planning", quiet=is_quiet()):
-        ev = evaluate_files(policies, snap, as_of=as_of, jobs="auto").evaluation
-    result = make_plan(ev.bundle, ev, snap.hosts(), as_of=ev.as_of, horizon=horizon)
+        # Items are not kept: the planner's first pass sees each host's as it is judged.
+        ev = evaluate_files(policies, snap, as_of=as_of, jobs="auto", keep_items=False,
+                            plan_horizon=horizon).evaluation
+    assert ev.remediation is not None
+    result = stream_plan(ev.bundle, ev.remediation, as_of=ev.as_of, horizon=horizon)
     written = write_plan(result, out_dir)
     to_stdout = ics_file == STDOUT
     if ics_file is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from patchpolicy.clock import Deadline, NoClockStart, days_between, deadline_for
 from patchpolicy.errors import SnapshotError
@@ -38,7 +38,13 @@ from patchpolicy.model.results import (
 )
 from patchpolicy.snapshot import no_gc
 
+if TYPE_CHECKING:
+    from patchpolicy.planner.hosts import HostPlanning
+
 __all__ = ["Evaluator", "evaluate"]
+
+_PLANNED = frozenset({Verdict.OVERDUE, Verdict.DUE_SOON, Verdict.OPEN})
+"""Verdicts the planner plans (``planner.hosts.PLANNED_VERDICTS``; an emitted item has a deadline)."""
 
 _NOT_REMEDIATED = {
     "pending_reboot": "fix installed but awaiting reboot: not remediated",
@@ -57,12 +63,16 @@ class Evaluator:
         keep_items: bool = True,
         keep_worst: int = 20,
         item_log: ItemLog | None = None,
+        planning: HostPlanning | None = None,
     ) -> None:
         self.bundle = bundle
         self.as_of = as_of
         self.keep_items = keep_items
         self.items = (item_log or ItemLog()) if keep_items else None
         """Every item, in bounded memory (spilled to sorted runs), when items are kept."""
+        self.planning = planning
+        """The planner's first pass, fed each host's planned items (``planner.hosts``)."""
+        self._planned: list[tuple[Item, FindingRecord]] = []
         self.checks: list[HostCheck] = []
         self.tally = Tally()
         self.worst = Worst(keep_worst)
@@ -170,6 +180,10 @@ class Evaluator:
                         self._record(self._error(runner, host, f, msg), runner.all_controls)
                     continue
                 self._judge(runner, statuses, host, hkey, f)
+        if self._planned:
+            assert self.planning is not None
+            self.planning.add_host(host, self._planned)
+            self._planned = []
 
     def _check(
         self, runner: PolicyRunner, host: HostRecord, check: str, verdict: CheckVerdict,
@@ -328,7 +342,8 @@ class Evaluator:
         before = False
         if bucket is Bucket.FAIL and not runner.in_effect:
             bucket, before = Bucket.WARN, True
-        if not self.keep_items and (
+        planned = self.planning is not None and verdict in _PLANNED
+        if not self.keep_items and not planned and (
             bucket is Bucket.PASS
             or not self.worst.would_keep(
                 VERDICT_ORDER[verdict], days_between(self.as_of, deadline), f.kev is None,
@@ -344,8 +359,7 @@ class Evaluator:
             for i, (src, start, dl, capped) in deadlines
         )
         binding = matches[best]
-        self._record(
-            Item(
+        item = Item(
                 **self._base(runner, host, f),
                 verdict=verdict,
                 bucket=bucket,
@@ -360,9 +374,10 @@ class Evaluator:
                 controls=controls,
                 before_effective=before,
                 message=message,
-            ),
-            controls,
         )
+        self._record(item, controls)
+        if planned:
+            self._planned.append((item, f))
 
     # ------------------------------------------------------------ shards
 
@@ -370,7 +385,13 @@ class Evaluator:
         """This evaluator's state, for another evaluator to ``absorb`` (items not kept)."""
         self.worst.prune()
         runs, count = self.items.export_runs() if self.items is not None else ([], 0)
+        plan_runs, plan_count, plan_problems = (
+            self.planning.export() if self.planning is not None else ([], 0, set())
+        )
         return PartialState(
+            plan_runs=plan_runs,
+            plan_count=plan_count,
+            plan_problems=plan_problems,
             item_runs=runs,
             item_count=count,
             agg=self._agg,
@@ -396,6 +417,10 @@ class Evaluator:
             self.items.absorb_runs(part.item_runs, part.item_count)
         elif part.item_runs:
             raise ValueError("a partial with items absorbed by an evaluator that keeps none")
+        if self.planning is not None:
+            self.planning.absorb(part.plan_runs, part.plan_count, part.plan_problems)
+        elif part.plan_runs:
+            raise ValueError("a partial with planning runs absorbed by an evaluator that plans nothing")
         self.worst.extend(part.worst)
         self.tally.merge(part.tally)
 
@@ -416,6 +441,7 @@ class Evaluator:
             controls=self._controls(),
             policies=self._policies(),
             worst=self.worst.result(),
+            remediation=self.planning.finish() if self.planning is not None else None,
         )
 
     def _policies(self) -> list[PolicyInfo]:
@@ -481,9 +507,11 @@ def evaluate(
     taken_at: datetime,
     keep_items: bool = True,
     keep_worst: int = 20,
+    planning: HostPlanning | None = None,
 ) -> Evaluation:
-    """Judge every host and finding against every policy at ``as_of``."""
-    ev = Evaluator(bundle, as_of, keep_items=keep_items, keep_worst=keep_worst)
+    """Judge every host and finding against every policy at ``as_of``; ``planning``, when
+    given, is fed every host's planned items (``Evaluation.remediation``)."""
+    ev = Evaluator(bundle, as_of, keep_items=keep_items, keep_worst=keep_worst, planning=planning)
     with no_gc():
         ev.add_hosts(hosts)
         return ev.finish(taken_at)

@@ -3,7 +3,7 @@ state one shard of a snapshot hands to the evaluator that merges the shards."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,10 @@ class PartialState:
     checks: list[HostCheck]
     worst: list[tuple[tuple[Any, ...], Item]]
     seen_hosts: set[str]
+    plan_runs: list[Path] = field(default_factory=list)
+    """Sorted runs of the planner's first pass (``planner.hosts``), when planning."""
+    plan_count: int = 0
+    plan_problems: set[str] = field(default_factory=set)
 
 
 class Worst:

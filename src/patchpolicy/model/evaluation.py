@@ -27,6 +27,7 @@ from patchpolicy.model.results import (
 
 if TYPE_CHECKING:
     from patchpolicy.model.gate import GateResult
+    from patchpolicy.model.plan import Remediation
 
 __all__ = ["FAILING_REFS_KEPT", "Evaluation", "EvaluationRun", "Tally", "worst_key"]
 
@@ -93,6 +94,9 @@ class Evaluation:
     controls: list[ControlReport]
     policies: list[PolicyInfo]
     worst: list[Item]
+    remediation: Remediation | None = None
+    """The planner's first pass, made while the hosts were judged, when it was asked for
+    (``evaluate_files(plan_horizon=...)``; ``planner.stream_plan`` makes the tasks)."""
 
     def gate(
         self, fail_on: frozenset[str] | tuple[str, ...] = (), *, allow_empty_scope: bool = False

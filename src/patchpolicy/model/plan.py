@@ -4,6 +4,8 @@ lists ``UpcomingWindow`` occurrences. Frozen msgspec types, made by ``planner`` 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -14,11 +16,15 @@ from patchpolicy.windows import Occurrence
 
 __all__ = [
     "FreezeNote",
+    "HostNeeds",
+    "Need",
     "Plan",
     "PlanCounts",
     "PlannedFinding",
     "PolicyRef",
     "Priority",
+    "Remediation",
+    "StreamedPlan",
     "Task",
     "UnscheduledReason",
     "UpcomingWindow",
@@ -130,6 +136,75 @@ class Plan(msgspec.Struct, frozen=True):
     tasks: tuple[Task, ...]
     problems: tuple[str, ...]
     """CEL failures met while planning (each handled fail-closed)."""
+
+
+@dataclass(frozen=True)
+class StreamedPlan:
+    """A plan whose tasks are read from disk as often as needed (``planner.stream_plan``):
+    ``header`` is the document with no tasks (counts and problems filled in), ``tasks``
+    the tasks in document order. ``tasks.json`` made from it equals the in-memory
+    ``Plan``'s byte for byte."""
+
+    header: Plan
+    tasks: Iterable[Task]
+    """Re-iterable, in the order of ``Plan.tasks``."""
+
+    @classmethod
+    def of(cls, plan: Plan) -> StreamedPlan:
+        """An in-memory plan seen as a stream."""
+        return cls(msgspec.structs.replace(plan, tasks=()), plan.tasks)
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.tasks)
+
+
+# ---------------------------------------------------------------- what an evaluation hands the planner
+
+
+class Need(msgspec.Struct, frozen=True, array_like=True):
+    """One finding of one host that needs remediation: its earliest deadline and most
+    urgent verdict among the policies that plan it, and the binding freezes whose
+    ``allow`` does not admit it (evaluated where the finding's record was at hand)."""
+
+    id: str
+    vuln: str
+    package: str | None
+    fixed_version: str | None
+    patch: str | None
+    severity: str
+    kev: bool
+    verdict: str
+    deadline: datetime
+    policies: tuple[str, ...]
+    blocked: tuple[int, ...]
+    """Indexes (bundle order) of binding freezes that do not admit the finding."""
+
+
+class HostNeeds(msgspec.Struct, frozen=True, array_like=True):
+    """A host with something to remediate, as the planner's first pass saw it: its ring,
+    the windows selecting it, the freezes binding it, and its needs (sorted by deadline,
+    then finding id). Everything the second pass (window assignment) needs, without the
+    host's or the findings' records."""
+
+    host: str
+    owner: str | None
+    ring: tuple[int, int, str] | None
+    windows: tuple[int, ...]
+    """Indexes (bundle order) of the windows whose selector selects the host."""
+    binding: tuple[int, ...]
+    needs: tuple[Need, ...]
+
+
+@dataclass(frozen=True)
+class Remediation:
+    """The planner's first pass over an evaluation (made while hosts are judged, in every
+    process): the hosts with needs in assignment order (ring, then host id; msgspec JSON
+    rows of ``HostNeeds``), the horizon it was made for, and the CEL failures met."""
+
+    hosts: Iterable[bytes]
+    count: int
+    horizon_end: datetime
+    problems: frozenset[str]
 
 
 # ---------------------------------------------------------------- upcoming windows

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from patchpolicy.model.common import format_timestamp
-from patchpolicy.model.plan import Plan, UpcomingWindow
+from patchpolicy.model.plan import Plan, StreamedPlan, UpcomingWindow
 
 __all__ = ["TASKS_CALENDAR", "CalendarEvent", "plan_events", "render_ics", "sequence_of", "window_events"]
 
@@ -177,7 +177,7 @@ def window_events(upcoming: Sequence[UpcomingWindow]) -> list[CalendarEvent]:
     return events
 
 
-def plan_events(plan: Plan) -> list[CalendarEvent]:
+def plan_events(plan: Plan | StreamedPlan) -> list[CalendarEvent]:
     """Events for scheduled tasks; the UID is the task id, so a moved task moves."""
     events = []
     for t in plan.tasks:

@@ -12,7 +12,7 @@ from patchpolicy.model.results import RunInputs
 from patchpolicy.outdir import Streamed
 
 if TYPE_CHECKING:
-    from patchpolicy.model.plan import Plan
+    from patchpolicy.model.plan import Plan, StreamedPlan
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class RenderContext:
 
     evaluation: Evaluation
     inputs: RunInputs
-    plan: Plan | None = None
+    plan: Plan | StreamedPlan | None = None
     gate: GateResult | None = None
     """The run's gate result; None means the default gate (no --fail-on)."""
     options: RenderOptions = RenderOptions()

@@ -17,12 +17,15 @@ import msgspec
 
 from patchpolicy.errors import OutputError
 from patchpolicy.model.common import format_timestamp
-from patchpolicy.model.plan import Plan
+from patchpolicy.model.plan import Plan, StreamedPlan
 from patchpolicy.outdir import Streamed
 from patchpolicy.render.interface import RenderContext, Renderer, StreamingRenderer
 from patchpolicy.render.sanitize import csv_cell
 
-__all__ = ["CSV_COLUMNS", "TasksCsv", "TasksIcs", "TasksJson", "tasks_csv", "tasks_json"]
+__all__ = [
+    "CSV_COLUMNS", "TasksCsv", "TasksIcs", "TasksJson", "as_stream", "tasks_csv", "tasks_csv_chunks",
+    "tasks_json", "tasks_json_chunks",
+]
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -34,7 +37,12 @@ CSV_COLUMNS = (
 )
 
 
-def tasks_json(p: Plan) -> bytes:
+def as_stream(p: Plan | StreamedPlan) -> StreamedPlan:
+    """Either kind of plan as a header and its tasks."""
+    return p if isinstance(p, StreamedPlan) else StreamedPlan.of(p)
+
+
+def tasks_json(p: Plan | StreamedPlan) -> bytes:
     """``tasks.json``: the plan document, indented, keys in schema order, newline-terminated."""
     return b"".join(tasks_json_chunks(p))
 
@@ -43,26 +51,31 @@ _TASKS_HOLE = b'"tasks": []'
 _TASK_BATCH = 1000
 
 
-def tasks_json_chunks(p: Plan) -> Iterator[bytes]:
+def tasks_json_chunks(p: Plan | StreamedPlan) -> Iterator[bytes]:
     """The bytes of ``tasks_json`` in chunks, one batch of tasks at a time, so that a plan
     of 10^6 findings is never one buffer (and its indented copy) in memory.
 
     Exactly ``msgspec.json.format(encode(p), indent=2)``: the document is formatted with
     no tasks, and each task, formatted alone, is indented to its depth in the list."""
-    head = msgspec.json.format(_ENCODER.encode(msgspec.structs.replace(p, tasks=())), indent=2)
+    stream = as_stream(p)
+    head = msgspec.json.format(_ENCODER.encode(stream.header), indent=2)
     at = head.index(_TASKS_HOLE)
-    if not p.tasks:
-        yield head + b"\n"
-        return
-    yield head[:at] + b'"tasks": [\n'
     batch: list[bytes] = []
-    for n, task in enumerate(p.tasks):
+    first = True
+    for task in stream.tasks:
         text = msgspec.json.format(_ENCODER.encode(task), indent=2)
-        batch.append(b"    " + text.replace(b"\n", b"\n    ") + (b",\n" if n + 1 < len(p.tasks) else b"\n"))
+        if first:
+            batch.append(head[:at] + b'"tasks": [\n    ' + text.replace(b"\n", b"\n    "))
+            first = False
+        else:
+            batch.append(b",\n    " + text.replace(b"\n", b"\n    "))
         if len(batch) >= _TASK_BATCH:
             yield b"".join(batch)
             batch = []
-    yield b"".join(batch) + b"  ]" + head[at + len(_TASKS_HOLE):] + b"\n"
+    if first:
+        yield head + b"\n"
+        return
+    yield b"".join(batch) + b"\n  ]" + head[at + len(_TASKS_HOLE):] + b"\n"
 
 
 def _cell(value: object) -> str:
@@ -77,12 +90,21 @@ def _cell(value: object) -> str:
     return csv_cell(str(value))
 
 
-def tasks_csv(p: Plan) -> bytes:
+def tasks_csv(p: Plan | StreamedPlan) -> bytes:
     """``tasks.csv``: one row per task; lists joined with ``;``; LF line ends; UTF-8."""
+    return b"".join(tasks_csv_chunks(p))
+
+
+def tasks_csv_chunks(p: Plan | StreamedPlan) -> Iterator[bytes]:
+    """The bytes of ``tasks_csv``, one batch of rows at a time."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for t in p.tasks:
+    for n, t in enumerate(as_stream(p).tasks, 1):
+        if n % _TASK_BATCH == 0:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
         writer.writerow(
             [
                 _cell(v)
@@ -99,14 +121,14 @@ def tasks_csv(p: Plan) -> bytes:
                 )
             ]
         )
-    return out.getvalue().encode()
+    yield out.getvalue().encode()
 
 
 
-def _plan(ctx: RenderContext, filename: str) -> Plan:
+def _plan(ctx: RenderContext, filename: str) -> StreamedPlan:
     if ctx.plan is None:
         raise OutputError(f"{filename}: no remediation plan to render (RenderContext.plan is None)")
-    return ctx.plan
+    return as_stream(ctx.plan)
 
 
 class TasksJson(StreamingRenderer):
@@ -119,13 +141,14 @@ class TasksJson(StreamingRenderer):
         return Streamed(lambda: tasks_json_chunks(plan))
 
 
-class TasksCsv(Renderer):
-    """``tasks.csv``: one row per task."""
+class TasksCsv(StreamingRenderer):
+    """``tasks.csv``: one row per task, streamed."""
 
     filename = "tasks.csv"
 
-    def render(self, ctx: RenderContext) -> bytes:
-        return tasks_csv(_plan(ctx, self.filename))
+    def stream(self, ctx: RenderContext) -> Streamed:
+        plan = _plan(ctx, self.filename)
+        return Streamed(lambda: tasks_csv_chunks(plan))
 
 
 class TasksIcs(Renderer):
@@ -137,4 +160,4 @@ class TasksIcs(Renderer):
         from patchpolicy.render.ics import TASKS_CALENDAR, plan_events, render_ics
 
         plan = _plan(ctx, self.filename)
-        return render_ics(plan_events(plan), stamp=plan.as_of, name=TASKS_CALENDAR)
+        return render_ics(plan_events(plan), stamp=plan.header.as_of, name=TASKS_CALENDAR)
