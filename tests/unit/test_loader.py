@@ -1,4 +1,4 @@
-"""The loader (loader.py): documents, positions of every kind of error, the bundle."""
+"""The loader (loader/): documents, positions of every kind of error, the bundle."""
 
 from __future__ import annotations
 
