@@ -29,10 +29,12 @@ from patchpolicy.store.metrics import (
 )
 from patchpolicy.store.schema import (
     check_spans,
+    datetime_of_micros,
     evaluation_policies,
     evaluations,
     item_keys,
     item_spans,
+    item_terms,
     scan_times,
 )
 from patchpolicy.version import __version__
@@ -237,9 +239,11 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
                       r.clock_start, r.deadline, r.fixed_at, r.controls)
                 for r in conn.execute(select(
                     item_spans.c.item_id, item_spans.c.first_eval, item_spans.c.last_eval,
-                    item_spans.c.verdict, item_spans.c.severity, item_spans.c.clock_start,
-                    item_spans.c.deadline, item_spans.c.fixed_at, item_spans.c.controls)
-                    .where(item_spans.c.policy == p))
+                    item_spans.c.verdict, item_terms.c.severity, item_terms.c.clock_start,
+                    item_terms.c.deadline, item_spans.c.fixed_at, item_terms.c.controls)
+                    .join(item_keys, item_keys.c.id == item_spans.c.item_id)
+                    .join(item_terms, item_terms.c.id == item_spans.c.terms_id)
+                    .where(item_keys.c.policy == p))
             ]
             facts = _facts(p, keys, spans, seq, hi_idx)
             limit_s = limits.get((seq[in_period[-1]].id, p))
@@ -279,9 +283,8 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
             scans: dict[str, list[datetime]] = defaultdict(list)
             wanted = set(hosts_in)
             for h, t in conn.execute(scan_times()):
-                dt = _dt(t)
-                if h in wanted and dt is not None:
-                    scans[h].append(dt)
+                if h in wanted:
+                    scans[h].append(datetime_of_micros(t))
             limit = timedelta(seconds=limit_s) if limit_s else None
             known = seq[in_period[-1]].as_of
             bucket_ends: list[tuple[Bucket, int]] = []
