@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -122,6 +123,22 @@ def _policy_evals(conn: Connection, evs: dict[int, _Eval]) -> dict[str, list[_Ev
     return by
 
 
+def _raw_rows(conn: Connection, stmt: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``stmt`` as plain tuples from the driver's cursor, in the connection's
+    transaction: the report reads every span, term and key of a policy, and SQLAlchemy's
+    row objects cost about as much as the database's own work."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    params: Any = ([compiled.params[k] for k in compiled.positiontup or ()]
+                   if compiled.positional else compiled.params)
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(compiled.string, params)
+        while batch := cur.fetchmany(20_000):
+            yield from batch
+    finally:
+        cur.close()
+
+
 #: A span as the report reads it: (first position, verdict, fixed_at, terms id).
 _SpanRow = tuple[int, str, str | None, int]
 
@@ -149,8 +166,7 @@ def _span_pass(conn: Connection, keys: dict[int, tuple[str, str]], idx: dict[int
     open_verdicts = OPEN_VERDICTS
     cols = (item_spans.c.item_id, item_spans.c.first_eval, item_spans.c.last_eval,
             item_spans.c.verdict, item_spans.c.fixed_at, item_spans.c.terms_id)
-    result = conn.execution_options(yield_per=20_000).execute(select(*cols))
-    for item, first_eval, last_eval, verdict, fixed_at, terms_id in result:
+    for item, first_eval, last_eval, verdict, fixed_at, terms_id in _raw_rows(conn, select(*cols)):
         if item not in keys:
             continue
         first = idx[first_eval]
@@ -175,10 +191,10 @@ _TermsRow = tuple[str, str | None, str | None, str]
 
 
 def _terms(conn: Connection) -> dict[int, _TermsRow]:
-    result = conn.execution_options(yield_per=20_000).execute(select(
-        item_terms.c.id, item_terms.c.severity, item_terms.c.clock_start, item_terms.c.deadline,
-        item_terms.c.controls))
-    return {i: (sev, cs, dl, ctl) for i, sev, cs, dl, ctl in result}
+    rows = _raw_rows(conn, select(item_terms.c.id, item_terms.c.severity,
+                                  item_terms.c.clock_start, item_terms.c.deadline,
+                                  item_terms.c.controls))
+    return {i: (sev, cs, dl, ctl) for i, sev, cs, dl, ctl in rows}
 
 
 def _facts(policy: str, keys: dict[int, tuple[str, str]], by_item: dict[int, list[_SpanRow]],
@@ -206,11 +222,26 @@ def _facts(policy: str, keys: dict[int, tuple[str, str]], by_item: dict[int, lis
     return out
 
 
-def _in_bucket(items: list[ItemFacts], b: Bucket) -> list[ItemFacts]:
-    """The items whose deadline or fix falls in ``b``: all that SLA attainment and MTTR
-    read, so that each bucket does not walk every item (the metrics filter again)."""
-    return [it for it in items if (it.deadline is not None and b.start <= it.deadline < b.end)
-            or (it.fixed_at is not None and b.start <= it.fixed_at < b.end)]
+def _by_bucket(items: list[ItemFacts], bks: list[Bucket]) -> list[list[ItemFacts]]:
+    """Per bucket, the items whose deadline or fix falls in it (in the order of ``items``):
+    all that SLA attainment and MTTR read, so that each bucket does not walk every item
+    (the metrics filter again). One pass: each instant's bucket is found by bisection."""
+    starts = [b.start for b in bks]
+    out: list[list[ItemFacts]] = [[] for _ in bks]
+
+    def bucket_of(at: datetime | None) -> int | None:
+        if at is None:
+            return None
+        k = bisect.bisect_right(starts, at) - 1
+        return k if k >= 0 and at < bks[k].end else None
+
+    for it in items:
+        d, f = bucket_of(it.deadline), bucket_of(it.fixed_at)
+        if d is not None:
+            out[d].append(it)
+        if f is not None and f != d:
+            out[f].append(it)
+    return out
 
 
 def _rows_for(groups: dict[str, list[ItemFacts]], b: Bucket, policy: str, dimension: str,
@@ -279,9 +310,9 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
             in_period = [i for i, e in enumerate(seq) if lo <= e.as_of < hi]
             used.update(seq[i].bundle for i in in_period)
             hi_idx = in_period[-1] + 1
-            keys = {i: (h, f) for i, h, f in conn.execute(
+            keys = {i: (h, f) for i, h, f in _raw_rows(conn, (
                 select(item_keys.c.id, item_keys.c.host, item_keys.c.finding)
-                .where(item_keys.c.policy == p))}
+                .where(item_keys.c.policy == p)))}
             # The last evaluation of each bucket that has one (ageing is taken there).
             bucket_ends: list[tuple[Bucket, int]] = []
             for b in bks:
@@ -327,9 +358,9 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
                     scans[h].append(datetime_of_micros(t))
             limit = timedelta(seconds=limit_s) if limit_s else None
             known = seq[in_period[-1]].as_of
-            for b in bks:
+            touching_by_bucket = _by_bucket(facts, bks)
+            for b, touching in zip(bks, touching_by_bucket, strict=True):
                 b_idx = [i for i in in_period if b.start <= seq[i].as_of < b.end]
-                touching = _in_bucket(facts, b)
                 b_sev: dict[str, list[ItemFacts]] = {k: [] for k in by_sev}
                 b_ctl: dict[str, list[ItemFacts]] = {k: [] for k in by_ctl}
                 for f in touching:
