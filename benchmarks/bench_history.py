@@ -243,9 +243,10 @@ def main() -> None:
                 shutil.rmtree(work / f"bundle-{day:03d}")
                 if day % 30 == 0 or day == args.days - 1:
                     print(f"day {day + 1}/{args.days}: {live[day]} findings, evaluate "
-                          f"{te:.2f} s, record {tr:.2f} s, store "
-                          f"{_store_bytes(store.location.sqlite_path) / 2**20:.1f} MiB "
-                          f"(file and WAL), {time.perf_counter() - started:.0f} s elapsed",
+                          f"{te:.2f} s, record {tr:.2f} s, " + (
+                              f"store {_store_bytes(store.location.sqlite_path) / 2**20:.1f} MiB "
+                              "(file and WAL), " if store.location.sqlite_path else "")
+                          + f"{time.perf_counter() - started:.0f} s elapsed",
                           flush=True)
         finally:
             if pool is not None:
