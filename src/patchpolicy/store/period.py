@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -29,10 +30,12 @@ from patchpolicy.store.metrics import (
 )
 from patchpolicy.store.schema import (
     check_spans,
+    datetime_of_micros,
     evaluation_policies,
     evaluations,
     item_keys,
     item_spans,
+    item_terms,
     scan_times,
 )
 from patchpolicy.version import __version__
@@ -110,19 +113,6 @@ class _Eval:
     controls: list[dict[str, Any]]
 
 
-@dataclass
-class _Span:
-    item: int
-    first: int
-    last: int
-    verdict: str
-    severity: str
-    clock_start: str | None
-    deadline: str | None
-    fixed_at: str | None
-    controls: str
-
-
 def _policy_evals(conn: Connection, evs: dict[int, _Eval]) -> dict[str, list[_Eval]]:
     by: dict[str, list[_Eval]] = defaultdict(list)
     for eid, policy in conn.execute(select(evaluation_policies.c.evaluation_id,
@@ -133,35 +123,125 @@ def _policy_evals(conn: Connection, evs: dict[int, _Eval]) -> dict[str, list[_Ev
     return by
 
 
-def _facts(policy: str, keys: dict[int, tuple[str, str]], spans: list[_Span],
-           seq: list[_Eval], hi_idx: int) -> list[ItemFacts]:
+def _raw_rows(conn: Connection, stmt: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``stmt`` as plain tuples from the driver's cursor, in the connection's
+    transaction: the report reads every span, term and key of a policy, and SQLAlchemy's
+    row objects cost about as much as the database's own work."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    params: Any = ([compiled.params[k] for k in compiled.positiontup or ()]
+                   if compiled.positional else compiled.params)
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(compiled.string, params)
+        while batch := cur.fetchmany(20_000):
+            yield from batch
+    finally:
+        cur.close()
+
+
+#: A span as the report reads it: (first position, verdict, fixed_at, terms id).
+_SpanRow = tuple[int, str, str | None, int]
+
+
+@dataclass
+class _SpanPass:
+    """What one pass over a policy's item spans gives: each item's spans starting before
+    the period's end, the open and overdue backlog's +1/-1 at each evaluation position,
+    and the terms of the open spans at each bucket's last evaluation (for ageing)."""
+
+    by_item: dict[int, list[_SpanRow]]
+    open_d: list[int]
+    over_d: list[int]
+    open_at: dict[int, list[int]]
+
+
+def _span_pass(conn: Connection, keys: dict[int, tuple[str, str]], idx: dict[int, int],
+               n_evals: int, hi_idx: int, ends: list[int]) -> _SpanPass:
+    """One streamed pass over the item spans (no join: the policy's keys and the terms are
+    looked up in memory), keeping only small tuples."""
+    by_item: dict[int, list[_SpanRow]] = defaultdict(list)
+    open_d = [0] * (n_evals + 1)
+    over_d = [0] * (n_evals + 1)
+    open_at: dict[int, list[int]] = defaultdict(list)
+    open_verdicts = OPEN_VERDICTS
+    cols = (item_spans.c.item_id, item_spans.c.first_eval, item_spans.c.last_eval,
+            item_spans.c.verdict, item_spans.c.fixed_at, item_spans.c.terms_id)
+    for item, first_eval, last_eval, verdict, fixed_at, terms_id in _raw_rows(conn, select(*cols)):
+        if item not in keys:
+            continue
+        first = idx[first_eval]
+        if verdict in open_verdicts:
+            last = idx[last_eval]
+            open_d[first] += 1
+            open_d[last + 1] -= 1
+            if verdict == "overdue":
+                over_d[first] += 1
+                over_d[last + 1] -= 1
+            k = bisect.bisect_left(ends, first)
+            while k < len(ends) and ends[k] <= last:
+                open_at[ends[k]].append(terms_id)
+                k += 1
+        if first < hi_idx:
+            by_item[item].append((first, verdict, fixed_at, terms_id))
+    return _SpanPass(by_item, open_d, over_d, open_at)
+
+
+#: A terms row as the report reads it: severity, clock_start, deadline, controls (texts).
+_TermsRow = tuple[str, str | None, str | None, str]
+
+
+def _terms(conn: Connection) -> dict[int, _TermsRow]:
+    rows = _raw_rows(conn, select(item_terms.c.id, item_terms.c.severity,
+                                  item_terms.c.clock_start, item_terms.c.deadline,
+                                  item_terms.c.controls))
+    return {i: (sev, cs, dl, ctl) for i, sev, cs, dl, ctl in rows}
+
+
+def _facts(policy: str, keys: dict[int, tuple[str, str]], by_item: dict[int, list[_SpanRow]],
+           terms: dict[int, _TermsRow], seq: list[_Eval]) -> list[ItemFacts]:
     """Each item as known at the end of the period (its spans starting before it)."""
-    by_item: dict[int, list[_Span]] = defaultdict(list)
-    for s in spans:
-        if s.first < hi_idx:
-            by_item[s.item].append(s)
+    controls: dict[str, tuple[str, ...]] = {}
     out = []
     for item, ss in by_item.items():
-        ss.sort(key=lambda s: s.first)
+        ss.sort()
         last = ss[-1]
-        deadline = _dt(last.deadline)
-        fixed = next((_dt(s.fixed_at) for s in reversed(ss) if s.fixed_at), None)
+        severity, clock_start, deadline_text, ctl = terms[last[3]]
+        deadline = _dt(deadline_text)
+        fixed = next((_dt(s[2]) for s in reversed(ss) if s[2]), None)
         waived = False
         if deadline is not None:
-            at = [s for s in ss if seq[s.first].as_of <= deadline]
-            waived = bool(at) and at[-1].verdict == "excepted"
+            at = [s for s in ss if seq[s[0]].as_of <= deadline]
+            waived = bool(at) and at[-1][1] == "excepted"
+        got = controls.get(ctl)
+        if got is None:
+            got = controls[ctl] = tuple(orjson.loads(ctl))
         host, finding = keys[item]
-        out.append(ItemFacts(policy, host, finding, last.severity, _dt(last.clock_start),
-                             deadline, fixed, tuple(orjson.loads(last.controls)), waived))
+        out.append(ItemFacts(policy, host, finding, severity, _dt(clock_start), deadline, fixed,
+                             got, waived))
     out.sort(key=lambda f: (f.host, f.finding))
     return out
 
 
-def _in_bucket(items: list[ItemFacts], b: Bucket) -> list[ItemFacts]:
-    """The items whose deadline or fix falls in ``b``: all that SLA attainment and MTTR
-    read, so that each bucket does not walk every item (the metrics filter again)."""
-    return [it for it in items if (it.deadline is not None and b.start <= it.deadline < b.end)
-            or (it.fixed_at is not None and b.start <= it.fixed_at < b.end)]
+def _by_bucket(items: list[ItemFacts], bks: list[Bucket]) -> list[list[ItemFacts]]:
+    """Per bucket, the items whose deadline or fix falls in it (in the order of ``items``):
+    all that SLA attainment and MTTR read, so that each bucket does not walk every item
+    (the metrics filter again). One pass: each instant's bucket is found by bisection."""
+    starts = [b.start for b in bks]
+    out: list[list[ItemFacts]] = [[] for _ in bks]
+
+    def bucket_of(at: datetime | None) -> int | None:
+        if at is None:
+            return None
+        k = bisect.bisect_right(starts, at) - 1
+        return k if k >= 0 and at < bks[k].end else None
+
+    for it in items:
+        d, f = bucket_of(it.deadline), bucket_of(it.fixed_at)
+        if d is not None:
+            out[d].append(it)
+        if f is not None and f != d:
+            out[f].append(it)
+    return out
 
 
 def _rows_for(groups: dict[str, list[ItemFacts]], b: Bucket, policy: str, dimension: str,
@@ -223,25 +303,28 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
         out_controls: list[dict[str, Any]] = []
         out_policies: list[dict[str, Any]] = []
         used: set[str] = set()
+        terms: dict[int, _TermsRow] | None = None
         for p in names:
             seq = per_policy[p]
             idx = {e.id: i for i, e in enumerate(seq)}
             in_period = [i for i, e in enumerate(seq) if lo <= e.as_of < hi]
             used.update(seq[i].bundle for i in in_period)
             hi_idx = in_period[-1] + 1
-            keys = {i: (h, f) for i, h, f in conn.execute(
+            keys = {i: (h, f) for i, h, f in _raw_rows(conn, (
                 select(item_keys.c.id, item_keys.c.host, item_keys.c.finding)
-                .where(item_keys.c.policy == p))}
-            spans = [
-                _Span(r.item_id, idx[r.first_eval], idx[r.last_eval], r.verdict, r.severity,
-                      r.clock_start, r.deadline, r.fixed_at, r.controls)
-                for r in conn.execute(select(
-                    item_spans.c.item_id, item_spans.c.first_eval, item_spans.c.last_eval,
-                    item_spans.c.verdict, item_spans.c.severity, item_spans.c.clock_start,
-                    item_spans.c.deadline, item_spans.c.fixed_at, item_spans.c.controls)
-                    .where(item_spans.c.policy == p))
-            ]
-            facts = _facts(p, keys, spans, seq, hi_idx)
+                .where(item_keys.c.policy == p)))}
+            # The last evaluation of each bucket that has one (ageing is taken there).
+            bucket_ends: list[tuple[Bucket, int]] = []
+            for b in bks:
+                b_idx = [i for i in in_period if b.start <= seq[i].as_of < b.end]
+                if b_idx:
+                    bucket_ends.append((b, b_idx[-1]))
+            ends = sorted(e for _, e in bucket_ends)
+            sp = _span_pass(conn, keys, idx, len(seq), hi_idx, ends)
+            if terms is None:
+                terms = _terms(conn)
+            facts = _facts(p, keys, sp.by_item, terms, seq)
+            del sp.by_item
             limit_s = limits.get((seq[in_period[-1]].id, p))
             out_policies.append({"name": p, "versions": sorted(versions[p]),
                                  "max_scan_age_days": _days(limit_s),
@@ -254,15 +337,7 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
                 for c in f.controls:
                     by_ctl[c].append(f)
             # Open and overdue backlog at each evaluation: +1/-1 over each span's run.
-            open_d = [0] * (len(seq) + 1)
-            over_d = [0] * (len(seq) + 1)
-            for s in spans:
-                if s.verdict in OPEN_VERDICTS:
-                    open_d[s.first] += 1
-                    open_d[s.last + 1] -= 1
-                    if s.verdict == "overdue":
-                        over_d[s.first] += 1
-                        over_d[s.last + 1] -= 1
+            open_d, over_d = sp.open_d, sp.over_d
             run_o = run_v = 0
             backlog = []
             for i in range(len(seq)):
@@ -279,15 +354,13 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
             scans: dict[str, list[datetime]] = defaultdict(list)
             wanted = set(hosts_in)
             for h, t in conn.execute(scan_times()):
-                dt = _dt(t)
-                if h in wanted and dt is not None:
-                    scans[h].append(dt)
+                if h in wanted:
+                    scans[h].append(datetime_of_micros(t))
             limit = timedelta(seconds=limit_s) if limit_s else None
             known = seq[in_period[-1]].as_of
-            bucket_ends: list[tuple[Bucket, int]] = []
-            for b in bks:
+            touching_by_bucket = _by_bucket(facts, bks)
+            for b, touching in zip(bks, touching_by_bucket, strict=True):
                 b_idx = [i for i in in_period if b.start <= seq[i].as_of < b.end]
-                touching = _in_bucket(facts, b)
                 b_sev: dict[str, list[ItemFacts]] = {k: [] for k in by_sev}
                 b_ctl: dict[str, list[ItemFacts]] = {k: [] for k in by_ctl}
                 for f in touching:
@@ -305,7 +378,6 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
                                 "expired_while_open": expired})
                 if not b_idx:
                     continue
-                bucket_ends.append((b, b_idx[-1]))
                 if hosts_in:
                     end = seq[b_idx[-1]].as_of
                     missed = []
@@ -317,18 +389,10 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
                                      "missed": len(missed), "missed_hosts": missed,
                                      "max_scan_age_days": _days(limit_s)})
             # Ageing of the open backlog at each bucket's last evaluation.
-            ends = sorted(e for _, e in bucket_ends)
-            cs_at: dict[int, list[datetime | None]] = defaultdict(list)
-            for s in spans:
-                if s.verdict not in OPEN_VERDICTS:
-                    continue
-                k = bisect.bisect_left(ends, s.first)
-                while k < len(ends) and ends[k] <= s.last:
-                    cs_at[ends[k]].append(_dt(s.clock_start))
-                    k += 1
             for b, e in bucket_ends:
+                starts = (_dt(terms[t][1]) for t in sp.open_at.get(e, []))
                 out_ageing.append({"bucket": b.label, "policy": p, "as_of": seq[e].as_of_text,
-                                   **ageing(cs_at.get(e, []), seq[e].as_of)})
+                                   **ageing(starts, seq[e].as_of)})
             # The whole period as one more bucket, then per-control statements over it.
             last_ev = seq[in_period[-1]]
             whole = Bucket("period", lo, hi)

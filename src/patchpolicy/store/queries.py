@@ -14,14 +14,31 @@ from sqlalchemy import Connection, Table, and_, delete, func, or_, select, text,
 from patchpolicy.store.engine import Store, StoreError
 from patchpolicy.store.schema import (
     ITEM_STATE,
+    SPAN_STATE,
+    TERMS_STATE,
     check_spans,
     current_version,
     evaluation_policies,
     evaluations,
+    from_micros,
+    host_scans,
+    hosts,
     item_keys,
     item_spans,
-    scan_times,
+    item_terms,
+    to_micros,
 )
+
+
+def _state_cols() -> list[Any]:
+    """An item span's whole state (schema.ITEM_STATE), from the span and its terms."""
+    own = set(SPAN_STATE)
+    assert own | set(TERMS_STATE) == set(ITEM_STATE)
+    return [(item_spans.c[c] if c in own else item_terms.c[c]) for c in ITEM_STATE]
+
+
+def _spans_with_terms() -> Any:
+    return item_spans.join(item_terms, item_terms.c.id == item_spans.c.terms_id)
 
 
 def _row(r: Any) -> dict[str, Any]:
@@ -55,8 +72,10 @@ def dump(store: Store) -> Iterator[bytes]:
         for r in conn.execute(
             select(item_keys.c.policy, item_keys.c.host, item_keys.c.finding, item_keys.c.vuln,
                    item_keys.c.package, item_spans.c.first_eval, item_spans.c.last_eval,
-                   *(item_spans.c[c] for c in ITEM_STATE))
+                   *_state_cols())
+            .select_from(item_keys)
             .join(item_spans, item_spans.c.item_id == item_keys.c.id)
+            .join(item_terms, item_terms.c.id == item_spans.c.terms_id)
         ):
             m = _row(r)
             m["first_eval"], m["last_eval"] = order[m["first_eval"]], order[m["last_eval"]]
@@ -65,6 +84,13 @@ def dump(store: Store) -> Iterator[bytes]:
             m = _row(r)
             m["first_eval"], m["last_eval"] = order[m["first_eval"]], order[m["last_eval"]]
             lines.append(orjson.dumps({"check_span": m}, option=orjson.OPT_SORT_KEYS))
+        for name, at, until in conn.execute(
+            select(hosts.c.name, host_scans.c.scan_at, host_scans.c.seen_until)
+            .join(hosts, hosts.c.id == host_scans.c.host_id)
+        ):
+            lines.append(orjson.dumps({"host_scan": {"host": name, "scan_at": from_micros(at),
+                                                     "seen_until": from_micros(until)}},
+                                      option=orjson.OPT_SORT_KEYS))
         for line in sorted(lines):
             yield line + b"\n"
 
@@ -93,16 +119,19 @@ def history(store: Store, host: str, finding: str | None = None) -> list[Lifecyc
     vulnerability id), sorted by finding, then policy."""
     with store.read() as conn:
         order = _eval_order(conn)
-        cond = item_keys.c.host == host
+        # By (policy, host): the prefix of the natural key's index.
+        policies = sorted(conn.execute(select(evaluation_policies.c.policy).distinct()).scalars())
+        cond = and_(item_keys.c.policy.in_(policies), item_keys.c.host == host)
         if finding is not None:
             cond = and_(cond, or_(item_keys.c.finding == finding, item_keys.c.vuln == finding))
         keys = conn.execute(select(item_keys).where(cond)).all()
         out = []
         for k in keys:
             spans = [
-                Change(order[r.first_eval][0], order[r.last_eval][0],
-                       {c: getattr(r, c) for c in ITEM_STATE})
-                for r in conn.execute(select(item_spans).where(item_spans.c.item_id == k.id))
+                Change(order[r[0]][0], order[r[1]][0], dict(zip(ITEM_STATE, r[2:], strict=True)))
+                for r in conn.execute(
+                    select(item_spans.c.first_eval, item_spans.c.last_eval, *_state_cols())
+                    .select_from(_spans_with_terms()).where(item_spans.c.item_id == k.id))
             ]
             spans.sort(key=lambda c: (c.first, c.last))
             out.append(Lifecycle(k.policy, k.host, k.finding, k.vuln, k.package, tuple(spans)))
@@ -138,7 +167,7 @@ def _size(store: Store, conn: Connection) -> int:
         return sum(p.stat().st_size for p in (loc.sqlite_path, loc.sqlite_path.with_name(
             loc.sqlite_path.name + "-wal")) if p.exists())
     tables = [t.name for t in (evaluations, evaluation_policies, item_keys, item_spans,
-                               check_spans)]
+                               item_terms, check_spans, hosts, host_scans)]
     return int(sum(conn.execute(text("SELECT pg_total_relation_size(:t)"), {"t": t}).scalar_one()
                    for t in tables))
 
@@ -162,7 +191,7 @@ def info(store: Store) -> StoreInfo:
             _count(conn, evaluations), lo, hi,
             tuple((n, v, y) for n, (v, y) in sorted(latest.items())),
             _count(conn, item_keys), _count(conn, item_spans), _count(conn, check_spans),
-            int(conn.execute(select(func.count()).select_from(scan_times().subquery())).scalar_one()),
+            _count(conn, host_scans),
         )
 
 
@@ -221,13 +250,14 @@ def prune(store: Store, before: datetime, today: date, *, force_delete_retained:
         retained.sort(key=lambda r: (r.as_of, r.policy))
         if (retained and not force_delete_retained) or dry_run or not ids:
             return PruneResult(len(ids), tuple(retained), False)
-        _delete_evaluations(conn, set(ids))
+        _delete_evaluations(conn, set(ids), cut)
         return PruneResult(len(ids), tuple(retained), True)
 
 
-def _delete_evaluations(conn: Connection, doomed: set[int]) -> None:
-    """Delete a prefix (by as-of) of the evaluations: spans that end inside it go, spans
-    that start inside it start at their first evaluation left."""
+def _delete_evaluations(conn: Connection, doomed: set[int], cut: str) -> None:
+    """Delete a prefix (by as-of, those before ``cut``) of the evaluations: spans that end
+    inside it go, spans that start inside it start at their first evaluation left; scan
+    times that only evaluations inside it reported go."""
     policies = [p for (p,) in conn.execute(select(evaluation_policies.c.policy).distinct())]
     for policy in policies:
         seq = conn.execute(
@@ -240,17 +270,23 @@ def _delete_evaluations(conn: Connection, doomed: set[int]) -> None:
         kept = [i for i in seq if i not in doomed]
         if not gone:
             continue
-        for table in (item_spans, check_spans):
+        of_policy = {
+            item_spans: item_spans.c.item_id.in_(
+                select(item_keys.c.id).where(item_keys.c.policy == policy)),
+            check_spans: check_spans.c.policy == policy,
+        }
+        for table, scope in of_policy.items():
             for i in range(0, len(gone), 500):
                 chunk = gone[i:i + 500]
-                conn.execute(delete(table).where(table.c.policy == policy,
-                                                 table.c.last_eval.in_(chunk)))
+                conn.execute(delete(table).where(scope, table.c.last_eval.in_(chunk)))
                 if kept:
-                    conn.execute(update(table).where(table.c.policy == policy,
-                                                     table.c.first_eval.in_(chunk))
+                    conn.execute(update(table).where(scope, table.c.first_eval.in_(chunk))
                                  .values(first_eval=kept[0]))
     live = select(item_spans.c.item_id).distinct()
     conn.execute(delete(item_keys).where(item_keys.c.id.not_in(live)))
+    conn.execute(delete(item_terms).where(
+        item_terms.c.id.not_in(select(item_spans.c.terms_id).distinct())))
+    conn.execute(delete(host_scans).where(host_scans.c.seen_until < to_micros(cut)))
     ids = sorted(doomed)
     for i in range(0, len(ids), 500):
         conn.execute(delete(evaluation_policies).where(

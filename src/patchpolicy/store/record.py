@@ -19,19 +19,24 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from patchpolicy.model.common import parse_timestamp
 from patchpolicy.store.engine import Store, StoreError
 from patchpolicy.store.schema import (
     CHECK_STATE,
-    ITEM_STATE,
+    SPAN_STATE,
+    TERMS_STATE,
     check_spans,
     evaluation_policies,
     evaluations,
+    host_scans,
+    hosts,
     item_keys,
     item_spans,
+    item_terms,
+    to_micros,
 )
 
 Key = Any
@@ -181,21 +186,86 @@ class _Ops:
     split: int = 0
 
 
-def _merge_spans(
-    conn: Connection, table: Table, policy: str, key_cols: Sequence[str],
-    state_cols: Sequence[str], eid: int, nb: _Neighbours, new: dict[Key, State],
-) -> _Ops:
-    """Bring ``table``'s spans of ``policy`` to the maximal runs once evaluation ``eid``
-    (with the states ``new``, by key) is among them."""
-    cols = [table.c.id, table.c.first_eval, table.c.last_eval,
-            *(table.c[c] for c in key_cols), *(table.c[c] for c in state_cols)]
-    nk = len(key_cols)
+#: Positions in an item's state (schema.ITEM_STATE order) of the span's own columns and
+#: of its terms (schema.SPAN_STATE, schema.TERMS_STATE).
+_SPAN_AT = (0, 2, 6, 7)
+_TERMS_AT = (1, 3, 4, 5, 8, 9)
 
-    def load(cond: Any) -> dict[Key, tuple[int, int, int, State]]:
-        out: dict[Key, tuple[int, int, int, State]] = {}
-        for row in conn.execute(select(*cols).where(table.c.policy == policy, cond)):
+
+@dataclass
+class _Kind:
+    """What ``_merge_spans`` needs of one kind of span: how to read a policy's spans and
+    how to write a span's state."""
+
+    table: Table
+    key_cols: tuple[str, ...]
+    scope: Any
+    """The select of one policy's spans: id, first, last, key columns, state columns."""
+    terms: bool
+    """Item spans: the state's constant part is a row of pp_item_terms."""
+
+
+def _item_kind(policy: str) -> _Kind:
+    cols = [item_spans.c.id, item_spans.c.first_eval, item_spans.c.last_eval,
+            item_spans.c.item_id, *(item_spans.c[c] for c in SPAN_STATE), item_spans.c.terms_id,
+            *(item_terms.c[c] for c in TERMS_STATE)]
+    base = (select(*cols).join(item_keys, item_keys.c.id == item_spans.c.item_id)
+            .join(item_terms, item_terms.c.id == item_spans.c.terms_id)
+            .where(item_keys.c.policy == policy))
+    return _Kind(item_spans, ("item_id",), base, True)
+
+
+def _check_kind(policy: str) -> _Kind:
+    t = check_spans
+    base = select(t.c.id, t.c.first_eval, t.c.last_eval, t.c.host, t.c.check_name,
+                  *(t.c[c] for c in CHECK_STATE)).where(t.c.policy == policy)
+    return _Kind(t, ("host", "check_name"), base, False)
+
+
+class _Terms:
+    """Ids of pp_item_terms rows: a span reuses its neighbour's terms when they are equal,
+    else a new row is written (ids given here, under the writers' lock)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.next_id = int(conn.execute(select(func.coalesce(func.max(item_terms.c.id), 0)))
+                           .scalar_one()) + 1
+        self.rows: list[dict[str, Any]] = []
+
+    def new(self, terms: State) -> int:
+        i = self.next_id
+        self.next_id += 1
+        self.rows.append({"id": i, **dict(zip(TERMS_STATE, terms, strict=True))})
+        return i
+
+    def flush(self) -> None:
+        if self.rows:
+            self.conn.execute(insert(item_terms), self.rows)
+            self.rows = []
+
+
+def _merge_spans(
+    conn: Connection, kind: _Kind, policy: str, eid: int, nb: _Neighbours,
+    new: dict[Key, State], terms: _Terms | None = None,
+) -> _Ops:
+    """Bring ``kind``'s spans of ``policy`` to the maximal runs once evaluation ``eid``
+    (with the states ``new``, by key) is among them."""
+    table = kind.table
+    nk = len(kind.key_cols)
+    # A loaded span: (id, first, last, state, terms id or None).
+    Loaded = tuple[int, int, int, State, int | None]
+
+    def load(cond: Any) -> dict[Key, Loaded]:
+        out: dict[Key, Loaded] = {}
+        for row in conn.execute(kind.scope.where(cond)):
             key = row[3] if nk == 1 else tuple(row[3:3 + nk])
-            out[key] = (row[0], row[1], row[2], tuple(row[3 + nk:]))
+            rest = tuple(row[3 + nk:])
+            if kind.terms:
+                own, tid, tv = rest[:4], rest[4], rest[5:]
+                state = (own[0], tv[0], own[1], tv[1], tv[2], tv[3], own[2], own[3], tv[4], tv[5])
+                out[key] = (row[0], row[1], row[2], state, tid)
+            else:
+                out[key] = (row[0], row[1], row[2], rest, None)
         return out
 
     ending = load(table.c.last_eval == nb.prev) if nb.prev is not None else {}
@@ -206,20 +276,36 @@ def _merge_spans(
     )
     ops = _Ops()
 
-    def row(key: Key, first: int, last: int, state: State) -> dict[str, Any]:
+    def terms_of(key: Key, state: State) -> int:
+        assert terms is not None
+        want = tuple(state[i] for i in _TERMS_AT)
+        for found in (ending.get(key), starting.get(key), covering.get(key)):
+            if found is not None and tuple(found[3][i] for i in _TERMS_AT) == want:
+                assert found[4] is not None
+                return found[4]
+        return terms.new(want)
+
+    def row(key: Key, first: int, last: int, state: State, tid: int | None = None) -> dict[str, Any]:
         keys = (key,) if nk == 1 else key
-        return {"policy": policy, "first_eval": first, "last_eval": last,
-                **dict(zip(key_cols, keys, strict=True)), **dict(zip(state_cols, state, strict=True))}
+        out: dict[str, Any] = {"first_eval": first, "last_eval": last,
+                               **dict(zip(kind.key_cols, keys, strict=True))}
+        if kind.terms:
+            out.update(zip(SPAN_STATE, (state[i] for i in _SPAN_AT), strict=True))
+            out["terms_id"] = tid if tid is not None else terms_of(key, state)
+        else:
+            out["policy"] = policy
+            out.update(zip(CHECK_STATE, state, strict=True))
+        return out
 
     for key, state in new.items():
         c = covering.get(key)
         if c is not None:
-            sid, first, last, cstate = c
+            sid, first, last, cstate, ctid = c
             if cstate == state:
                 continue
             assert nb.prev is not None and nb.next is not None
             ops.set_last.append({"b_id": sid, "b_v": nb.prev})
-            ops.inserts.append(row(key, nb.next, last, cstate))
+            ops.inserts.append(row(key, nb.next, last, cstate, ctid))
             ops.inserts.append(row(key, eid, eid, state))
             ops.split += 1
             continue
@@ -243,14 +329,16 @@ def _merge_spans(
         else:
             ops.inserts.append(row(key, eid, eid, state))
             ops.opened += 1
-    for key, (sid, _first, last, cstate) in covering.items():
+    for key, (sid, _first, last, cstate, ctid) in covering.items():
         if key in new:
             continue
         # Absent from this evaluation: the run is broken around it.
         assert nb.prev is not None and nb.next is not None
         ops.set_last.append({"b_id": sid, "b_v": nb.prev})
-        ops.inserts.append(row(key, nb.next, last, cstate))
+        ops.inserts.append(row(key, nb.next, last, cstate, ctid))
         ops.split += 1
+    if terms is not None:
+        terms.flush()
     if ops.set_last:
         conn.execute(update(table).where(table.c.id == bindparam("b_id"))
                      .values(last_eval=bindparam("b_v")), ops.set_last)
@@ -263,6 +351,40 @@ def _merge_spans(
     if ops.inserts:
         conn.execute(insert(table), ops.inserts)
     return ops
+
+
+def _record_scans(conn: Connection, as_of: str, scans: set[tuple[str, str]]) -> None:
+    """Add each (host, scan time) reported, or raise its latest as-of to ``as_of``."""
+    if not scans:
+        return
+    names = sorted({h for h, _ in scans})
+    ids: dict[str, int] = {}
+    for i in range(0, len(names), 500):
+        chunk = names[i:i + 500]
+        ids.update((n, h) for h, n in conn.execute(
+            select(hosts.c.id, hosts.c.name).where(hosts.c.name.in_(chunk))))
+    missing = [n for n in names if n not in ids]
+    if missing:
+        conn.execute(insert(hosts), [{"name": n} for n in missing])
+        for i in range(0, len(missing), 500):
+            ids.update((n, h) for h, n in conn.execute(
+                select(hosts.c.id, hosts.c.name).where(hosts.c.name.in_(missing[i:i + 500]))))
+    until = to_micros(as_of)
+    rows = []
+    for h, t in sorted(scans):
+        try:
+            at = to_micros(t)
+        except ValueError as e:
+            raise StoreError(f"host {h!r}: scan time {t!r} is not an RFC 3339 time: {e}") from e
+        rows.append({"host_id": ids[h], "scan_at": at, "seen_until": until})
+    stmt = (postgresql.insert(host_scans) if conn.dialect.name == "postgresql"
+            else sqlite.insert(host_scans))
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=[host_scans.c.host_id, host_scans.c.scan_at],
+        set_={"seen_until": func.max(host_scans.c.seen_until, stmt.excluded.seen_until)
+              if conn.dialect.name == "sqlite"
+              else func.greatest(host_scans.c.seen_until, stmt.excluded.seen_until)},
+    ), rows)
 
 
 def _item_ids(conn: Connection, policy: str, items: Iterable[_Item]) -> dict[tuple[str, str], int]:
@@ -299,6 +421,13 @@ def record_bundle(store: Store, bundle_dir: str | Path) -> RecordResult:
     if not v.ok:
         raise StoreError(f"{d}: refusing to record a bundle that verify rejects: "
                          + "; ".join(v.lines()))
+    return _record_unverified(store, d)
+
+
+def _record_unverified(store: Store, d: Path) -> RecordResult:
+    """``record_bundle`` once verify has accepted ``d``; only its SHA256SUMS,
+    evidence.json and items file are read (benchmarks/bench_history.py's ``--fast`` records
+    bundles of only these files through it)."""
     if not (d / "evidence.json").is_file():
         raise StoreError(f"{d}: no evidence.json: not an evaluation's evidence bundle")
     sha, sums = bundle_identity(d)
@@ -329,14 +458,16 @@ def record_bundle(store: Store, bundle_dir: str | Path) -> RecordResult:
         eid = conn.execute(insert(evaluations).values(**row).returning(evaluations.c.id)).scalar_one()
         checks_by_policy: dict[str, dict[Key, State]] = {}
         scan_limit: dict[str, int | None] = {}
+        scans: set[tuple[str, str]] = set()
         for c in checks:
-            last_scan: str | None = None
             if c["check"] == "scan_freshness":
                 last_scan, limit = scan_of_check(c)
                 if limit is not None:
                     scan_limit.setdefault(c["policy"], limit)
+                if last_scan is not None:
+                    scans.add((c["host"], last_scan))
             checks_by_policy.setdefault(c["policy"], {})[(c["host"], c["check"])] = (
-                c["verdict"], last_scan)
+                c["verdict"],)
         conn.execute(insert(evaluation_policies), [
             {"evaluation_id": eid, "policy": p["name"], "version": p["version"],
              "title": p.get("title"), "file": p["file"], "in_effect": 1 if p["in_effect"] else 0,
@@ -349,6 +480,7 @@ def record_bundle(store: Store, bundle_dir: str | Path) -> RecordResult:
         result.backfill = any(nb.next is not None for nb in neighbours.values())
         result.policies = sorted(neighbours)
         seen_policies: set[str] = set()
+        terms = _Terms(conn)
         for policy, items in _items_by_policy(items_path):
             if policy not in neighbours:
                 raise StoreError(f"{items_path}: items of policy {policy!r}, which "
@@ -356,8 +488,8 @@ def record_bundle(store: Store, bundle_dir: str | Path) -> RecordResult:
             seen_policies.add(policy)
             ids = _item_ids(conn, policy, items)
             new = {ids[(it.host, it.finding)]: it.state for it in items}
-            ops = _merge_spans(conn, item_spans, policy, ("item_id",), ITEM_STATE, eid,
-                               neighbours[policy], new)
+            ops = _merge_spans(conn, _item_kind(policy), policy, eid, neighbours[policy],
+                               new, terms)
             result.items += len(items)
             result.spans_opened += ops.opened
             result.spans_extended += ops.extended
@@ -365,10 +497,10 @@ def record_bundle(store: Store, bundle_dir: str | Path) -> RecordResult:
         for policy, nb in neighbours.items():
             if policy not in seen_policies:
                 # No items this time: runs of the neighbours are broken around it.
-                _merge_spans(conn, item_spans, policy, ("item_id",), ITEM_STATE, eid, nb, {})
+                _merge_spans(conn, _item_kind(policy), policy, eid, nb, {}, terms)
             states = checks_by_policy.get(policy, {})
-            _merge_spans(conn, check_spans, policy, ("host", "check_name"), CHECK_STATE, eid,
-                         nb, states)
+            _merge_spans(conn, _check_kind(policy), policy, eid, nb, states)
             result.checks += len(states)
+        _record_scans(conn, as_of, scans)
         result.recorded = True
     return result

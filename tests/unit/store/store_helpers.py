@@ -210,3 +210,21 @@ def make_bundles(root: Path, fleet: Fleet, days: list[int]) -> list[Path]:
         write_bundle(d, files)
         out.append(d)
     return out
+
+
+def lifecycle_fleet() -> Fleet:
+    """h1: a high finding seen day 0 (deadline day 10), fixed on day 3 (in time); h2: a
+    critical seen day 0 (deadline day 5), fixed day 7 (late); h1: CVE-2026-0003 excepted
+    by EXC-1 until it expires on day 5."""
+    from datetime import timedelta
+
+    d = timedelta(days=1)
+    return Fleet(
+        findings=[
+            Finding("h1", "CVE-2026-0001", "high", START, START + 3 * d),
+            Finding("h2", "CVE-2026-0002", "critical", START, START + 7 * d),
+            Finding("h1", "CVE-2026-0003", "high", START),
+        ],
+        hosts=("h1", "h2"),
+        scans={"h1": [0, 1, 2, 3, 4, 5, 6, 7], "h2": [0, 4]},
+    )

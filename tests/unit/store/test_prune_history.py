@@ -64,14 +64,14 @@ def test_prune_after_retention_needs_no_force(bundles: list[Path], store_url: st
     assert "deleted 2 evaluations" in r.output
     r = CliRunner().invoke(main, ["store", "info", "--store", store_url])
     assert "evaluations: 6, from 2026-01-03T06:00:00Z to 2026-01-08T06:00:00Z" in r.output
-    assert "schema version 2" in r.output and "policy sla 1.0.0: retention 6 years" in r.output
+    assert "schema version 3" in r.output and "policy sla 1.0.0: retention 6 years" in r.output
 
 
 def test_history_tells_the_lifecycle(tmp_path: Path, store_url: str) -> None:
+    from store_helpers import lifecycle_fleet
     from store_helpers import make_bundles as mk
-    from test_record import _fleet
 
-    bs = mk(tmp_path, _fleet(), list(range(9)))
+    bs = mk(tmp_path, lifecycle_fleet(), list(range(9)))
     _store(store_url, bs)
     r = CliRunner().invoke(main, ["history", "--store", store_url, "--host", "h2"])
     assert r.exit_code == 0, r.output

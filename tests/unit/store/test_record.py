@@ -9,38 +9,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
-from store_helpers import START, Finding, Fleet, StoreMaker, make_bundles, write_policies
+from store_helpers import StoreMaker, lifecycle_fleet, make_bundles, write_policies
 
 from patchpolicy.cli import main
 from patchpolicy.store import StoreError, open_store, record_bundle
 from patchpolicy.store.queries import dump, history, info
 from patchpolicy.store.record import scan_of_detail
-from patchpolicy.store.schema import evaluation_policies, evaluations, scan_times
+from patchpolicy.store.schema import evaluation_policies, evaluations, from_micros, scan_times
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _fleet() -> Fleet:
-    """h1: a high finding seen day 0 (deadline day 10), fixed on day 3 (in time); h2: a
-    critical seen day 0 (deadline day 5), fixed day 7 (late); h1: CVE-2026-0003 excepted
-    by EXC-1 until it expires on day 5."""
-    from datetime import timedelta
-
-    d = timedelta(days=1)
-    return Fleet(
-        findings=[
-            Finding("h1", "CVE-2026-0001", "high", START, START + 3 * d),
-            Finding("h2", "CVE-2026-0002", "critical", START, START + 7 * d),
-            Finding("h1", "CVE-2026-0003", "high", START),
-        ],
-        hosts=("h1", "h2"),
-        scans={"h1": [0, 1, 2, 3, 4, 5, 6, 7], "h2": [0, 4]},
-    )
-
-
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return make_bundles(tmp_path_factory.mktemp("bundles"), _fleet(), list(range(9)))
+    return make_bundles(tmp_path_factory.mktemp("bundles"), lifecycle_fleet(), list(range(9)))
 
 
 def test_records_a_bundle_and_keeps_its_identity_and_policy(bundles: list[Path], store_url: str) -> None:
@@ -89,7 +71,7 @@ def test_lifecycle_spans_follow_the_verdicts(bundles: list[Path], store_url: str
     assert [c.state["exception"] for c in waived.spans][0] == "EXC-1"
     assert waived.spans[-1].state["exception"] is None
     with store.read() as conn:
-        scans = sorted(tuple(r) for r in conn.execute(scan_times()).all())
+        scans = sorted((h, from_micros(t)) for h, t in conn.execute(scan_times()).all())
     assert [s for h, s in scans if h == "h2"] == ["2026-01-01T06:00:00Z", "2026-01-05T06:00:00Z"]
     i = info(store)
     assert (i.evaluations, i.first_as_of, i.last_as_of) == (9, "2026-01-01T06:00:00Z",

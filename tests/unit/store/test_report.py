@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from store_helpers import make_bundles
+from store_helpers import lifecycle_fleet, make_bundles
 
 from patchpolicy.cli import main
 from patchpolicy.store import open_store, record_bundle
@@ -18,12 +18,11 @@ from patchpolicy.verify import verify_bundle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
 from test_html import _browse  # noqa: E402  (the shared headless-Chromium helper)
-from test_record import _fleet  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def small_bundles(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return make_bundles(tmp_path_factory.mktemp("rep"), _fleet(), list(range(9)))
+    return make_bundles(tmp_path_factory.mktemp("rep"), lifecycle_fleet(), list(range(9)))
 
 
 def _report(url: str, bundles: list[Path], out: Path, *extra: str) -> dict:  # type: ignore[type-arg]
