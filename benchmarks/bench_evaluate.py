@@ -54,8 +54,8 @@ print(n)
 EVALUATION_ONLY = """
 import sys
 from patchpolicy.api import evaluate_files
-jobs = int(sys.argv[3]) if sys.argv[3] != "auto" else None
-ev, _ = evaluate_files([sys.argv[1]], sys.argv[2], keep_items=True, jobs=jobs)
+jobs = int(sys.argv[3]) if sys.argv[3] != "auto" else "auto"
+ev = evaluate_files([sys.argv[1]], sys.argv[2], keep_items=True, jobs=jobs).evaluation
 print(len(ev.items), ev.items.sha256)
 """
 

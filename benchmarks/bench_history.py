@@ -143,11 +143,12 @@ def _evaluate(pol: Path, snap: Path, out: Path, jobs: int | None, fast: bool) ->
         from patchpolicy.render.interface import RenderContext, RenderOptions
         from patchpolicy.render.items import ItemsJsonl
 
-        ev, inputs = evaluate_files([pol], snap, jobs=jobs)
+        run = evaluate_files([pol], snap, jobs=jobs if jobs is not None else "auto")
+        ev, inputs = run.evaluation, run.inputs
         ctx = RenderContext(ev, inputs, None, Gate().judge(ev), RenderOptions())
         files = render_all(ctx, [EvidenceJson(), ItemsJsonl()])
     else:
-        _, files = build_bundle([pol], snap, jobs=jobs)
+        _, files = build_bundle([pol], snap, jobs=jobs if jobs is not None else "auto")
     write_bundle(out, files)
     t = time.perf_counter() - t0
     snap.unlink()
