@@ -21,7 +21,7 @@ from patchpolicy.evaluator.runner import Failure, PolicyRunner
 from patchpolicy.evaluator.tally import AggKey, PartialState, Worst
 from patchpolicy.itemlog import ItemLog, ItemStream
 from patchpolicy.model.bundle import Bundle
-from patchpolicy.model.evaluation import FAILING_REFS_KEPT, Evaluation, Tally
+from patchpolicy.model.evaluation import FAILING_REFS_KEPT, Evaluation, PolicySource, Tally
 from patchpolicy.model.fleet import FindingRecord, HostRecord
 from patchpolicy.model.results import (
     BUCKET_OF,
@@ -441,6 +441,7 @@ class Evaluator:
             controls=self._controls(),
             policies=self._policies(),
             worst=self.worst.result(),
+            sources=PolicySource.of(self.bundle),
             remediation=self.planning.finish() if self.planning is not None else None,
         )
 

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from patchpolicy.errors import Location
 from patchpolicy.itemlog import ItemStream
 from patchpolicy.model.bundle import Bundle
+from patchpolicy.model.policy import PatchPolicy
 from patchpolicy.model.results import (
     SEVERITY_ORDER,
     VERDICT_ORDER,
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from patchpolicy.model.gate import GateResult
     from patchpolicy.model.plan import Remediation
 
-__all__ = ["FAILING_REFS_KEPT", "Evaluation", "EvaluationRun", "Tally", "worst_key"]
+__all__ = ["FAILING_REFS_KEPT", "Evaluation", "EvaluationRun", "PolicySource", "Tally", "worst_key"]
 
 FAILING_REFS_KEPT = 100
 """Per control, how many failing item references the evidence names (the count is exact)."""
@@ -79,8 +81,32 @@ class Tally:
 
 
 @dataclass(frozen=True)
+class PolicySource:
+    """What a renderer may know of a policy beyond ``PolicyInfo``: its document as read
+    and validated, and where it and each of its rules are defined. Renderers read this,
+    never the compiled bundle (its CEL programs and memos are the evaluator's)."""
+
+    name: str
+    version: str
+    document: PatchPolicy
+    where: Location
+    rule_where: dict[str, Location]
+    """Rule id -> where the rule is defined."""
+
+    @classmethod
+    def of(cls, bundle: Bundle) -> list[PolicySource]:
+        return [
+            cls(cp.name, cp.version, cp.policy, cp.where, {r.rule.id: r.where for r in cp.rules})
+            for cp in bundle.policies
+        ]
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """The result of one evaluation; `items` is empty when items were not kept."""
+    """The result of one evaluation; `items` is empty when items were not kept.
+
+    ``bundle`` is for the library caller that goes on to plan (``planner``); renderers
+    read ``sources`` instead."""
 
     bundle: Bundle
     as_of: datetime
@@ -94,9 +120,18 @@ class Evaluation:
     controls: list[ControlReport]
     policies: list[PolicyInfo]
     worst: list[Item]
+    sources: list[PolicySource] = field(default_factory=list)
+    """Per policy (bundle order), its document and source locations, for renderers."""
     remediation: Remediation | None = None
     """The planner's first pass, made while the hosts were judged, when it was asked for
     (``evaluate_files(plan_horizon=...)``; ``planner.stream_plan`` makes the tasks)."""
+
+    def source(self, policy: str) -> PolicySource:
+        """The ``PolicySource`` of the policy named ``policy`` (KeyError if none)."""
+        for s in self.sources:
+            if s.name == policy:
+                return s
+        raise KeyError(policy)
 
     def gate(
         self, fail_on: frozenset[str] | tuple[str, ...] = (), *, allow_empty_scope: bool = False

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.common import format_timestamp
+from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.results import (
     OPEN_VERDICTS,
     VERDICT_ORDER,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from patchpolicy.evaluator import Evaluation, worst_key
+from patchpolicy.model.evaluation import Evaluation, worst_key
 from patchpolicy.model.gate import FailOn, GateResult, exception_reason
 from patchpolicy.model.results import BUCKET_OF, Bucket, ExceptionReport, HostCheck, Item, Verdict
 from patchpolicy.render import sanitize

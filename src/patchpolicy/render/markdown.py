@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from patchpolicy.evaluator import Evaluation
+from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.results import Item
 from patchpolicy.render import sanitize
 from patchpolicy.render._common import (

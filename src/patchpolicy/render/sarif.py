@@ -36,9 +36,7 @@ from pathlib import PurePath, PurePosixPath
 from typing import Any
 
 from patchpolicy.errors import Location
-from patchpolicy.evaluator import Evaluation
-from patchpolicy.model.bundle import CompiledPolicy
-from patchpolicy.model.evaluation import worst_key
+from patchpolicy.model.evaluation import Evaluation, PolicySource, worst_key
 from patchpolicy.model.gate import GateResult
 from patchpolicy.model.results import (
     Bucket,
@@ -99,9 +97,9 @@ def _location(where: Location, host: str) -> dict[str, Any]:
     }
 
 
-def _controls_md(cp: CompiledPolicy, ids: list[str]) -> tuple[str, str, list[str]]:
+def _controls_md(cp: PolicySource, ids: list[str]) -> tuple[str, str, list[str]]:
     """(text, markdown, tags) citing the controls ``ids`` of a policy."""
-    known = {c.id: c for c in cp.policy.metadata.controls}
+    known = {c.id: c for c in cp.document.metadata.controls}
     text, md, tags = [], [], []
     for cid in ids:
         c = known.get(cid)
@@ -114,7 +112,7 @@ def _controls_md(cp: CompiledPolicy, ids: list[str]) -> tuple[str, str, list[str
 
 
 def _rule(
-    cp: CompiledPolicy, rule_id: str, short: str, head: str, desc: str, kind: str,
+    cp: PolicySource, rule_id: str, short: str, head: str, desc: str, kind: str,
     controls: list[str], markdown_tail: str = "",
 ) -> dict[str, Any]:
     """One reportingDescriptor: help cites the controls the rule evidences."""
@@ -141,11 +139,10 @@ def rule_name(rule_id: str) -> str:
 
 def _rules(ev: Evaluation) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = []
-    for cp in ev.bundle.policies:
-        policy = cp.policy
+    for cp in ev.sources:
+        policy = cp.document
         head = f"policy {cp.name} {cp.version}" + (f" ({policy.metadata.title})" if policy.metadata.title else "")
-        for r in cp.rules:
-            rule = r.rule
+        for rule in policy.spec.rules:
             clock = ", ".join(rule.clock or policy.spec.clock)
             cap = "; capped by the CISA KEV due date" if rule.cap_by_kev_due_date else ""
             desc = f"Findings matching `{rule.when}` are remediated within {ts_age(rule.within)} of {clock}{cap}."
@@ -197,12 +194,12 @@ def _level(gate: GateResult, policy: str, verdict: Any, bucket: Bucket) -> str:
 
 def _item_result(ev: Evaluation, i: Item, rule_index: dict[str, int],
                  exceptions: dict[str, ExceptionReport], gate: GateResult) -> dict[str, Any]:
-    cp = ev.bundle.policy(i.policy)
+    cp = ev.source(i.policy)
     if i.verdict == Verdict.ERROR or i.binding_rule is None:
         rule_id, where = f"{i.policy}#error", cp.where
     else:
         rule_id = f"{i.policy}/{i.binding_rule}"
-        where = next((r.where for r in cp.rules if r.rule.id == i.binding_rule), cp.where)
+        where = cp.rule_where.get(i.binding_rule, cp.where)
     result: dict[str, Any] = {
         "ruleId": rule_id,
         "ruleIndex": rule_index[rule_id],
@@ -233,7 +230,7 @@ def _item_result(ev: Evaluation, i: Item, rule_index: dict[str, int],
 
 def _check_result(ev: Evaluation, c: HostCheck, rule_index: dict[str, int],
                   gate: GateResult) -> dict[str, Any]:
-    cp = ev.bundle.policy(c.policy)
+    cp = ev.source(c.policy)
     rule_id = f"{c.policy}#{c.check}" if f"{c.policy}#{c.check}" in rule_index else f"{c.policy}#error"
     note = "; policy not yet in effect" if c.before_effective else ""
     return {

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from patchpolicy.evaluator import Evaluation
 from patchpolicy.model.common import format_timestamp
+from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.gate import GateResult
 from patchpolicy.model.results import BUCKET_OF, Bucket, ControlStatus, HostCheck, Item, Verdict
 from patchpolicy.render._common import count
@@ -145,14 +145,13 @@ def explain(ev: Evaluation, host: str, finding: str | None = None) -> str:
         if not p.in_effect:
             lines.append(f"  not in effect until {_ts(p.effective_from)}: failures are reported as warnings")
         if not items and not checks:
-            cp = ev.bundle.policy(p.name)
-            scope = cp.policy.spec.scope
+            scope = ev.source(p.name).document.spec.scope
             lines.append(
                 f"  host {t_(host)} is not in scope ({t_(scope)})" if scope
                 else f"  host {t_(host)} has no findings here"
             )
             continue
-        scope = ev.bundle.policy(p.name).policy.spec.scope
+        scope = ev.source(p.name).document.spec.scope
         lines.append(f"  host {t_(host)} is in scope" + (f" ({t_(scope)})" if scope else " (the policy covers every host)"))
         lines.extend(f"  {t_(c.check)}: {c.verdict.value} - {t_(c.detail)}" for c in checks)
         for i in items:

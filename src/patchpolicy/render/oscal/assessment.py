@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from patchpolicy.evaluator import Evaluation
+from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.results import Bucket, ControlReport, ControlStatus, Item
 from patchpolicy.render._common import control_label, control_state, ts
 from patchpolicy.render.evidence import encode_json

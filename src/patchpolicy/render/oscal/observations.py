@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from patchpolicy.evaluator import Evaluation
+from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.results import VERDICT_ORDER, Bucket, HostCheck, Item, Verdict
 from patchpolicy.render._common import count, days_text, ts
 from patchpolicy.render.grouping import ItemGroup, group_checks

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from patchpolicy.evaluator import Evaluation
+from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.results import ExceptionReport, Item, Verdict
 from patchpolicy.render._common import NOT_REMEDIATED, count, ts
 from patchpolicy.render.evidence import encode_json
