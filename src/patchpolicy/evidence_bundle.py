@@ -68,4 +68,7 @@ def build_bundle(
     tasks = stream_plan(ev.bundle, ev.remediation, as_of=ev.as_of, horizon=PLAN_HORIZON)
     result = (gate or Gate()).judge(ev)
     ctx = RenderContext(ev, inputs, tasks, result, options or RenderOptions())
-    return ev, render_all(ctx, bundle_renderers())
+    from patchpolicy.parallel import default_jobs
+
+    processes = default_jobs(snapshot) if jobs == "auto" else jobs
+    return ev, render_all(ctx, bundle_renderers(), jobs=processes)

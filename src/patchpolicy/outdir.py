@@ -71,6 +71,15 @@ class Streamed:
         weakref.finalize(body, path.unlink, True)
         return body
 
+    @classmethod
+    def of_temp_file(cls, path: Path, sha256: str) -> Streamed:
+        """A temporary file already written (digest known) as a body, removed when the body
+        is collected (another process rendered it: ``render.parallel``)."""
+        body = cls.of_file(path)
+        body._sha256 = sha256
+        weakref.finalize(body, path.unlink, True)
+        return body
+
     def sha256(self) -> str:
         if self._sha256 is None:
             h = hashlib.sha256()

@@ -27,18 +27,34 @@ def sha256sums(files: Mapping[str, FileBody]) -> bytes:
     return "".join(lines).encode()
 
 
-def render_all(ctx: RenderContext, renderers: Iterable[Renderer]) -> dict[str, FileBody]:
-    files: dict[str, FileBody] = {}
-    for r in renderers:
-        if r.filename in files:
-            raise OutputError(f"two renderers write {r.filename}")
-        if isinstance(r, StreamingRenderer):
-            files[r.filename] = r.stream(ctx)
-            continue
-        body = r.render(ctx)
-        # A large file waits on disk, not in memory, while the next ones are rendered.
-        files[r.filename] = Streamed.spooled(body) if len(body) > SPOOL_BYTES else body
-        del body
+def render_all(ctx: RenderContext, renderers: Iterable[Renderer], *, jobs: int = 1) -> dict[str, FileBody]:
+    """Every renderer's file and ``SHA256SUMS``. ``jobs`` > 1: the in-memory renderers run
+    in that many forked processes (``render.parallel``); the bytes are the same."""
+    from patchpolicy.render.parallel import can_fork, render_forked
+
+    todo = list(renderers)
+    names = [r.filename for r in todo]
+    for name in names:
+        if names.count(name) > 1:
+            raise OutputError(f"two renderers write {name}")
+    streams: dict[str, FileBody] = {
+        r.filename: r.stream(ctx) for r in todo if isinstance(r, StreamingRenderer)
+    }
+    eager = [r for r in todo if not isinstance(r, StreamingRenderer)]
+    rendered: dict[str, FileBody] = {}
+    if jobs > 1 and len(eager) > 1 and can_fork():
+        def digest_streams() -> None:
+            for body in streams.values():
+                body_sha256(body)
+
+        rendered = render_forked(ctx, eager, min(jobs, len(eager)), digest_streams)
+    else:
+        for r in eager:
+            body = r.render(ctx)
+            # A large file waits on disk, not in memory, while the next ones are rendered.
+            rendered[r.filename] = Streamed.spooled(body) if len(body) > SPOOL_BYTES else body
+            del body
+    files = {name: streams[name] if name in streams else rendered[name] for name in names}
     files[SUMS_FILE] = sha256sums(files)
     return files
 

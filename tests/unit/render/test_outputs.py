@@ -63,6 +63,30 @@ def test_two_evaluations_render_byte_identical_bundles(ctx: RenderContext) -> No
     assert set(first) == {o.value for o in BundleOutput} | {SUMS_FILE}
 
 
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_files_rendered_in_forked_processes_are_the_same_bytes(ctx: RenderContext, jobs: int,
+                                                                tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    import tempfile
+
+    from patchpolicy.outdir import Streamed
+
+    one = render_all(ctx, bundle_renderers())
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    forked = render_all(ctx, bundle_renderers(), jobs=jobs)
+    assert list(forked) == list(one)  # same files, same order
+    for name, body in forked.items():
+        whole = b"".join(body.chunks()) if isinstance(body, Streamed) else body
+        held = one[name]
+        assert whole == (b"".join(held.chunks()) if isinstance(held, Streamed) else held), name
+    rendered_apart = list(tmp_path.glob("patchpolicy-render-*.part"))
+    assert rendered_apart and all(p.stat().st_size > 0 for p in rendered_apart)
+    del forked
+    gc.collect()
+    assert not list(tmp_path.glob("patchpolicy-render-*.part"))  # removed with their bodies
+
+
 def test_tasks_need_a_plan(ctx: RenderContext) -> None:
     bare = RenderContext(ctx.evaluation, ctx.inputs)
     with pytest.raises(OutputError, match=r"tasks\.json: no remediation plan"):
