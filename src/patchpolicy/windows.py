@@ -451,49 +451,63 @@ def check_windows(windows: Sequence[Window], reference: datetime) -> list[Window
     issues: list[WindowIssue] = []
     checked: list[Window] = []
     for window in windows:
-        why = _impossible(window.rrule)
-        if why is not None:
-            issues.append(WindowIssue("window", window.id, f"rrule never occurs: {why}"))
-            continue
-        since = _since(window, reference)
-        try:
-            walls = list(itertools.islice(_iter_with_wall(window, since, since + _YEAR), _SAMPLE))
-        except WindowError as e:
-            issues.append(WindowIssue("window", window.id, _lower(str(e))))
-            continue
-        checked.append(window)
-        if not walls:
-            later = next_windows(window, since + _YEAR, 1, before=since + timedelta(days=3653))
-            hint = f" (next occurrence {format_timestamp(later[0].start)})" if later else ""
-            issues.append(
-                WindowIssue(
-                    "window",
-                    window.id,
-                    f"rrule has no occurrence within a year after {format_timestamp(since)}{hint}",
-                )
+        found, expanded = _check_window(window, reference)
+        issues += found
+        if expanded:
+            checked.append(window)
+    issues += _overlapping(checked, reference)
+    return sorted(issues)
+
+
+def _check_window(window: Window, reference: datetime) -> tuple[list[WindowIssue], bool]:
+    """The issues of one window over its year, and whether its rule could be expanded."""
+    why = _impossible(window.rrule)
+    if why is not None:
+        return [WindowIssue("window", window.id, f"rrule never occurs: {why}")], False
+    since = _since(window, reference)
+    try:
+        walls = list(itertools.islice(_iter_with_wall(window, since, since + _YEAR), _SAMPLE))
+    except WindowError as e:
+        return [WindowIssue("window", window.id, _lower(str(e)))], False
+    issues: list[WindowIssue] = []
+    if not walls:
+        later = next_windows(window, since + _YEAR, 1, before=since + timedelta(days=3653))
+        hint = f" (next occurrence {format_timestamp(later[0].start)})" if later else ""
+        issues.append(
+            WindowIssue(
+                "window",
+                window.id,
+                f"rrule has no occurrence within a year after {format_timestamp(since)}{hint}",
             )
-        gap = _shortest_wall_gap(walls)
-        if gap is not None and window.duration > gap[0]:
-            issues.append(
-                WindowIssue(
-                    "window",
-                    window.id,
-                    f"duration {format_duration(window.duration)} is longer than the "
-                    f"{format_duration(gap[0])} between occurrences "
-                    f"(from {format_timestamp(gap[1])})",
-                )
+        )
+    gap = _shortest_wall_gap(walls)
+    if gap is not None and window.duration > gap[0]:
+        issues.append(
+            WindowIssue(
+                "window",
+                window.id,
+                f"duration {format_duration(window.duration)} is longer than the "
+                f"{format_duration(gap[0])} between occurrences "
+                f"(from {format_timestamp(gap[1])})",
             )
-        dependent = _dtstart_dependent(window.rrule)
-        if dependent is not None and window.not_before is None:
-            issues.append(
-                WindowIssue(
-                    "window",
-                    window.id,
-                    f"rrule depends on its start date ({dependent}): it counts from "
-                    f"{ANCHOR_DATE.isoformat()}; set not_before to anchor it",
-                    "warning",
-                )
+        )
+    dependent = _dtstart_dependent(window.rrule)
+    if dependent is not None and window.not_before is None:
+        issues.append(
+            WindowIssue(
+                "window",
+                window.id,
+                f"rrule depends on its start date ({dependent}): it counts from "
+                f"{ANCHOR_DATE.isoformat()}; set not_before to anchor it",
+                "warning",
             )
+        )
+    return issues, True
+
+
+def _overlapping(checked: Sequence[Window], reference: datetime) -> list[WindowIssue]:
+    """Warnings for two windows with the same ``hosts`` text that overlap within a year."""
+    issues: list[WindowIssue] = []
     by_hosts: dict[str, list[Window]] = {}
     for window in checked:
         by_hosts.setdefault(_hosts_key(window.hosts), []).append(window)
@@ -514,7 +528,7 @@ def check_windows(windows: Sequence[Window], reference: datetime) -> list[Window
                         "warning",
                     )
                 )
-    return sorted(issues)
+    return issues
 
 
 def _since(window: Window, reference: datetime) -> datetime:
