@@ -422,7 +422,7 @@ def _item_entries(ctx: RenderContext, rule_index: dict[str, int], cap: int, keys
                   big: set[tuple[str, ...]], places: _Places) -> list[_Entry]:
     """Pass 2 over the items: single results compete for the cap as they come (memory
     stays near ``2 * cap``); the items of a big key are summarised in one group."""
-    ev, gate = ctx.evaluation, ctx.result
+    ev, gate = ctx.evaluation, keys.gate
     exceptions = {x.id: x for x in ev.exceptions}
     singles: list[tuple[tuple[Any, ...], int, Item]] = []
     groups: dict[tuple[str, ...], _ItemGroup] = {}
@@ -458,7 +458,7 @@ def _item_entries(ctx: RenderContext, rule_index: dict[str, int], cap: int, keys
 def _check_entries(ctx: RenderContext, rule_index: dict[str, int], checks: list[HostCheck],
                    keys: _GroupKeys, big: set[tuple[str, ...]], places: _Places) -> list[_Entry]:
     """The host checks that do not pass, those of a big key summarised in one group."""
-    ev, gate = ctx.evaluation, ctx.result
+    ev, gate = ctx.evaluation, keys.gate
     entries: list[_Entry] = []
     check_groups: dict[tuple[str, ...], tuple[_Entry, list[HostCheck]]] = {}
     for c in checks:
