@@ -34,6 +34,8 @@ from patchpolicy.render.text import empty_scope_lines
 
 if TYPE_CHECKING:
     from patchpolicy.api import Jobs
+    from patchpolicy.attest import PrivateKey
+    from patchpolicy.store.engine import Store
 
 
 @main.command()
@@ -84,18 +86,7 @@ def evaluate(
 
     # Before evaluating: a directory that must not be replaced fails fast, writing nothing.
     check_output_dir(out_dir, inputs=[*policies, snapshot], force=force)
-    signer = None
-    if sign_key is not None:
-        from patchpolicy.attest import load_private_key
-
-        signer = load_private_key(sign_key)  # before evaluating: a bad key fails fast
-    store = None
-    if store_url is not None and not record_it:
-        fail("error: --store is given without --record")
-    if record_it:
-        from patchpolicy.store import open_store
-
-        store = open_store(store_url, create=True)  # before evaluating: a bad store fails fast
+    signer, store = _signer_and_store(sign_key, record_it, store_url)
     gate = Gate.of(fail_on, allow_empty_scope=allow_empty_scope)
     options = render_options_of(**render, **provenance_of(policies, run_by, policy_commit,
                                                           oscal_ssp, oscal_system_id))
@@ -117,15 +108,39 @@ def evaluate(
     if signer is not None:
         info(f"signed: {ATTESTATION_FILE} with {signer.public.describe()}")
     if store is not None:
-        from patchpolicy.cli.history import describe_record
-        from patchpolicy.store import record_bundle
-
-        try:
-            recorded = record_bundle(store, out_dir)
-        finally:
-            store.close()
-        info(_safe(describe_record(out_dir, store.location.shown, recorded)))
+        _record(store, out_dir)
     sys.exit(result.exit_code)
+
+
+def _signer_and_store(sign_key: Path | None, record_it: bool,
+                      store_url: str | None) -> tuple[PrivateKey | None, Store | None]:
+    """The signing key and the store to record into, opened before evaluating so that a
+    bad key or store fails fast."""
+    signer = None
+    if sign_key is not None:
+        from patchpolicy.attest import load_private_key
+
+        signer = load_private_key(sign_key)
+    if store_url is not None and not record_it:
+        fail("error: --store is given without --record")
+    store = None
+    if record_it:
+        from patchpolicy.store import open_store
+
+        store = open_store(store_url, create=True)
+    return signer, store
+
+
+def _record(store: Store, out_dir: Path) -> None:
+    """Record the written bundle into the store, then close it."""
+    from patchpolicy.cli.history import describe_record
+    from patchpolicy.store import record_bundle
+
+    try:
+        recorded = record_bundle(store, out_dir)
+    finally:
+        store.close()
+    info(_safe(describe_record(out_dir, store.location.shown, recorded)))
 
 
 @main.command()

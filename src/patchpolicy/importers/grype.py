@@ -165,65 +165,17 @@ class GrypeImporter(Importer):
             entry.severity = severity_word(sev)
             if provider:
                 prov["severity"] = provider
-        # fix
-        fix = vuln.get("fix")
-        if fix is not None:
-            state_node = fix.get("state")
-            state = "" if state_node is None else state_node.as_str()
-            if state not in _FIX_STATES:
-                raise fix.req("state").error(f"unknown Grype fix state {state!r}")
-            versions = fix.str_list("versions")
-            if state:
-                prov["fix_state"] = state
-            if state == "fixed" and versions:
-                suggested = [
-                    s for d in match.get_list("matchDetails")
-                    if (f := d.get("fix")) is not None and (s := f.get_str("suggestedVersion"))
-                ]
-                entry.fixed_version = suggested[0] if suggested else versions[0]
-                if len(versions) > 1:
-                    prov["fixed_versions"] = ",".join(versions)
+        _fix(entry, match, vuln, prov)
         advisories = [a.req_str("id") for a in vuln.get_list("advisories") if a.get_str("id")]
         if advisories:
             entry.patch = advisories[0]
             if len(advisories) > 1:
                 prov["advisories"] = ",".join(advisories)
-        # CVSS: the match's own record, then related records (same vuln under other ids)
-        candidates = _cvss_candidates(vuln, provider)
-        own = set(candidates)
-        via: dict[CvssCandidate, str] = {}
-        for r in related:
-            for c in _cvss_candidates(r, _provider(r.get_str("namespace"))):
-                candidates.append(c)
-                if r.req_str("id") != vid and c not in own:
-                    via.setdefault(c, r.req_str("id"))
-        best = best_cvss(candidates, (provider,) if provider else ())
-        if best is not None:
-            entry.cvss, entry.cvss_source = best.score, best.source
-            prov["cvss"] = f"{best.source} v{best.version}" + (
-                f" (via {via[best]})" if best in via else ""
-            )
+        _cvss(entry, vuln, related, provider, prov)
         # Grype >= 0.80 carries EPSS and KEV flags itself.
         ids = {vid, *aliases}
-        for e in vuln.get_list("epss"):
-            if e.get_str("cve") in ids:
-                score, pct = e.req("epss"), e.req("percentile")
-                for node in (score, pct):
-                    if not 0.0 <= node.as_float() <= 1.0:
-                        raise node.error(f"EPSS value {node.value} is outside 0..1")
-                entry.epss, entry.epss_percentile = score.as_float(), pct.as_float()
-                prov["epss"] = "grype"
-                break
-        for k in vuln.get_list("knownExploited"):
-            if k.get_str("cve") in ids:
-                ransomware = k.get_str("knownRansomwareCampaignUse")
-                prov["grype_known_exploited"] = ransomware or "listed"
-                added = _day(k.get("dateAdded"))
-                if added is not None:
-                    entry.kev = KevRecord(
-                        date_added=added, due_date=_day(k.get("dueDate")), ransomware=ransomware == "Known"
-                    )
-                break
+        _epss(entry, vuln, ids, prov)
+        _known_exploited(entry, vuln, ids, prov)
         return entry
 
     @staticmethod
@@ -242,3 +194,72 @@ class GrypeImporter(Importer):
                     quals["arch"] = arch
             return build_purl(ptype, name, version, distro, quals)
         return None
+
+
+def _fix(entry: Entry, match: Node, vuln: Node, prov: dict[str, str]) -> None:
+    """The fix state and version: Grype's suggested version where a match detail gives one."""
+    fix = vuln.get("fix")
+    if fix is None:
+        return
+    state_node = fix.get("state")
+    state = "" if state_node is None else state_node.as_str()
+    if state not in _FIX_STATES:
+        raise fix.req("state").error(f"unknown Grype fix state {state!r}")
+    versions = fix.str_list("versions")
+    if state:
+        prov["fix_state"] = state
+    if state == "fixed" and versions:
+        suggested = [
+            s for d in match.get_list("matchDetails")
+            if (f := d.get("fix")) is not None and (s := f.get_str("suggestedVersion"))
+        ]
+        entry.fixed_version = suggested[0] if suggested else versions[0]
+        if len(versions) > 1:
+            prov["fixed_versions"] = ",".join(versions)
+
+
+def _cvss(entry: Entry, vuln: Node, related: list[Node], provider: str | None,
+          prov: dict[str, str]) -> None:
+    """CVSS: the match's own record, then related records (same vuln under other ids)."""
+    vid = vuln.req_str("id")
+    candidates = _cvss_candidates(vuln, provider)
+    own = set(candidates)
+    via: dict[CvssCandidate, str] = {}
+    for r in related:
+        for c in _cvss_candidates(r, _provider(r.get_str("namespace"))):
+            candidates.append(c)
+            if r.req_str("id") != vid and c not in own:
+                via.setdefault(c, r.req_str("id"))
+    best = best_cvss(candidates, (provider,) if provider else ())
+    if best is not None:
+        entry.cvss, entry.cvss_source = best.score, best.source
+        prov["cvss"] = f"{best.source} v{best.version}" + (
+            f" (via {via[best]})" if best in via else ""
+        )
+
+
+def _epss(entry: Entry, vuln: Node, ids: set[str], prov: dict[str, str]) -> None:
+    """The first EPSS record naming one of ``ids``, both values checked to lie in 0..1."""
+    for e in vuln.get_list("epss"):
+        if e.get_str("cve") in ids:
+            score, pct = e.req("epss"), e.req("percentile")
+            for node in (score, pct):
+                if not 0.0 <= node.as_float() <= 1.0:
+                    raise node.error(f"EPSS value {node.value} is outside 0..1")
+            entry.epss, entry.epss_percentile = score.as_float(), pct.as_float()
+            prov["epss"] = "grype"
+            return
+
+
+def _known_exploited(entry: Entry, vuln: Node, ids: set[str], prov: dict[str, str]) -> None:
+    """The first known-exploited record naming one of ``ids``: a KEV record if it is dated."""
+    for k in vuln.get_list("knownExploited"):
+        if k.get_str("cve") in ids:
+            ransomware = k.get_str("knownRansomwareCampaignUse")
+            prov["grype_known_exploited"] = ransomware or "listed"
+            added = _day(k.get("dateAdded"))
+            if added is not None:
+                entry.kev = KevRecord(
+                    date_added=added, due_date=_day(k.get("dueDate")), ransomware=ransomware == "Known"
+                )
+            return

@@ -258,29 +258,9 @@ class InspectorImporter(Importer):
         score = f.get("inspectorScore")
         if score is not None:
             prov["inspector_score"] = str(check_cvss(score, score.as_float()))
-        exploit = f.get_str("exploitAvailable")
-        if exploit is not None:
-            if exploit not in ("YES", "NO"):
-                raise f.req("exploitAvailable").error(f"expected YES or NO, got {exploit!r}")
-            prov["exploit_available"] = exploit.lower()
-        exploitability = f.get("exploitabilityDetails")
-        if exploitability is not None:
-            last_exploit = _opt_time(exploitability, "lastKnownExploitAt")
-            if last_exploit is not None:
-                prov["last_known_exploit_at"] = last_exploit.isoformat().replace("+00:00", "Z")
-        epss: float | None = None
-        epss_node = f.get("epss")
-        if epss_node is not None:
-            score_node = epss_node.req("score")
-            epss = score_node.as_float()
-            if not 0.0 <= epss <= 1.0:
-                raise score_node.error(f"EPSS score {epss} is outside 0..1")
-            prov["epss"] = "aws-inspector2"
-        fix_available = f.get_str("fixAvailable")
-        if fix_available not in (None, "YES", "NO", "PARTIAL"):
-            raise f.req("fixAvailable").error(f"expected YES, NO or PARTIAL, got {fix_available!r}")
-        if fix_available is not None:
-            prov["fix_available"] = fix_available.lower()
+        _exploit_provenance(f, prov)
+        epss = _epss(f, prov)
+        fix_available = _fix_available(f, prov)
         base = Entry(
             vuln="INSPECTOR-" + (arn.rsplit("/", 1)[-1] if arn else ftype),
             where=doc_prefix + f.path,
@@ -400,3 +380,40 @@ class InspectorImporter(Importer):
         if ecosystem is None:
             return (manager.lower() if manager else None), None
         return ecosystem, purl_for_ecosystem(ecosystem, name, version)
+
+
+def _exploit_provenance(f: Node, prov: dict[str, str]) -> None:
+    """Whether an exploit is available (YES or NO) and when one was last seen, as provenance."""
+    exploit = f.get_str("exploitAvailable")
+    if exploit is not None:
+        if exploit not in ("YES", "NO"):
+            raise f.req("exploitAvailable").error(f"expected YES or NO, got {exploit!r}")
+        prov["exploit_available"] = exploit.lower()
+    exploitability = f.get("exploitabilityDetails")
+    if exploitability is not None:
+        last_exploit = _opt_time(exploitability, "lastKnownExploitAt")
+        if last_exploit is not None:
+            prov["last_known_exploit_at"] = last_exploit.isoformat().replace("+00:00", "Z")
+
+
+def _epss(f: Node, prov: dict[str, str]) -> float | None:
+    """The finding's EPSS score, checked to lie in 0..1."""
+    epss_node = f.get("epss")
+    if epss_node is None:
+        return None
+    score_node = epss_node.req("score")
+    epss = score_node.as_float()
+    if not 0.0 <= epss <= 1.0:
+        raise score_node.error(f"EPSS score {epss} is outside 0..1")
+    prov["epss"] = "aws-inspector2"
+    return epss
+
+
+def _fix_available(f: Node, prov: dict[str, str]) -> str | None:
+    """``fixAvailable`` (YES, NO or PARTIAL), kept in provenance in lower case."""
+    fix_available = f.get_str("fixAvailable")
+    if fix_available not in (None, "YES", "NO", "PARTIAL"):
+        raise f.req("fixAvailable").error(f"expected YES, NO or PARTIAL, got {fix_available!r}")
+    if fix_available is not None:
+        prov["fix_available"] = fix_available.lower()
+    return fix_available

@@ -137,17 +137,7 @@ class OsvScannerImporter(Importer):
             purl = purl_for_ecosystem(ecosystem, name, version)
             built = purl is not None
         package = PackageRecord(name=name, version=version, purl=purl, ecosystem=ecosystem)
-        groups: list[tuple[set[str], float | None, Node]] = []
-        for g in pkg_node.get_list("groups"):
-            ids = set(g.str_list("ids")) | set(g.str_list("aliases"))
-            max_sev: float | None = None
-            ms = g.get("max_severity")
-            if ms is not None and ms.as_str().strip():
-                try:
-                    max_sev = check_cvss(ms, float(ms.as_str()))
-                except ValueError as e:
-                    raise ms.error(f"max_severity {ms.value!r} is not a number") from e
-            groups.append((ids, max_sev, ms if ms is not None else g))
+        groups = _groups(pkg_node)
         out = []
         for rec in pkg_node.get_list("vulnerabilities"):
             vid = rec.req_str("id")
@@ -170,25 +160,51 @@ class OsvScannerImporter(Importer):
             )
             if len(candidates) > 1:
                 prov["fixed_versions"] = ",".join(candidates)
-            source = _source_name(vid, ecosystem)
-            for sev in rec.get_list("severity"):
-                if sev.get_str("type") == "CVSS_V3":
-                    score = cvss3_base_score(sev.req_str("score"))
-                    if score is None:
-                        raise sev.req("score").error(f"invalid CVSS v3 vector {sev.req_str('score')!r}")
-                    entry.cvss, entry.cvss_source = score, source
-                    prov["cvss"] = f"{source} v3 (computed from vector)"
-                    break
-            if entry.cvss is None and group is not None and group[1] is not None:
-                entry.cvss, entry.cvss_source = group[1], "osv-scanner"
-                prov["cvss"] = "osv-scanner max_severity"
-            db = rec.get("database_specific")
-            word = None if db is None or not isinstance(db.value, dict) else db.get("severity")
-            if word is not None:
-                entry.severity = severity_word(word)
-                prov["severity"] = f"{source} database_specific"
-            elif entry.cvss is not None:
-                entry.severity = severity_of_score(entry.cvss)
-                prov["severity"] = "cvss"
+            _cvss_and_severity(entry, rec, _source_name(vid, ecosystem), group, prov)
             out.append(entry)
         return out
+
+
+_Group = tuple[set[str], float | None, Node]
+"""An osv-scanner group: the ids it joins, its max severity, and the node to blame."""
+
+
+def _groups(pkg_node: Node) -> list[_Group]:
+    """The package's groups of ids that name one vulnerability, with their max severity."""
+    groups: list[_Group] = []
+    for g in pkg_node.get_list("groups"):
+        ids = set(g.str_list("ids")) | set(g.str_list("aliases"))
+        max_sev: float | None = None
+        ms = g.get("max_severity")
+        if ms is not None and ms.as_str().strip():
+            try:
+                max_sev = check_cvss(ms, float(ms.as_str()))
+            except ValueError as e:
+                raise ms.error(f"max_severity {ms.value!r} is not a number") from e
+        groups.append((ids, max_sev, ms if ms is not None else g))
+    return groups
+
+
+def _cvss_and_severity(entry: Entry, rec: Node, source: str, group: _Group | None,
+                       prov: dict[str, str]) -> None:
+    """CVSS from the record's v3 vector, else the group's max severity; the severity word
+    from ``database_specific``, else from the score."""
+    for sev in rec.get_list("severity"):
+        if sev.get_str("type") == "CVSS_V3":
+            score = cvss3_base_score(sev.req_str("score"))
+            if score is None:
+                raise sev.req("score").error(f"invalid CVSS v3 vector {sev.req_str('score')!r}")
+            entry.cvss, entry.cvss_source = score, source
+            prov["cvss"] = f"{source} v3 (computed from vector)"
+            break
+    if entry.cvss is None and group is not None and group[1] is not None:
+        entry.cvss, entry.cvss_source = group[1], "osv-scanner"
+        prov["cvss"] = "osv-scanner max_severity"
+    db = rec.get("database_specific")
+    word = None if db is None or not isinstance(db.value, dict) else db.get("severity")
+    if word is not None:
+        entry.severity = severity_word(word)
+        prov["severity"] = f"{source} database_specific"
+    elif entry.cvss is not None:
+        entry.severity = severity_of_score(entry.cvss)
+        prov["severity"] = "cvss"

@@ -150,7 +150,7 @@ def window_bounds_in_order(docs: Documents) -> Iterator[Diagnostic]:
 
 
 def window_schedules(docs: Documents) -> Iterator[Diagnostic]:
-    """Window and freeze sanity (windows.py), pinned to the window or freeze in the file.
+    """Window and freeze sanity (windows/checks.py), pinned to the window or freeze in the file.
 
     Recurrences are checked for the year after the policy's effective_from, or after
     windows.ANCHOR_DATE: never the wall clock, so validation is reproducible.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.results import ControlStatus, Item
 from patchpolicy.render import sanitize
 from patchpolicy.render._common import (
@@ -27,7 +28,7 @@ from patchpolicy.render._common import (
     ts,
     verdict_rows,
 )
-from patchpolicy.render.grouping import TopN, report_view
+from patchpolicy.render.grouping import ReportView, TopN, report_view
 from patchpolicy.render.interface import RenderContext, Renderer
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -152,15 +153,12 @@ def _left_out(top: TopN[Item], what: str) -> str:
             "line) and, while open, in <code>tasks.csv</code>.</p>")
 
 
-def report_html(ctx: RenderContext) -> str:
-    """The full report page (``report.html``)."""
+def _head(ctx: RenderContext) -> list[str]:
+    """The document head and the header: verdict badge and one card per bucket."""
     ev, inputs = ctx.evaluation, ctx.inputs
-    t, snap = ev.tally, inputs.snapshot
-    gate = ctx.result
-    failing = gate.failing
+    t = ev.tally
+    failing = ctx.result.failing
     verdict = "fail" if failing else "pass"
-    rows = ctx.options.report_rows
-    view = report_view(ev, rows)
     out: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -181,8 +179,14 @@ def report_html(ctx: RenderContext) -> str:
         out.append(f'<div class="card"><div class="l">{_badge(b.value)}</div>'
                    f'<div class="n">{t.by_bucket.get(b, 0)}</div><div class="l">items{e(extra)}</div></div>')
     out.append("</div></header>")
+    return out
 
-    out += [
+
+def _scope_and_policies(ctx: RenderContext) -> list[str]:
+    """The input files with their hashes, then the policies and their retention."""
+    ev, inputs = ctx.evaluation, ctx.inputs
+    t, snap = ev.tally, inputs.snapshot
+    return [
         "<section><h2>Scope and inputs</h2>",
         f"<p>Snapshot taken at {e(ts(snap.taken_at))} by {e(snap.source_tool or 'unknown tool')} "
         f"{e(snap.source_version or '')}: {t.hosts_read} hosts, {t.findings_read} findings read; "
@@ -206,8 +210,12 @@ def report_html(ctx: RenderContext) -> str:
             for p in ev.policies if p.retention_years
         ),
         "</section>",
-        "<section><h2>Control status</h2>",
     ]
+
+
+def _controls(ev: Evaluation, view: ReportView) -> list[str]:
+    """One line per control with its status and, if it fails, its worst items folded in."""
+    out = ["<section><h2>Control status</h2>"]
     if ev.controls:
         out.append('<ul class="controls">')
         for c in ev.controls:
@@ -228,9 +236,14 @@ def report_html(ctx: RenderContext) -> str:
     else:
         out.append('<p class="empty">No policy names a control.</p>')
     out.append("</section>")
+    return out
 
+
+def _verdicts_and_items(ev: Evaluation, view: ReportView) -> list[str]:
+    """The verdict counts, the failing and warning items, the ageing chart and the exceptions."""
+    t = ev.tally
     names = [p.name for p in ev.policies]
-    out += [
+    return [
         "<section><h2>Verdicts</h2>",
         _table(["verdict", "bucket", "total", *names],
                [(e(v), _badge(b), e(n), *(e(x) for x in per.values()))
@@ -261,8 +274,12 @@ def report_html(ctx: RenderContext) -> str:
                numeric=[7]),
         "</section>",
     ]
+
+
+def _hygiene_and_footer(ev: Evaluation, rows: int) -> list[str]:
+    """The host checks that are not ok (capped at ``rows``), the verify note, and the end tags."""
     bad_checks = failing_checks(ev)
-    out += [
+    return [
         "<section><h2>Host hygiene</h2>",
         f"<p>{len(ev.checks) - len(bad_checks)} host checks ok, {len(bad_checks)} not ok.</p>",
         _table(["policy", "host", "check", "verdict", "detail"],
@@ -275,6 +292,20 @@ def report_html(ctx: RenderContext) -> str:
         "against SHA256SUMS; with <code>-p</code> and <code>-s</code> naming the inputs above it "
         "re-evaluates them and compares every byte.</p></footer>",
         "</body></html>",
+    ]
+
+
+def report_html(ctx: RenderContext) -> str:
+    """The full report page (``report.html``)."""
+    ev = ctx.evaluation
+    rows = ctx.options.report_rows
+    view = report_view(ev, rows)
+    out = [
+        *_head(ctx),
+        *_scope_and_policies(ctx),
+        *_controls(ev, view),
+        *_verdicts_and_items(ev, view),
+        *_hygiene_and_footer(ev, rows),
     ]
     return "\n".join(out) + "\n"
 

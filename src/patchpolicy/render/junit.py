@@ -122,22 +122,8 @@ def junit_tree(ev: Evaluation, gate: GateResult, options: RenderOptions = DEFAUL
         if p.name in gate.empty_scope:
             case("scope", f"policy {p.name} judged nothing: its scope matched none of the "
                  f"{ev.tally.hosts_read} hosts", not gate.allow_empty_scope, "empty-scope")
-        for c in [c for c in ev.checks if c.policy == p.name]:
-            group = checks[(c.policy, c.check, c.verdict.value)]
-            if threshold > 0 and len(group) >= threshold:
-                if c is group[0]:  # one testcase where the group's first host was
-                    case(f"{len(group)} hosts #{c.check}", _check_group_line(group, sample),
-                         gate.fails(c.policy, c.verdict, c.bucket), items=len(group))
-            else:
-                case(f"{c.host} #{c.check}", _check_line(c), gate.fails(c.policy, c.verdict, c.bucket))
-        for _, kind, entry in entries.get(p.name, []):
-            if kind == "group":
-                w = entry.worst
-                case(f"{entry.hosts} hosts {w.vuln}", _group_line(entry, sample),
-                     gate.fails(w.policy, w.verdict, w.bucket), items=entry.items)
-            else:
-                case(f"{entry.host} {entry.finding}", _item_line(entry),
-                     gate.fails(entry.policy, entry.verdict, entry.bucket))
+        _check_cases(case, ev, p.name, checks, gate, options)
+        _item_cases(case, entries.get(p.name, []), gate, sample)
         if passing.get(p.name):
             n = passing[p.name]
             case(f"{n} passing item{'s' if n != 1 else ''}", "", False)
@@ -146,6 +132,45 @@ def junit_tree(ev: Evaluation, gate: GateResult, options: RenderOptions = DEFAUL
         ET.SubElement(props, "property", {"name": "failing", "value": str(case.failing)})
         total_tests += case.tests
         total_failures += case.failures
+    failed = _exceptions_suite(root, ev, gate)
+    total_tests += failed
+    total_failures += failed
+    root.set("tests", str(total_tests))
+    root.set("failures", str(total_failures))
+    root.set("errors", "0")
+    return root
+
+
+def _check_cases(case: _Cases, ev: Evaluation, policy: str,
+                 checks: dict[tuple[str, str, str], list[HostCheck]], gate: GateResult,
+                 options: RenderOptions) -> None:
+    """The policy's host checks: one testcase each, or one per group on many hosts."""
+    threshold, sample = options.junit_group_threshold, options.group_sample
+    for c in [c for c in ev.checks if c.policy == policy]:
+        group = checks[(c.policy, c.check, c.verdict.value)]
+        if threshold > 0 and len(group) >= threshold:
+            if c is group[0]:  # one testcase where the group's first host was
+                case(f"{len(group)} hosts #{c.check}", _check_group_line(group, sample),
+                     gate.fails(c.policy, c.verdict, c.bucket), items=len(group))
+        else:
+            case(f"{c.host} #{c.check}", _check_line(c), gate.fails(c.policy, c.verdict, c.bucket))
+
+
+def _item_cases(case: _Cases, entries: list[tuple[Any, ...]], gate: GateResult,
+                sample: int) -> None:
+    """The policy's items that do not pass, worst first: one testcase per item or group."""
+    for _, kind, entry in entries:
+        if kind == "group":
+            w = entry.worst
+            case(f"{entry.hosts} hosts {w.vuln}", _group_line(entry, sample),
+                 gate.fails(w.policy, w.verdict, w.bucket), items=entry.items)
+        else:
+            case(f"{entry.host} {entry.finding}", _item_line(entry),
+                 gate.fails(entry.policy, entry.verdict, entry.bucket))
+
+
+def _exceptions_suite(root: ET.Element, ev: Evaluation, gate: GateResult) -> int:
+    """A suite of the exceptions that fail the gate, if any; the number of its testcases."""
     failing_exceptions = [(e, _exception_failure(e, gate)) for e in ev.exceptions]
     failed = [(e, why) for e, why in failing_exceptions if why]
     if failed:
@@ -157,12 +182,7 @@ def junit_tree(ev: Evaluation, gate: GateResult, options: RenderOptions = DEFAUL
             el = ET.SubElement(suite, "testcase", {"name": _t(e.id), "classname": "exceptions"})
             ET.SubElement(el, "failure", {"type": f"exception-{e.status.value}",
                                           "message": _clean(why)}).text = _clean(why)
-        total_tests += len(failed)
-        total_failures += len(failed)
-    root.set("tests", str(total_tests))
-    root.set("failures", str(total_failures))
-    root.set("errors", "0")
-    return root
+    return len(failed)
 
 
 class _Cases:

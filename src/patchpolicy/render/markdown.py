@@ -26,7 +26,7 @@ from patchpolicy.render._common import (
     ts,
     verdict_rows,
 )
-from patchpolicy.render.grouping import TopN, report_view
+from patchpolicy.render.grouping import ReportView, TopN, report_view
 from patchpolicy.render.interface import RenderContext, Renderer
 
 
@@ -53,16 +53,13 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
     return out
 
 
-def report_markdown(ctx: RenderContext) -> str:
-    """The full auditor report (``report.md``); sections match ``report.html``."""
+def _intro_scope_policies(ctx: RenderContext) -> list[str]:
+    """The title and result line, the input files with their hashes, and the policies."""
     ev, inputs = ctx.evaluation, ctx.inputs
     t = ev.tally
-    gate = ctx.result
-    failing = gate.failing
+    failing = ctx.result.failing
     snap = inputs.snapshot
-    rows = ctx.options.report_rows
-    view = report_view(ev, rows)
-    lines = [
+    return [
         "# Patch compliance evidence report",
         "",
         f"Result: **{result_word(failing)}** ({failing} failing) as of {esc(ts(ev.as_of))}, "
@@ -94,9 +91,12 @@ def report_markdown(ctx: RenderContext) -> str:
         ),
         "",
         *_retention(ev),
-        "## Control status",
-        "",
     ]
+
+
+def _controls(ev: Evaluation) -> list[str]:
+    """The control status section: one line per control, then the same as a table."""
+    lines = ["## Control status", ""]
     if ev.controls:
         lines += [f"- {esc(control_label(c))}: {control_state(c)} (policy {esc(c.policy)})"
                   for c in ev.controls]
@@ -107,8 +107,14 @@ def report_markdown(ctx: RenderContext) -> str:
         )]
     else:
         lines.append("No policy names a control.")
+    return lines
+
+
+def _verdicts_and_items(ev: Evaluation, view: ReportView) -> list[str]:
+    """The verdict counts, the failing and warning items, and the failing items per control."""
+    t = ev.tally
     names = [p.name for p in ev.policies]
-    lines += [
+    lines = [
         "",
         "## Verdicts",
         "",
@@ -135,7 +141,12 @@ def report_markdown(ctx: RenderContext) -> str:
                       f"{count(top.total, 'failing item')}{failing_checks_too(c, top.total)}",
                       "", *_items_table(top.values()), *_left_out(top, "failing items of this control"), ""]
         lines.pop()
-    lines += [
+    return lines
+
+
+def _ageing_and_exceptions(ev: Evaluation, view: ReportView) -> list[str]:
+    """The ageing table of open findings and the exceptions table."""
+    lines = [
         "",
         "## Ageing of open findings",
         "",
@@ -157,9 +168,14 @@ def report_markdown(ctx: RenderContext) -> str:
         )
     else:
         lines.append("None.")
+    return lines
+
+
+def _hygiene_and_verify(ev: Evaluation, rows: int) -> list[str]:
+    """The host checks that are not ok (capped at ``rows``) and how to verify the bundle."""
     checks = failing_checks(ev)
     ok = len(ev.checks) - len(checks)
-    lines += ["", "## Host hygiene", "", f"{ok} host checks ok, {len(checks)} not ok.", ""]
+    lines = ["", "## Host hygiene", "", f"{ok} host checks ok, {len(checks)} not ok.", ""]
     if checks:
         lines += table(["policy", "host", "check", "verdict", "bucket", "detail"],
                        [(c.policy, c.host, c.check, c.verdict.value, c.bucket.value, c.detail)
@@ -173,6 +189,21 @@ def report_markdown(ctx: RenderContext) -> str:
         "",
         "`patchpolicy verify DIR` re-hashes every file against `SHA256SUMS`; with `-p` and "
         "`-s` naming the inputs above it re-evaluates them and compares every byte.",
+    ]
+    return lines
+
+
+def report_markdown(ctx: RenderContext) -> str:
+    """The full auditor report (``report.md``); sections match ``report.html``."""
+    ev = ctx.evaluation
+    rows = ctx.options.report_rows
+    view = report_view(ev, rows)
+    lines = [
+        *_intro_scope_policies(ctx),
+        *_controls(ev),
+        *_verdicts_and_items(ev, view),
+        *_ageing_and_exceptions(ev, view),
+        *_hygiene_and_verify(ev, rows),
     ]
     return "\n".join(lines) + "\n"
 

@@ -360,51 +360,72 @@ class _Entries:
     total_items: int
 
 
-def _entries(ctx: RenderContext, rule_index: dict[str, int], cap: int) -> _Entries:
-    """Every result to be, in output order (items then host checks, a group where its
-    first member was), keeping the ``cap`` worst. Two passes over the items: the first
-    counts hosts per (rule, vulnerability), the second keeps the worst ``cap`` single
-    results and summarises each group, so memory follows the cap, not the fleet."""
-    ev, gate = ctx.evaluation, ctx.result
-    threshold = ctx.options.sarif_group_threshold
-    exceptions = {x.id: x for x in ev.exceptions}
+@dataclass(frozen=True)
+class _GroupKeys:
+    """The grouping key of an item or host check; ``None`` for one that is never grouped."""
 
-    def item_key(i: Item) -> tuple[str, ...] | None:
-        if i.bucket == Bucket.WAIVED or threshold <= 0:
+    gate: GateResult
+    threshold: int
+
+    def item(self, i: Item) -> tuple[str, ...] | None:
+        if i.bucket == Bucket.WAIVED or self.threshold <= 0:
             return None  # suppressed results keep their own exception
         rule = f"{i.policy}#error" if i.verdict == Verdict.ERROR or i.binding_rule is None \
             else f"{i.policy}/{i.binding_rule}"
-        return ("item", rule, i.vuln, i.bucket.value, _level(gate, i.policy, i.verdict, i.bucket))
+        return ("item", rule, i.vuln, i.bucket.value, _level(self.gate, i.policy, i.verdict, i.bucket))
 
-    def check_key(c: HostCheck) -> tuple[str, ...] | None:
-        if threshold <= 0:
+    def check(self, c: HostCheck) -> tuple[str, ...] | None:
+        if self.threshold <= 0:
             return None
-        return ("check", c.policy, c.check, c.bucket.value, _level(gate, c.policy, c.verdict, c.bucket))
+        return ("check", c.policy, c.check, c.bucket.value,
+                _level(self.gate, c.policy, c.verdict, c.bucket))
 
-    # Pass 1: hosts per key (items come by policy then host, and a key names one policy,
-    # so a host's items are contiguous within a key: counting changes counts hosts).
+
+@dataclass
+class _Places:
+    """Output positions handed out so far, results made and entries they stand for."""
+
+    position: int = 0
+    total: int = 0
+    total_items: int = 0
+
+    def take(self) -> int:
+        """The next output position, counting one more result."""
+        self.position += 1
+        self.total += 1
+        return self.position - 1
+
+
+def _big_keys(ev: Evaluation, checks: list[HostCheck], keys: _GroupKeys) -> set[tuple[str, ...]]:
+    """Pass 1: the keys on at least ``threshold`` hosts. Items come by policy then host,
+    and a key names one policy, so a host's items are contiguous within a key: counting
+    changes counts hosts."""
     host_count: dict[tuple[str, ...], int] = {}
     last_host: dict[tuple[str, ...], str] = {}
-    checks = [c for c in ev.checks if c.bucket != Bucket.PASS]
     for i in ev.items:
         if i.bucket == Bucket.PASS:
             continue
-        k = item_key(i)
+        k = keys.item(i)
         if k is not None and last_host.get(k) != i.host:
             last_host[k] = i.host
             host_count[k] = host_count.get(k, 0) + 1
     check_hosts: dict[tuple[str, ...], set[str]] = {}
     for c in checks:
-        k = check_key(c)
+        k = keys.check(c)
         if k is not None:
             check_hosts.setdefault(k, set()).add(c.host)
-    big = {k for k, n in host_count.items() if n >= threshold} | \
-        {k for k, h in check_hosts.items() if len(h) >= threshold}
+    return {k for k, n in host_count.items() if n >= keys.threshold} | \
+        {k for k, h in check_hosts.items() if len(h) >= keys.threshold}
 
-    # Pass 2: single results compete for the cap as they come; groups are summarised.
+
+def _item_entries(ctx: RenderContext, rule_index: dict[str, int], cap: int, keys: _GroupKeys,
+                  big: set[tuple[str, ...]], places: _Places) -> list[_Entry]:
+    """Pass 2 over the items: single results compete for the cap as they come (memory
+    stays near ``2 * cap``); the items of a big key are summarised in one group."""
+    ev, gate = ctx.evaluation, keys.gate
+    exceptions = {x.id: x for x in ev.exceptions}
     singles: list[tuple[tuple[Any, ...], int, Item]] = []
     groups: dict[tuple[str, ...], _ItemGroup] = {}
-    total = total_items = position = 0
 
     def compact() -> None:
         singles.sort(key=lambda s: s[0])
@@ -413,21 +434,17 @@ def _entries(ctx: RenderContext, rule_index: dict[str, int], cap: int) -> _Entri
     for i in ev.items:
         if i.bucket == Bucket.PASS:
             continue
-        k = item_key(i)
+        k = keys.item(i)
         rank = (1 if i.bucket == Bucket.WAIVED else 0, *worst_key(i))
-        total_items += 1
+        places.total_items += 1
         if k in big:
             assert k is not None
             g = groups.get(k)
             if g is None:
-                g = groups[k] = _ItemGroup(position, i, rank)
-                position += 1
-                total += 1
+                g = groups[k] = _ItemGroup(places.take(), i, rank)
             g.add(i, rank)
             continue
-        singles.append((rank, position, i))
-        position += 1
-        total += 1
+        singles.append((rank, places.take(), i))
         if len(singles) >= 2 * cap:
             compact()
     compact()
@@ -435,35 +452,54 @@ def _entries(ctx: RenderContext, rule_index: dict[str, int], cap: int) -> _Entri
                for rank, pos, i in singles]
     entries += [_Entry(g.rank, g.position, lambda g=g: _item_group_result(ev, g, rule_index, gate),  # type: ignore[misc]
                        items=g.items, grouped=True) for g in groups.values()]
+    return entries
+
+
+def _check_entries(ctx: RenderContext, rule_index: dict[str, int], checks: list[HostCheck],
+                   keys: _GroupKeys, big: set[tuple[str, ...]], places: _Places) -> list[_Entry]:
+    """The host checks that do not pass, those of a big key summarised in one group."""
+    ev, gate = ctx.evaluation, keys.gate
+    entries: list[_Entry] = []
     check_groups: dict[tuple[str, ...], tuple[_Entry, list[HostCheck]]] = {}
     for c in checks:
-        k = check_key(c)
-        total_items += 1
+        k = keys.check(c)
+        places.total_items += 1
         if k in big:
             assert k is not None
             found = check_groups.get(k)
             if found is None:
                 members: list[HostCheck] = []
-                entry = _Entry(_check_rank(c), position,
+                entry = _Entry(_check_rank(c), places.take(),
                                lambda ms=members: _check_group_result(ev, ms, rule_index, gate),  # type: ignore[misc]
                                items=0, grouped=True)
                 check_groups[k] = (entry, members)
                 entries.append(entry)
-                position += 1
-                total += 1
             else:
                 entry, members = found
             members.append(c)
             entry.items += 1
             entry.rank = min(entry.rank, _check_rank(c))
             continue
-        entries.append(_Entry(_check_rank(c), position,
+        entries.append(_Entry(_check_rank(c), places.take(),
                               lambda c=c: _check_result(ev, c, rule_index, gate)))  # type: ignore[misc]
-        position += 1
-        total += 1
+    return entries
+
+
+def _entries(ctx: RenderContext, rule_index: dict[str, int], cap: int) -> _Entries:
+    """Every result to be, in output order (items then host checks, a group where its
+    first member was), keeping the ``cap`` worst. Two passes over the items: the first
+    counts hosts per (rule, vulnerability), the second keeps the worst ``cap`` single
+    results and summarises each group, so memory follows the cap, not the fleet."""
+    ev = ctx.evaluation
+    keys = _GroupKeys(ctx.result, ctx.options.sarif_group_threshold)
+    checks = [c for c in ev.checks if c.bucket != Bucket.PASS]
+    big = _big_keys(ev, checks, keys)
+    places = _Places()
+    entries = _item_entries(ctx, rule_index, cap, keys, big, places)
+    entries += _check_entries(ctx, rule_index, checks, keys, big, places)
     entries.sort(key=lambda e: e.rank)
     kept = sorted(entries[:cap], key=lambda e: e.position)
-    return _Entries(kept, total, total_items)
+    return _Entries(kept, places.total, places.total_items)
 
 
 def sarif_log(ctx: RenderContext, *, max_results: int | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Maintenance windows (RFC 5545 recurrences in IANA zones) and change freezes, as pure time.
+"""When windows occur (RFC 5545 recurrences in IANA zones) and freezes hold, as pure time.
 
 Every function here is a pure function of its arguments: no I/O, no wall clock, no CEL.
 Host selection (``Window.hosts``, ``Freeze.hosts``) and freeze exemptions
@@ -10,7 +10,7 @@ How an occurrence is computed (see also docs/windows.md):
    date of ``not_before`` if set, otherwise the fixed anchor ``ANCHOR_DATE`` (Monday
    2000-01-03), at the window's local ``start`` time. Rules that depend on their start
    date (``COUNT``, ``INTERVAL`` > 1, a ``FREQ`` without the ``BY*`` parts that pin the
-   day) count from that anchor; ``check_windows`` warns about them.
+   day) count from that anchor; ``checks.check_windows`` warns about them.
 2. ``offset`` shifts the local wall-clock date and time (Patch Tuesday 22:00 + 4d is
    Saturday 22:00 local, whatever DST did in between).
 3. The local wall time is turned into an instant by the RFC 5545 section 3.3.5 rule:
@@ -35,16 +35,14 @@ from __future__ import annotations
 import calendar
 import functools
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 
 from patchpolicy.errors import InputError
-from patchpolicy.model.common import format_duration, format_timestamp
 from patchpolicy.model.policy import Freeze, Window
 
 __all__ = [
@@ -52,10 +50,7 @@ __all__ = [
     "FrozenInterval",
     "Occurrence",
     "WindowError",
-    "WindowIssue",
     "blocking_freezes",
-    "check_freezes",
-    "check_windows",
     "first_occurrence",
     "freeze_intervals",
     "frozen_intervals",
@@ -67,8 +62,6 @@ __all__ = [
 
 ANCHOR_DATE = date(2000, 1, 3)
 """The local start date of a window without ``not_before`` (a Monday, RFC 5545's WKST)."""
-
-Severity = Literal["error", "warning"]
 
 
 class WindowError(InputError):
@@ -105,19 +98,6 @@ class FrozenInterval:
     start: datetime
     end: datetime
     freeze_id: str
-
-
-@dataclass(frozen=True, order=True)
-class WindowIssue:
-    """A problem with a window or freeze definition; the loader pins it to a file place.
-
-    ``kind`` says which list ``id`` belongs to; messages are lowercase.
-    """
-
-    kind: Literal["window", "freeze"]
-    id: str
-    message: str
-    severity: Severity = "error"
 
 
 # ---------------------------------------------------------------- local time -> instant
@@ -400,168 +380,5 @@ def blocking_freezes(
     return [f for f in freezes if overlaps(occurrence, f) and binds(f)]
 
 
-# ---------------------------------------------------------------- validation
-
-_YEAR = timedelta(days=366)
-_SAMPLE = 1000
-
-
-def _dtstart_dependent(text: str) -> str | None:
-    parts = _rule_parts(text.strip().removeprefix("RRULE:").removeprefix("rrule:"))
-    freq = parts.get("FREQ", "")
-    if "COUNT" in parts:
-        return "COUNT"
-    if parts.get("INTERVAL", "1") not in ("", "1"):
-        return "INTERVAL"
-    pinned = {"BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYEASTER"}
-    if freq == "WEEKLY" and "BYDAY" not in parts:
-        return "FREQ=WEEKLY without BYDAY"
-    if freq == "MONTHLY" and not pinned & parts.keys():
-        return "FREQ=MONTHLY without BYMONTHDAY or BYDAY"
-    if freq == "YEARLY" and not (pinned - {"BYMONTHDAY"}) & parts.keys() and not (
-        "BYMONTH" in parts and "BYMONTHDAY" in parts
-    ):
-        return "FREQ=YEARLY without BYMONTH and BYMONTHDAY, or BYDAY"
-    return None
-
-
-def _hosts_key(hosts: str | None) -> str:
-    return " ".join(hosts.split()) if hosts else "true"
-
-
-def check_windows(windows: Sequence[Window], reference: datetime) -> list[WindowIssue]:
-    """Semantic checks of windows, for the loader to pin to file places. Sorted.
-
-    Each window is checked over the year after ``reference``, or after its own
-    ``not_before`` when that is later (a window that starts in the future is not "never
-    occurring"):
-
-    * error: the rule cannot be expanded, or never matches a day;
-    * error: no occurrence within that year (names the next one when there is one
-      within ten years);
-    * error: the duration is longer than the shortest local wall-clock gap between two
-      consecutive starts (occurrences would overlap each other); the wall-clock gap is
-      used so that DST days (23h or 25h) do not make a daily 24h window invalid;
-    * warning: the rule depends on its start date (COUNT, INTERVAL, missing BY* parts)
-      and no ``not_before`` anchors it;
-    * warning: two windows with the same ``hosts`` text (whitespace-normalised) overlap
-      within the year after the later of their two references.
-    """
-    reference = _as_utc(reference, "reference")
-    issues: list[WindowIssue] = []
-    checked: list[Window] = []
-    for window in windows:
-        why = _impossible(window.rrule)
-        if why is not None:
-            issues.append(WindowIssue("window", window.id, f"rrule never occurs: {why}"))
-            continue
-        since = _since(window, reference)
-        try:
-            walls = list(itertools.islice(_iter_with_wall(window, since, since + _YEAR), _SAMPLE))
-        except WindowError as e:
-            issues.append(WindowIssue("window", window.id, _lower(str(e))))
-            continue
-        checked.append(window)
-        if not walls:
-            later = next_windows(window, since + _YEAR, 1, before=since + timedelta(days=3653))
-            hint = f" (next occurrence {format_timestamp(later[0].start)})" if later else ""
-            issues.append(
-                WindowIssue(
-                    "window",
-                    window.id,
-                    f"rrule has no occurrence within a year after {format_timestamp(since)}{hint}",
-                )
-            )
-        gap = _shortest_wall_gap(walls)
-        if gap is not None and window.duration > gap[0]:
-            issues.append(
-                WindowIssue(
-                    "window",
-                    window.id,
-                    f"duration {format_duration(window.duration)} is longer than the "
-                    f"{format_duration(gap[0])} between occurrences "
-                    f"(from {format_timestamp(gap[1])})",
-                )
-            )
-        dependent = _dtstart_dependent(window.rrule)
-        if dependent is not None and window.not_before is None:
-            issues.append(
-                WindowIssue(
-                    "window",
-                    window.id,
-                    f"rrule depends on its start date ({dependent}): it counts from "
-                    f"{ANCHOR_DATE.isoformat()}; set not_before to anchor it",
-                    "warning",
-                )
-            )
-    by_hosts: dict[str, list[Window]] = {}
-    for window in checked:
-        by_hosts.setdefault(_hosts_key(window.hosts), []).append(window)
-    for group in by_hosts.values():
-        for a, b in itertools.combinations(group, 2):
-            since = max(_since(a, reference), _since(b, reference))
-            clash = _first_overlap(
-                list(itertools.islice(iter_occurrences(a, since, since + _YEAR), _SAMPLE)),
-                list(itertools.islice(iter_occurrences(b, since, since + _YEAR), _SAMPLE)),
-            )
-            if clash is not None:
-                issues.append(
-                    WindowIssue(
-                        "window",
-                        b.id,
-                        f'overlaps window "{a.id}" for the same hosts '
-                        f"(at {format_timestamp(clash)})",
-                        "warning",
-                    )
-                )
-    return sorted(issues)
-
-
-def _since(window: Window, reference: datetime) -> datetime:
-    if window.not_before is not None and window.not_before > reference:
-        return window.not_before
-    return reference
-
-
-def check_freezes(freezes: Sequence[Freeze]) -> list[WindowIssue]:
-    """Semantic checks of freezes: an absolute freeze must end after it starts."""
-    issues = [
-        WindowIssue(
-            "freeze",
-            freeze.id,
-            f"until {format_timestamp(freeze.until)} is not after "
-            f"from {format_timestamp(freeze.from_)}",
-        )
-        for freeze in freezes
-        if freeze.from_ is not None and freeze.until is not None and freeze.until <= freeze.from_
-    ]
-    return sorted(issues)
-
-
 def _lower(message: str) -> str:
     return message[:1].lower() + message[1:]
-
-
-def _shortest_wall_gap(
-    walls: Sequence[tuple[datetime, Occurrence]],
-) -> tuple[timedelta, datetime] | None:
-    best: tuple[timedelta, datetime] | None = None
-    for (wall_a, a), (wall_b, _) in itertools.pairwise(walls):
-        gap = wall_b - wall_a
-        if best is None or gap < best[0]:
-            best = (gap, a.start)
-    return best
-
-
-def _first_overlap(a: Sequence[Occurrence], b: Sequence[Occurrence]) -> datetime | None:
-    i = j = 0
-    while i < len(a) and j < len(b):
-        x, y = a[i], b[j]
-        if x.start < y.end and y.start < x.end:
-            return max(x.start, y.start)
-        if x.end <= y.end:
-            i += 1
-        else:
-            j += 1
-    return None
-
