@@ -51,6 +51,18 @@ def run_inputs(bundle: Bundle, snapshot: SnapshotSource) -> RunInputs:
     )
 
 
+def _as_of(as_of: datetime | None, snapshot: SnapshotSource) -> datetime:
+    """The evaluation's as-of: the one given, else the snapshot's taken_at, checked."""
+    when = as_of if as_of is not None else snapshot.header.taken_at
+    try:
+        check_as_of(when)
+    except ValueError as e:
+        if as_of is not None:
+            raise InputError(f"as-of: {e}") from None
+        raise SnapshotError(f"{snapshot.path}: taken_at (the default as-of): {e}") from None
+    return when
+
+
 def evaluate_files(
     policy_paths: Sequence[str | Path],
     snapshot_path: str | Path | SnapshotSource,
@@ -81,13 +93,7 @@ def evaluate_files(
     snapshot = (
         snapshot_path if isinstance(snapshot_path, SnapshotSource) else open_snapshot(snapshot_path)
     )
-    when = as_of if as_of is not None else snapshot.header.taken_at
-    try:
-        check_as_of(when)
-    except ValueError as e:
-        if as_of is not None:
-            raise InputError(f"as-of: {e}") from None
-        raise SnapshotError(f"{snapshot.path}: taken_at (the default as-of): {e}") from None
+    when = _as_of(as_of, snapshot)
     planning = (
         HostPlanning(bundle, when.astimezone(UTC), plan_horizon) if plan_horizon is not None else None
     )

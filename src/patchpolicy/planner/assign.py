@@ -98,6 +98,23 @@ def _choose(need: Need, slots: list[Slot], selected: bool, soak_until: datetime 
     return _Choice(chosen, None, delayed, soak_until)
 
 
+def _planned(members: list[tuple[Need, _Choice]]) -> tuple[PlannedFinding, ...]:
+    """A task's findings, earliest deadline and worst severity first."""
+    return tuple(
+        sorted(
+            (
+                PlannedFinding(
+                    id=n.id, vuln=n.vuln, package=n.package, fixed_version=n.fixed_version,
+                    patch=n.patch, severity=n.severity, kev=n.kev, verdict=n.verdict,
+                    deadline=n.deadline, policies=n.policies, soak_delayed=c.soak_delayed,
+                )
+                for n, c in members
+            ),
+            key=lambda f: (f.deadline, SEVERITY_ORDER.get(f.severity, 9), f.id),
+        )
+    )
+
+
 class Assigner:
     """Turns ``HostNeeds`` rows, fed in assignment order, into tasks."""
 
@@ -148,19 +165,7 @@ class Assigner:
         cal, as_of = self.cal, self.cal.as_of
         first = members[0][1]
         slot = first.slot
-        findings = tuple(
-            sorted(
-                (
-                    PlannedFinding(
-                        id=n.id, vuln=n.vuln, package=n.package, fixed_version=n.fixed_version,
-                        patch=n.patch, severity=n.severity, kev=n.kev, verdict=n.verdict,
-                        deadline=n.deadline, policies=n.policies, soak_delayed=c.soak_delayed,
-                    )
-                    for n, c in members
-                ),
-                key=lambda f: (f.deadline, SEVERITY_ORDER.get(f.severity, 9), f.id),
-            )
-        )
+        findings = _planned(members)
         deadline = min(f.deadline for f in findings)
         policies = {self.versions[p] for f in findings for p in f.policies}
         soak_until = max(

@@ -115,6 +115,7 @@ def _child(path: str, key: str) -> str:
 
 # Over 60 lines: one state machine (a value, then close or next member); split, it would
 # pass the stack and position through every call of a scan that runs per byte of a unit.
+# Long: one per-byte state machine (see above).
 def _walk(buf: bytes, target: str | None = None) -> tuple[str, int, str] | None:
     """Scan the (valid) JSON value ``buf`` once, iteratively.
 

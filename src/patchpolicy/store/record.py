@@ -244,6 +244,9 @@ class _Terms:
             self.rows = []
 
 
+# The order-free merge of one evaluation's states into the spans around it is one case
+# analysis (extend, split, join, open) over the neighbours read once; the cases share them.
+# Long: one case analysis over shared neighbours (above).
 def _merge_spans(
     conn: Connection, kind: _Kind, policy: str, eid: int, nb: _Neighbours,
     new: dict[Key, State], terms: _Terms | None = None,
@@ -424,6 +427,9 @@ def record_bundle(store: Store, bundle_dir: str | Path) -> RecordResult:
     return _record_unverified(store, d)
 
 
+# One transaction's steps in order (evaluation row, policies, items, checks, scans);
+# cutting it would pass the connection, ids and counters through each.
+# Long: one transaction's steps in order (above).
 def _record_unverified(store: Store, d: Path) -> RecordResult:
     """``record_bundle`` once verify has accepted ``d``; only its SHA256SUMS,
     evidence.json and items file are read (benchmarks/bench_history.py's ``--fast`` records

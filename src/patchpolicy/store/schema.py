@@ -232,6 +232,7 @@ def _v1_to_v2(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE pp_evaluations DROP COLUMN policies_json"))
 
 
+# Long: a migration reads best as its steps in order, in one transaction.
 def _v2_to_v3(conn: Connection) -> None:
     """Schema 3 makes a year of a large fleet small: scan times move from the
     scan_freshness check spans (a span per host per scan) into ``pp_host_scans``, so a
