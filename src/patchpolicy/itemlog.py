@@ -27,6 +27,7 @@ from pathlib import Path
 import msgspec
 
 from patchpolicy.model.results import Item
+from patchpolicy.spill import RunFiles
 
 __all__ = ["DEFAULT_MEMORY_ITEMS", "ItemLog", "ItemStream", "item_key"]
 
@@ -57,16 +58,13 @@ def _line_key(line: bytes) -> tuple[str, str, str]:
     return (k.policy, k.host, k.finding)
 
 
-class ItemLog:
+class ItemLog(RunFiles):
     """Collects items in any order, in bounded memory; ``finish`` gives them sorted."""
 
     def __init__(self, *, memory_items: int = DEFAULT_MEMORY_ITEMS, spill_dir: Path | None = None) -> None:
+        super().__init__(spill_dir=spill_dir, prefix="items")
         self.memory_items = max(1, memory_items)
-        self.count = 0
         self._items: list[Item] = []
-        self._runs: list[Path] = []
-        self._dir = spill_dir
-        self._own_dir = False
 
     def add(self, item: Item) -> None:
         self._items.append(item)
@@ -74,64 +72,30 @@ class ItemLog:
         if len(self._items) >= self.memory_items:
             self._spill()
 
-    def run_directory(self) -> Path:
-        """Where this log keeps its runs (created now if needed): worker processes write
-        their own logs' runs here, so that ``absorb_runs`` can take them over."""
-        return self._spill_dir()
-
-    def discard(self) -> None:
-        """Drop everything (an evaluation that failed): held items, runs, and the
-        directory when this log made it."""
+    def _drop_held(self) -> None:
         self._items = []
-        for path in self._runs:
-            path.unlink(missing_ok=True)
-        self._runs = []
-        self.count = 0
-        if self._own_dir and self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
-            self._own_dir = False
-
-    def _spill_dir(self) -> Path:
-        if self._dir is None:
-            self._dir = Path(tempfile.mkdtemp(prefix="patchpolicy-items-"))
-            self._own_dir = True
-        return self._dir
 
     def _spill(self) -> None:
         if not self._items:
             return
         self._items.sort(key=item_key)
-        fd, name = tempfile.mkstemp(prefix=f"run-{os.getpid()}-", suffix=".jsonl", dir=self._spill_dir())
+        fd, _ = self._new_run(".jsonl")
         with os.fdopen(fd, "wb", buffering=_CHUNK) as fh:
             for item in self._items:
                 fh.write(_ENCODE(item) + b"\n")
-        self._runs.append(Path(name))
         self._items = []
-
-    def export_runs(self) -> tuple[list[Path], int]:
-        """Spill everything held and hand over the runs (a worker's part of the log)."""
-        self._spill()
-        runs, self._runs = self._runs, []
-        return runs, self.count
-
-    def absorb_runs(self, runs: Iterable[Path], count: int) -> None:
-        """Take over runs another log exported (they must live in this log's spill dir
-        or be removed by their owner); their items join this log."""
-        self._runs.extend(runs)
-        self.count += count
 
     def finish(self) -> ItemStream:
         """The items, sorted; memory-only when nothing was spilled."""
         if not self._runs:
             self._items.sort(key=item_key)
             stream = ItemStream(items=self._items, count=self.count)
-            if self._own_dir and self._dir is not None:
-                shutil.rmtree(self._dir, ignore_errors=True)
+            self._remove_own_dir()
             self._items = []
             return stream
         self._spill()
-        directory = self._spill_dir()
+        directory = self.run_directory()
+        owned = self._own_dir
         fd, name = tempfile.mkstemp(prefix="items-", suffix=".jsonl", dir=directory)
         files = [path.open("rb") for path in self._runs]
         try:
@@ -142,10 +106,8 @@ class ItemLog:
         finally:
             for f in files:
                 f.close()
-            for path in self._runs:
-                path.unlink(missing_ok=True)
-        self._runs = []
-        return ItemStream(path=Path(name), count=self.count, owned_dir=directory if self._own_dir else None)
+            self._remove_runs()
+        return ItemStream(path=Path(name), count=self.count, owned_dir=directory if owned else None)
 
 
 class ItemStream:

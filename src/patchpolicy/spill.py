@@ -30,7 +30,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["DEFAULT_MEMORY_BYTES", "SortedRows", "SortedSpill"]
+__all__ = ["DEFAULT_MEMORY_BYTES", "RunFiles", "SortedRows", "SortedSpill"]
 
 DEFAULT_MEMORY_BYTES = 32 << 20
 """Bytes of rows a ``SortedSpill`` holds before it writes a sorted run (~2-3x that in
@@ -53,49 +53,38 @@ def _first(frame: tuple[tuple[Any, ...], bytes]) -> tuple[Any, ...]:
     return frame[0]
 
 
-class SortedSpill:
-    """Collects rows in any order, in bounded memory; ``finish`` gives them sorted."""
+class RunFiles:
+    """Sorted runs on disk and the directory they live in: what a log that spills keeps
+    (``SortedSpill`` here, ``itemlog.ItemLog`` for items). Subclasses hold rows in memory,
+    write them as a run in ``_spill`` and drop them in ``_drop_held``."""
 
-    def __init__(self, *, memory_bytes: int = DEFAULT_MEMORY_BYTES, spill_dir: Path | None = None,
-                 prefix: str = "rows") -> None:
-        self.memory_bytes = max(1, memory_bytes)
+    def __init__(self, *, spill_dir: Path | None, prefix: str) -> None:
         self.count = 0
-        self._rows: list[tuple[tuple[Any, ...], bytes]] = []
-        self._held = 0
         self._runs: list[Path] = []
         self._dir = spill_dir
         self._own_dir = False
         self._prefix = prefix
 
-    def add(self, key: tuple[Any, ...], data: bytes) -> None:
-        self._rows.append((key, data))
-        self._held += len(data) + 64
-        self.count += 1
-        if self._held >= self.memory_bytes:
-            self._spill()
+    def _spill(self) -> None:
+        raise NotImplementedError
+
+    def _drop_held(self) -> None:
+        raise NotImplementedError
 
     def run_directory(self) -> Path:
-        """Where this spill keeps its runs (created now if needed): worker processes write
-        their runs here so that ``absorb_runs`` can take them over."""
+        """Where the runs live (created now if needed): worker processes write their runs
+        here so that ``absorb_runs`` can take them over."""
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix=f"patchpolicy-{self._prefix}-"))
             self._own_dir = True
         return self._dir
 
-    def _spill(self) -> None:
-        if not self._rows:
-            return
-        self._rows.sort(key=_first)
-        fd, name = tempfile.mkstemp(prefix=f"{self._prefix}-{os.getpid()}-", suffix=".run",
+    def _new_run(self, suffix: str) -> tuple[int, Path]:
+        """A new run file (open descriptor, path), already counted among the runs."""
+        fd, name = tempfile.mkstemp(prefix=f"{self._prefix}-{os.getpid()}-", suffix=suffix,
                                     dir=self.run_directory())
-        with os.fdopen(fd, "wb", buffering=_CHUNK) as fh:
-            for row in self._rows:
-                frame = _ENCODE(row)
-                fh.write(_LEN.pack(len(frame)))
-                fh.write(frame)
         self._runs.append(Path(name))
-        self._rows = []
-        self._held = 0
+        return fd, Path(name)
 
     def export_runs(self) -> tuple[list[Path], int]:
         """Write everything held and hand over the runs (a worker's part)."""
@@ -104,31 +93,71 @@ class SortedSpill:
         return runs, self.count
 
     def absorb_runs(self, runs: Iterable[Path], count: int) -> None:
-        """Take over runs another spill exported (they must live in this one's directory
+        """Take over runs another log exported (they must live in this one's directory
         or be removed by their owner)."""
         self._runs.extend(runs)
         self.count += count
 
-    def discard(self) -> None:
-        """Drop everything: held rows, runs, and the directory when this spill made it."""
-        self._rows = []
+    def _remove_runs(self) -> None:
         for path in self._runs:
             path.unlink(missing_ok=True)
         self._runs = []
-        self.count = 0
+
+    def _remove_own_dir(self) -> None:
         if self._own_dir and self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
             self._own_dir = False
+
+    def discard(self) -> None:
+        """Drop everything (a run that failed): held rows, runs, and the directory when
+        this log made it."""
+        self._drop_held()
+        self._remove_runs()
+        self.count = 0
+        self._remove_own_dir()
+
+
+class SortedSpill(RunFiles):
+    """Collects rows in any order, in bounded memory; ``finish`` gives them sorted."""
+
+    def __init__(self, *, memory_bytes: int = DEFAULT_MEMORY_BYTES, spill_dir: Path | None = None,
+                 prefix: str = "rows") -> None:
+        super().__init__(spill_dir=spill_dir, prefix=prefix)
+        self.memory_bytes = max(1, memory_bytes)
+        self._rows: list[tuple[tuple[Any, ...], bytes]] = []
+        self._held = 0
+
+    def add(self, key: tuple[Any, ...], data: bytes) -> None:
+        self._rows.append((key, data))
+        self._held += len(data) + 64
+        self.count += 1
+        if self._held >= self.memory_bytes:
+            self._spill()
+
+    def _drop_held(self) -> None:
+        self._rows = []
+        self._held = 0
+
+    def _spill(self) -> None:
+        if not self._rows:
+            return
+        self._rows.sort(key=_first)
+        fd, _ = self._new_run(".run")
+        with os.fdopen(fd, "wb", buffering=_CHUNK) as fh:
+            for row in self._rows:
+                frame = _ENCODE(row)
+                fh.write(_LEN.pack(len(frame)))
+                fh.write(frame)
+        self._drop_held()
 
     def finish(self) -> SortedRows:
         """The rows in key order: in memory when nothing was spilled, else one merged file."""
         if not self._runs:
             self._rows.sort(key=_first)
             rows = SortedRows(rows=[data for _, data in self._rows], count=self.count)
-            self._rows = []
-            if self._own_dir and self._dir is not None:
-                shutil.rmtree(self._dir, ignore_errors=True)
+            self._drop_held()
+            self._remove_own_dir()
             return rows
         self._spill()
         directory = self.run_directory()
@@ -139,9 +168,7 @@ class SortedSpill:
                     out.write(_LEN.pack(len(data)))
                     out.write(data)
         finally:
-            for path in self._runs:
-                path.unlink(missing_ok=True)
-        self._runs = []
+            self._remove_runs()
         return SortedRows(path=Path(name), count=self.count,
                           owned_dir=directory if self._own_dir else None)
 
