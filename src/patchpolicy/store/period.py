@@ -7,7 +7,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -263,22 +263,86 @@ def _late_row(it: ItemFacts) -> dict[str, Any]:
             "fixed_at": format_timestamp(it.fixed_at) if it.fixed_at else None}
 
 
-# One pass per policy whose sections (SLA, MTTR, backlog, ageing, exceptions, scan
-# cadence, statements) share the policy's spans, facts and scans; a per-policy class is
-# the split still to make (issue 13, closing note).
-# Long: not yet split (above).
+@dataclass
+class _Out:
+    """The report's row lists, filled policy by policy."""
+
+    sla: list[dict[str, Any]] = field(default_factory=list)
+    mttr: list[dict[str, Any]] = field(default_factory=list)
+    backlog: list[dict[str, Any]] = field(default_factory=list)
+    ageing: list[dict[str, Any]] = field(default_factory=list)
+    exceptions: list[dict[str, Any]] = field(default_factory=list)
+    scans: list[dict[str, Any]] = field(default_factory=list)
+    controls: list[dict[str, Any]] = field(default_factory=list)
+    policies: list[dict[str, Any]] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Policy:
+    """One policy's evaluations and what the period reads of them."""
+
+    name: str
+    seq: list[_Eval]
+    in_period: list[int]
+    facts: list[ItemFacts]
+    by_sev: dict[str, list[ItemFacts]]
+    by_ctl: dict[str, list[ItemFacts]]
+    hosts_in: list[str]
+    scans: dict[str, list[datetime]]
+    limit_s: float | None
+
+    @property
+    def limit(self) -> timedelta | None:
+        return timedelta(seconds=self.limit_s) if self.limit_s else None
+
+    @property
+    def known(self) -> datetime:
+        """The as-of of the policy's last evaluation in the period."""
+        return self.seq[self.in_period[-1]].as_of
+
+
+def _grouped(facts: list[ItemFacts], like: _Policy | None = None
+             ) -> tuple[dict[str, list[ItemFacts]], dict[str, list[ItemFacts]]]:
+    """Items by severity (and ``all``) and by control; with ``like``, every group of the
+    whole period is present, empty or not."""
+    by_sev: dict[str, list[ItemFacts]] = {k: [] for k in like.by_sev} if like else defaultdict(list)
+    by_ctl: dict[str, list[ItemFacts]] = {k: [] for k in like.by_ctl} if like else defaultdict(list)
+    for f in facts:
+        by_sev[f.severity].append(f)
+        by_sev["all"].append(f)
+        for c in f.controls:
+            by_ctl[c].append(f)
+    return by_sev, by_ctl
+
+
+def _evaluations(conn: Connection) -> dict[int, _Eval]:
+    return {
+        r.id: _Eval(r.id, datetime.fromisoformat(r.as_of), r.as_of, r.bundle_sha256,
+                    orjson.loads(r.exceptions), orjson.loads(r.controls))
+        for r in conn.execute(select(evaluations.c.id, evaluations.c.as_of,
+                                     evaluations.c.bundle_sha256, evaluations.c.exceptions,
+                                     evaluations.c.controls))
+    }
+
+
+def _versions(conn: Connection, evs: dict[int, _Eval], lo: datetime, hi: datetime
+              ) -> dict[str, set[str]]:
+    versions: dict[str, set[str]] = defaultdict(set)
+    for eid, p, v in conn.execute(select(evaluation_policies.c.evaluation_id,
+                                         evaluation_policies.c.policy,
+                                         evaluation_policies.c.version)):
+        if lo <= evs[eid].as_of < hi:
+            versions[p].add(v)
+    return versions
+
+
 def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
                  policy: str | None = None) -> dict[str, Any]:
     """The report's content for [lo, hi); StoreError when the period holds no evaluation
     (of ``policy``)."""
     with store.read() as conn:
-        evs = {
-            r.id: _Eval(r.id, datetime.fromisoformat(r.as_of), r.as_of, r.bundle_sha256,
-                        orjson.loads(r.exceptions), orjson.loads(r.controls))
-            for r in conn.execute(select(evaluations.c.id, evaluations.c.as_of,
-                                         evaluations.c.bundle_sha256, evaluations.c.exceptions,
-                                         evaluations.c.controls))
-        }
+        evs = _evaluations(conn)
         per_policy = _policy_evals(conn, evs)
         names = sorted(p for p, seq in per_policy.items()
                        if (policy is None or p == policy) and any(lo <= e.as_of < hi for e in seq))
@@ -292,141 +356,11 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
                 evaluation_policies.c.evaluation_id, evaluation_policies.c.policy,
                 evaluation_policies.c.max_scan_age_s))
         }
-        versions = defaultdict(set)
-        for eid, p, v in conn.execute(select(evaluation_policies.c.evaluation_id,
-                                             evaluation_policies.c.policy,
-                                             evaluation_policies.c.version)):
-            if lo <= evs[eid].as_of < hi:
-                versions[p].add(v)
-        out_sla: list[dict[str, Any]] = []
-        out_mttr: list[dict[str, Any]] = []
-        out_backlog: list[dict[str, Any]] = []
-        out_ageing: list[dict[str, Any]] = []
-        out_exc: list[dict[str, Any]] = []
-        out_scan: list[dict[str, Any]] = []
-        out_controls: list[dict[str, Any]] = []
-        out_policies: list[dict[str, Any]] = []
-        used: set[str] = set()
-        terms: dict[int, _TermsRow] | None = None
+        versions = _versions(conn, evs, lo, hi)
+        out = _Out()
+        terms = _terms(conn)
         for p in names:
-            seq = per_policy[p]
-            idx = {e.id: i for i, e in enumerate(seq)}
-            in_period = [i for i, e in enumerate(seq) if lo <= e.as_of < hi]
-            used.update(seq[i].bundle for i in in_period)
-            hi_idx = in_period[-1] + 1
-            keys = {i: (h, f) for i, h, f in _raw_rows(conn, (
-                select(item_keys.c.id, item_keys.c.host, item_keys.c.finding)
-                .where(item_keys.c.policy == p)))}
-            # The last evaluation of each bucket that has one (ageing is taken there).
-            bucket_ends: list[tuple[Bucket, int]] = []
-            for b in bks:
-                b_idx = [i for i in in_period if b.start <= seq[i].as_of < b.end]
-                if b_idx:
-                    bucket_ends.append((b, b_idx[-1]))
-            ends = sorted(e for _, e in bucket_ends)
-            sp = _span_pass(conn, keys, idx, len(seq), hi_idx, ends)
-            if terms is None:
-                terms = _terms(conn)
-            facts = _facts(p, keys, sp.by_item, terms, seq)
-            del sp.by_item
-            limit_s = limits.get((seq[in_period[-1]].id, p))
-            out_policies.append({"name": p, "versions": sorted(versions[p]),
-                                 "max_scan_age_days": _days(limit_s),
-                                 "evaluations": len(in_period)})
-            by_sev: dict[str, list[ItemFacts]] = defaultdict(list)
-            by_ctl: dict[str, list[ItemFacts]] = defaultdict(list)
-            for f in facts:
-                by_sev[f.severity].append(f)
-                by_sev["all"].append(f)
-                for c in f.controls:
-                    by_ctl[c].append(f)
-            # Open and overdue backlog at each evaluation: +1/-1 over each span's run.
-            open_d, over_d = sp.open_d, sp.over_d
-            run_o = run_v = 0
-            backlog = []
-            for i in range(len(seq)):
-                run_o += open_d[i]
-                run_v += over_d[i]
-                backlog.append((run_o, run_v))
-            out_backlog.extend({"as_of": seq[i].as_of_text, "policy": p, "open": backlog[i][0],
-                                "overdue": backlog[i][1]} for i in in_period)
-            # Check spans for scan cadence: the hosts in scope during the period.
-            hosts_in = sorted({h for h, f_, l_ in conn.execute(
-                select(check_spans.c.host, check_spans.c.first_eval, check_spans.c.last_eval)
-                .where(check_spans.c.policy == p, check_spans.c.check_name == "scan_freshness"))
-                if idx[f_] <= in_period[-1] and idx[l_] >= in_period[0]})
-            scans: dict[str, list[datetime]] = defaultdict(list)
-            wanted = set(hosts_in)
-            for h, t in conn.execute(scan_times()):
-                if h in wanted:
-                    scans[h].append(datetime_of_micros(t))
-            limit = timedelta(seconds=limit_s) if limit_s else None
-            known = seq[in_period[-1]].as_of
-            touching_by_bucket = _by_bucket(facts, bks)
-            for b, touching in zip(bks, touching_by_bucket, strict=True):
-                b_idx = [i for i in in_period if b.start <= seq[i].as_of < b.end]
-                b_sev: dict[str, list[ItemFacts]] = {k: [] for k in by_sev}
-                b_ctl: dict[str, list[ItemFacts]] = {k: [] for k in by_ctl}
-                for f in touching:
-                    b_sev[f.severity].append(f)
-                    b_sev["all"].append(f)
-                    for c in f.controls:
-                        b_ctl[c].append(f)
-                _rows_for(b_sev, b, p, "severity", known, out_sla, out_mttr)
-                _rows_for(b_ctl, b, p, "control", known, out_sla, out_mttr)
-                states = [(x["id"], x["status"], int(x.get("items_covered", 0)),
-                           int(x.get("items_matched", 0)))
-                          for i in b_idx for x in seq[i].exceptions if p in x.get("policies", [])]
-                active, expired = exception_counts(states)
-                out_exc.append({"bucket": b.label, "policy": p, "active": active,
-                                "expired_while_open": expired})
-                if not b_idx:
-                    continue
-                if hosts_in:
-                    end = seq[b_idx[-1]].as_of
-                    missed = []
-                    for h in hosts_in:
-                        cad = scan_cadence(scans.get(h, []), b.start, end, limit)
-                        if cad.missed:
-                            missed.append(h)
-                    out_scan.append({"bucket": b.label, "policy": p, "hosts": len(hosts_in),
-                                     "missed": len(missed), "missed_hosts": missed,
-                                     "max_scan_age_days": _days(limit_s)})
-            # Ageing of the open backlog at each bucket's last evaluation.
-            for b, e in bucket_ends:
-                starts = (_dt(terms[t][1]) for t in sp.open_at.get(e, []))
-                out_ageing.append({"bucket": b.label, "policy": p, "as_of": seq[e].as_of_text,
-                                   **ageing(starts, seq[e].as_of)})
-            # The whole period as one more bucket, then per-control statements over it.
-            last_ev = seq[in_period[-1]]
-            whole = Bucket("period", lo, hi)
-            _rows_for(by_sev, whole, p, "severity", known, out_sla, out_mttr)
-            _rows_for(by_ctl, whole, p, "control", known, out_sla, out_mttr)
-            period_end = last_ev.as_of
-            for ctl in sorted((x for x in last_ev.controls if x["policy"] == p),
-                              key=lambda x: (x["framework"], x["control"])):
-                entry: dict[str, Any] = {
-                    "policy": p, "framework": ctl["framework"],
-                    "framework_version": ctl["framework_version"], "control": ctl["control"],
-                    "title": ctl.get("title"),
-                }
-                a = sla_attainment(by_ctl.get(ctl["control"], []), whole.start, whole.end, known)
-                entry["items"] = {"due": a.due, "met": a.met, "waived": a.waived,
-                                  "pending": a.pending,
-                                  "attainment_pct": _pct(a), "late": [_late_row(x) for x in a.late]}
-                if CHECK_VERDICTS & set(ctl.get("counts", {})) and hosts_in:
-                    per_host = []
-                    for h in hosts_in:
-                        cad = scan_cadence(scans.get(h, []), lo, period_end, limit)
-                        per_host.append({"host": h, "largest_gap_days": _days(cad.largest_gap_s),
-                                         "missed": cad.missed})
-                    entry["scans"] = {
-                        "hosts": len(hosts_in), "max_scan_age_days": _days(limit_s),
-                        "missed_hosts": [x["host"] for x in per_host if x["missed"]],
-                        "per_host": per_host,
-                    }
-                entry["statement"] = statement(entry)
-                out_controls.append(entry)
+            _policy_rows(conn, out, p, per_policy[p], (lo, hi), bks, limits, versions[p], terms)
     return {
         "apiVersion": "patchpolicy/v1", "kind": "PeriodReport",
         "tool": {"name": "patchpolicy", "version": __version__},
@@ -434,11 +368,129 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
                    "policy": policy},
         "buckets": [{"label": b.label, "from": format_timestamp(b.start),
                      "to": format_timestamp(b.end)} for b in bks],
-        "evaluations": sorted(used),
-        "policies": out_policies,
-        "sla": out_sla, "mttr": out_mttr, "backlog": out_backlog, "ageing": out_ageing,
-        "exceptions": out_exc, "scan_cadence": out_scan, "controls": out_controls,
+        "evaluations": sorted(out.used),
+        "policies": out.policies,
+        "sla": out.sla, "mttr": out.mttr, "backlog": out.backlog, "ageing": out.ageing,
+        "exceptions": out.exceptions, "scan_cadence": out.scans, "controls": out.controls,
     }
+
+
+def _policy_rows(conn: Connection, out: _Out, p: str, seq: list[_Eval],
+                 period: tuple[datetime, datetime], bks: list[Bucket],
+                 limits: dict[tuple[int, str], Any], versions: set[str],
+                 terms: dict[int, _TermsRow]) -> None:
+    """Every row of one policy, in the report's order."""
+    lo, hi = period
+    idx = {e.id: i for i, e in enumerate(seq)}
+    in_period = [i for i, e in enumerate(seq) if lo <= e.as_of < hi]
+    out.used.update(seq[i].bundle for i in in_period)
+    keys = {i: (h, f) for i, h, f in _raw_rows(conn, (
+        select(item_keys.c.id, item_keys.c.host, item_keys.c.finding)
+        .where(item_keys.c.policy == p)))}
+    # The last evaluation of each bucket that has one (ageing is taken there).
+    bucket_ends: list[tuple[Bucket, int]] = []
+    for b in bks:
+        b_idx = [i for i in in_period if b.start <= seq[i].as_of < b.end]
+        if b_idx:
+            bucket_ends.append((b, b_idx[-1]))
+    sp = _span_pass(conn, keys, idx, len(seq), in_period[-1] + 1,
+                    sorted(e for _, e in bucket_ends))
+    facts = _facts(p, keys, sp.by_item, terms, seq)
+    del sp.by_item
+    limit_s = limits.get((seq[in_period[-1]].id, p))
+    out.policies.append({"name": p, "versions": sorted(versions),
+                         "max_scan_age_days": _days(limit_s), "evaluations": len(in_period)})
+    by_sev, by_ctl = _grouped(facts)
+    # Open and overdue backlog at each evaluation: +1/-1 over each span's run.
+    run_o = run_v = 0
+    backlog = []
+    for i in range(len(seq)):
+        run_o += sp.open_d[i]
+        run_v += sp.over_d[i]
+        backlog.append((run_o, run_v))
+    out.backlog.extend({"as_of": seq[i].as_of_text, "policy": p, "open": backlog[i][0],
+                        "overdue": backlog[i][1]} for i in in_period)
+    hosts_in, scans = _scans_in_scope(conn, p, idx, in_period)
+    pol = _Policy(p, seq, in_period, facts, by_sev, by_ctl, hosts_in, scans, limit_s)
+    _bucket_rows(out, pol, bks)
+    # Ageing of the open backlog at each bucket's last evaluation.
+    for b, e in bucket_ends:
+        starts = (_dt(terms[t][1]) for t in sp.open_at.get(e, []))
+        out.ageing.append({"bucket": b.label, "policy": p, "as_of": seq[e].as_of_text,
+                           **ageing(starts, seq[e].as_of)})
+    # The whole period as one more bucket, then per-control statements over it.
+    whole = Bucket("period", lo, hi)
+    _rows_for(by_sev, whole, p, "severity", pol.known, out.sla, out.mttr)
+    _rows_for(by_ctl, whole, p, "control", pol.known, out.sla, out.mttr)
+    _control_rows(out, pol, whole)
+
+
+def _scans_in_scope(conn: Connection, p: str, idx: dict[int, int], in_period: list[int]
+                    ) -> tuple[list[str], dict[str, list[datetime]]]:
+    """The hosts in scope during the period (their scan_freshness check spans) and each
+    one's scan times."""
+    hosts_in = sorted({h for h, f_, l_ in conn.execute(
+        select(check_spans.c.host, check_spans.c.first_eval, check_spans.c.last_eval)
+        .where(check_spans.c.policy == p, check_spans.c.check_name == "scan_freshness"))
+        if idx[f_] <= in_period[-1] and idx[l_] >= in_period[0]})
+    scans: dict[str, list[datetime]] = defaultdict(list)
+    wanted = set(hosts_in)
+    for h, t in conn.execute(scan_times()):
+        if h in wanted:
+            scans[h].append(datetime_of_micros(t))
+    return hosts_in, scans
+
+
+def _bucket_rows(out: _Out, pol: _Policy, bks: list[Bucket]) -> None:
+    """SLA, MTTR, exceptions and scan cadence of each bucket."""
+    p, seq = pol.name, pol.seq
+    for b, touching in zip(bks, _by_bucket(pol.facts, bks), strict=True):
+        b_idx = [i for i in pol.in_period if b.start <= seq[i].as_of < b.end]
+        b_sev, b_ctl = _grouped(touching, like=pol)
+        _rows_for(b_sev, b, p, "severity", pol.known, out.sla, out.mttr)
+        _rows_for(b_ctl, b, p, "control", pol.known, out.sla, out.mttr)
+        states = [(x["id"], x["status"], int(x.get("items_covered", 0)),
+                   int(x.get("items_matched", 0)))
+                  for i in b_idx for x in seq[i].exceptions if p in x.get("policies", [])]
+        active, expired = exception_counts(states)
+        out.exceptions.append({"bucket": b.label, "policy": p, "active": active,
+                               "expired_while_open": expired})
+        if not b_idx or not pol.hosts_in:
+            continue
+        end = seq[b_idx[-1]].as_of
+        missed = [h for h in pol.hosts_in
+                  if scan_cadence(pol.scans.get(h, []), b.start, end, pol.limit).missed]
+        out.scans.append({"bucket": b.label, "policy": p, "hosts": len(pol.hosts_in),
+                          "missed": len(missed), "missed_hosts": missed,
+                          "max_scan_age_days": _days(pol.limit_s)})
+
+
+def _control_rows(out: _Out, pol: _Policy, whole: Bucket) -> None:
+    """One statement per control of the policy's last evaluation, over the whole period."""
+    last_ev = pol.seq[pol.in_period[-1]]
+    for ctl in sorted((x for x in last_ev.controls if x["policy"] == pol.name),
+                      key=lambda x: (x["framework"], x["control"])):
+        entry: dict[str, Any] = {
+            "policy": pol.name, "framework": ctl["framework"],
+            "framework_version": ctl["framework_version"], "control": ctl["control"],
+            "title": ctl.get("title"),
+        }
+        a = sla_attainment(pol.by_ctl.get(ctl["control"], []), whole.start, whole.end, pol.known)
+        entry["items"] = {"due": a.due, "met": a.met, "waived": a.waived, "pending": a.pending,
+                          "attainment_pct": _pct(a), "late": [_late_row(x) for x in a.late]}
+        if CHECK_VERDICTS & set(ctl.get("counts", {})) and pol.hosts_in:
+            per_host = []
+            for h in pol.hosts_in:
+                cad = scan_cadence(pol.scans.get(h, []), whole.start, last_ev.as_of, pol.limit)
+                per_host.append({"host": h, "largest_gap_days": _days(cad.largest_gap_s),
+                                 "missed": cad.missed})
+            entry["scans"] = {
+                "hosts": len(pol.hosts_in), "max_scan_age_days": _days(pol.limit_s),
+                "missed_hosts": [x["host"] for x in per_host if x["missed"]],
+                "per_host": per_host,
+            }
+        entry["statement"] = statement(entry)
+        out.controls.append(entry)
 
 
 def _n(x: int) -> str:
