@@ -339,7 +339,8 @@ def _jobs(ctx: click.Context, param: click.Parameter, value: int | None) -> int 
 jobs_option = click.option(
     "-j", "--jobs", type=click.IntRange(min=1), default=None, callback=_jobs,
     help="Processes for a JSON Lines snapshot (default: every core for files over 32 MB); "
-         "the outputs are the same whatever the number.",
+         "evaluate also renders its files in N processes when N is given (faster, but "
+         "two renderers' memory at once). The outputs are the same whatever the number.",
 )
 
 def _dask_scheduler(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
