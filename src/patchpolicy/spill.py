@@ -24,6 +24,7 @@ import shutil
 import struct
 import tempfile
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ def _first(frame: tuple[tuple[Any, ...], bytes]) -> tuple[Any, ...]:
     return frame[0]
 
 
-class RunFiles:
+class RunFiles(ABC):
     """Sorted runs on disk and the directory they live in: what a log that spills keeps
     (``SortedSpill`` here, ``itemlog.ItemLog`` for items). Subclasses hold rows in memory,
     write them as a run in ``_spill`` and drop them in ``_drop_held``."""
@@ -65,11 +66,13 @@ class RunFiles:
         self._own_dir = False
         self._prefix = prefix
 
+    @abstractmethod
     def _spill(self) -> None:
-        raise NotImplementedError
+        """Write the rows held as one more sorted run (nothing when none are held)."""
 
+    @abstractmethod
     def _drop_held(self) -> None:
-        raise NotImplementedError
+        """Forget the rows held in memory."""
 
     def run_directory(self) -> Path:
         """Where the runs live (created now if needed): worker processes write their runs

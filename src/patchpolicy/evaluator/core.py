@@ -25,6 +25,7 @@ from patchpolicy.model.evaluation import FAILING_REFS_KEPT, Evaluation, PolicySo
 from patchpolicy.model.fleet import FindingRecord, HostRecord
 from patchpolicy.model.results import (
     BUCKET_OF,
+    OPEN_VERDICTS,
     VERDICT_ORDER,
     Bucket,
     CheckVerdict,
@@ -42,9 +43,6 @@ if TYPE_CHECKING:
     from patchpolicy.planner.hosts import HostPlanning
 
 __all__ = ["Evaluator", "evaluate"]
-
-_PLANNED = frozenset({Verdict.OVERDUE, Verdict.DUE_SOON, Verdict.OPEN})
-"""Verdicts the planner plans (``planner.hosts.PLANNED_VERDICTS``; an emitted item has a deadline)."""
 
 _NOT_REMEDIATED = {
     "pending_reboot": "fix installed but awaiting reboot: not remediated",
@@ -342,7 +340,8 @@ class Evaluator:
         before = False
         if bucket is Bucket.FAIL and not runner.in_effect:
             bucket, before = Bucket.WARN, True
-        planned = self.planning is not None and verdict in _PLANNED
+        # The planner plans open verdicts (planner.hosts.PLANNED_VERDICTS); this item has a deadline.
+        planned = self.planning is not None and verdict in OPEN_VERDICTS
         if not self.keep_items and not planned and (
             bucket is Bucket.PASS
             or not self.worst.would_keep(
