@@ -15,6 +15,7 @@ from pathlib import Path
 from patchpolicy.errors import OutputError
 from patchpolicy.outdir import FileBody, Streamed, body_sha256, replace_dir
 from patchpolicy.render.interface import RenderContext, Renderer, StreamingRenderer
+from patchpolicy.render.views import collect
 
 SUMS_FILE = "SHA256SUMS"
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -41,6 +42,8 @@ def render_all(ctx: RenderContext, renderers: Iterable[Renderer], *, jobs: int =
         r.filename: r.stream(ctx) for r in todo if isinstance(r, StreamingRenderer)
     }
     eager = [r for r in todo if not isinstance(r, StreamingRenderer)]
+    # One pass over the items for every renderer's views, before any renders (or forks).
+    collect(ctx.evaluation, [v for r in eager for v in r.views(ctx)])
     rendered: dict[str, FileBody] = {}
     if jobs > 1 and len(eager) > 1 and can_fork():
         def digest_streams() -> None:

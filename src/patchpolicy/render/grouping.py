@@ -1,9 +1,10 @@
 """Bounded views of a stream of items: the worst N, and groups of items that share a key.
 
 Renderers whose consumers cannot take one entry per item (OSCAL, POA&M, JUnit, the HTML
-and Markdown reports) read ``Evaluation.items`` once through these. Memory is bounded by
-the number of groups and the sample size, never by the number of items, and every group
-says how many items and hosts it stands for, so nothing is dropped silently.
+and Markdown reports) read ``Evaluation.items`` through these views (``Groups``,
+``ReportRows``), all in one shared pass (:mod:`patchpolicy.render.views`). Memory is
+bounded by the number of groups and the sample size, never by the number of items, and
+every group says how many items and hosts it stands for, so nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from patchpolicy.model.evaluation import Evaluation, worst_key
 from patchpolicy.model.results import OPEN_VERDICTS, Bucket, HostCheck, Item
 from patchpolicy.render._common import AGE_BINS, AgeBin, age_bin, age_bins
+from patchpolicy.render.views import Collector, View, view
 
 T = TypeVar("T")
 
@@ -36,10 +38,13 @@ class TopN(Generic[T]):
         self._bar: Any = None  # the n-th rank after the last compaction
 
     def add(self, value: T) -> None:
+        self.add_ranked(value, self.rank(value))
+
+    def add_ranked(self, value: T, r: Any) -> None:
+        """Add ``value`` whose rank, already computed, is ``r``."""
         self.total += 1
         if not self.n:
             return
-        r = self.rank(value)
         if self._bar is not None and r >= self._bar:
             return
         self._kept.append((r, value))
@@ -98,8 +103,9 @@ class ItemGroup:
         """The distinct hosts of the sampled items, in the sample's (worst first) order."""
         return list(dict.fromkeys(i.host for i in self.sample.values()))
 
-    def add(self, item: Item) -> None:
-        self.sample.add(item)
+    def add(self, item: Item, rank: tuple[Any, ...]) -> None:
+        """One more item of the group; ``rank`` is its ``worst_key``."""
+        self.sample.add_ranked(item, rank)
         self.verdicts[item.verdict.value] += 1
         if item.host != self._last_host:
             # Items arrive sorted by (policy, host, finding) and a key holds one policy, so
@@ -119,24 +125,47 @@ def group_checks(checks: Iterable[HostCheck]) -> dict[tuple[str, str, str], list
     return groups
 
 
-def group_items(items: Iterable[Item], key: Callable[[Item], tuple[str, ...] | None],
-                sample: int) -> list[ItemGroup]:
-    """Groups of ``items`` by ``key`` (None: leave the item out), worst group first.
+ItemKey = Callable[[Item], "tuple[str, ...] | None"]
 
-    ``items`` must come in ``Evaluation.items`` order (policy, host, finding) and every key
-    must name the item's policy: the host count relies on it. Each group keeps its
+
+@dataclass(frozen=True)
+class Groups(View[list[ItemGroup]]):
+    """The items grouped by ``key`` (None: leave the item out), worst group first.
+
+    ``key`` must name the item's policy (the host count relies on items coming in
+    ``Evaluation.items`` order, a host's items together) and be a module-level function,
+    so that two renderers asking for the same grouping share it. Each group keeps its
     ``sample`` worst items (at least one)."""
-    groups: dict[tuple[str, ...], ItemGroup] = {}
-    for i in items:
-        k = key(i)
+
+    key: ItemKey
+    sample: int
+
+    def collector(self, ev: Evaluation) -> Collector[list[ItemGroup]]:
+        return _GroupCollector(self.key, max(self.sample, 1))
+
+
+class _GroupCollector(Collector[list[ItemGroup]]):
+    def __init__(self, key: ItemKey, sample: int) -> None:
+        self.key, self.sample = key, sample
+        self.groups: dict[tuple[str, ...], ItemGroup] = {}
+
+    def add(self, item: Item, rank: tuple[Any, ...]) -> None:
+        k = self.key(item)
         if k is None:
-            continue
-        g = groups.get(k)
+            return
+        g = self.groups.get(k)
         if g is None:
-            g = groups[k] = ItemGroup(k, TopN(max(sample, 1), worst_key))
-        g.add(i)
-    # Each item is in one group and worst_key ends with its ids: a total order of groups.
-    return sorted(groups.values(), key=lambda g: worst_key(g.worst))
+            g = self.groups[k] = ItemGroup(k, TopN(self.sample, worst_key))
+        g.add(item, rank)
+
+    def result(self) -> list[ItemGroup]:
+        # Each item is in one group and worst_key ends with its ids: a total order of groups.
+        return sorted(self.groups.values(), key=lambda g: worst_key(g.worst))
+
+
+def group_items(ev: Evaluation, key: ItemKey, sample: int) -> list[ItemGroup]:
+    """The groups of ``ev``'s items by ``key`` (see ``Groups``), from the shared pass."""
+    return view(ev, Groups(key, sample))
 
 
 @dataclass
@@ -151,30 +180,40 @@ class ReportView:
     ageing: list[AgeBin]
 
 
-_view_cache: list[tuple[Evaluation, int, ReportView]] = []
+@dataclass(frozen=True)
+class ReportRows(View[ReportView]):
+    """The report view with tables of ``rows`` rows."""
+
+    rows: int
+
+    def collector(self, ev: Evaluation) -> Collector[ReportView]:
+        return _ReportCollector(ev, self.rows)
+
+
+class _ReportCollector(Collector[ReportView]):
+    def __init__(self, ev: Evaluation, rows: int) -> None:
+        self.failing: TopN[Item] = TopN(rows, worst_key)
+        self.warnings: TopN[Item] = TopN(rows, worst_key)
+        self.controls: dict[tuple[str, str], TopN[Item]] = {
+            (c.policy, c.control): TopN(rows, worst_key) for c in ev.controls}
+        self.bins = [0] * len(AGE_BINS)
+
+    def add(self, item: Item, rank: tuple[Any, ...]) -> None:
+        if item.bucket == Bucket.FAIL:
+            self.failing.add_ranked(item, rank)
+            for c in item.controls:
+                top = self.controls.get((item.policy, c))
+                if top is not None:
+                    top.add_ranked(item, rank)
+        elif item.bucket == Bucket.WARN:
+            self.warnings.add_ranked(item, rank)
+        if item.verdict in OPEN_VERDICTS and item.days_left is not None:
+            self.bins[age_bin(item.days_left)] += 1
+
+    def result(self) -> ReportView:
+        return ReportView(self.failing, self.warnings, self.controls, age_bins(self.bins))
 
 
 def report_view(ev: Evaluation, rows: int) -> ReportView:
-    """The report view of ``ev`` (computed once for the HTML and the Markdown report)."""
-    for cached_ev, cached_rows, view in _view_cache:
-        if cached_ev is ev and cached_rows == rows:
-            return view
-    failing: TopN[Item] = TopN(rows, worst_key)
-    warnings: TopN[Item] = TopN(rows, worst_key)
-    controls: dict[tuple[str, str], TopN[Item]] = {(c.policy, c.control): TopN(rows, worst_key)
-                                                   for c in ev.controls}
-    bins = [0] * len(AGE_BINS)
-    for i in ev.items:
-        if i.bucket == Bucket.FAIL:
-            failing.add(i)
-            for c in i.controls:
-                top = controls.get((i.policy, c))
-                if top is not None:
-                    top.add(i)
-        elif i.bucket == Bucket.WARN:
-            warnings.add(i)
-        if i.verdict in OPEN_VERDICTS and i.days_left is not None:
-            bins[age_bin(i.days_left)] += 1
-    view = ReportView(failing, warnings, controls, age_bins(bins))
-    _view_cache[:] = [(ev, rows, view)]  # one entry: the evaluation being rendered
-    return view
+    """The report view of ``ev`` (one result for the HTML and the Markdown report)."""
+    return view(ev, ReportRows(rows))

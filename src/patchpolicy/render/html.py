@@ -9,6 +9,7 @@ every piece of user text passes through ``html.escape``. Sections match ``report
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.results import ControlStatus, Item
@@ -28,8 +29,9 @@ from patchpolicy.render._common import (
     ts,
     verdict_rows,
 )
-from patchpolicy.render.grouping import ReportView, TopN, report_view
+from patchpolicy.render.grouping import ReportRows, ReportView, TopN, report_view
 from patchpolicy.render.interface import RenderContext, Renderer
+from patchpolicy.render.views import View
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -314,6 +316,9 @@ class HtmlReport(Renderer):
     """``report.html``: the auditor report, self-contained."""
 
     filename = "report.html"
+
+    def views(self, ctx: RenderContext) -> list[View[Any]]:
+        return [ReportRows(ctx.options.report_rows)]
 
     def render(self, ctx: RenderContext) -> bytes:
         return report_html(ctx).encode()

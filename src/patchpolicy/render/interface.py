@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.gate import GateResult
@@ -13,6 +13,7 @@ from patchpolicy.outdir import Streamed
 
 if TYPE_CHECKING:
     from patchpolicy.model.plan import Plan, StreamedPlan
+    from patchpolicy.render.views import View
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,11 @@ class Renderer(ABC):
     @abstractmethod
     def render(self, ctx: RenderContext) -> bytes:
         """The file's bytes: the same context always gives the same bytes."""
+
+    def views(self, ctx: RenderContext) -> list[View[Any]]:
+        """What ``render`` reads of the items (:mod:`patchpolicy.render.views`): a bundle
+        computes every renderer's views in one shared pass before rendering. None here."""
+        return []
 
 
 class StreamingRenderer(Renderer):

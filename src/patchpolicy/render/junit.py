@@ -26,8 +26,9 @@ from patchpolicy.model.gate import FailOn, GateResult, exception_reason
 from patchpolicy.model.results import BUCKET_OF, Bucket, ExceptionReport, HostCheck, Item, Verdict
 from patchpolicy.render import sanitize
 from patchpolicy.render._common import day, days_text
-from patchpolicy.render.grouping import ItemGroup, group_checks, group_items
+from patchpolicy.render.grouping import Groups, ItemGroup, group_checks, group_items
 from patchpolicy.render.interface import RenderContext, Renderer, RenderOptions
+from patchpolicy.render.views import View
 
 DEFAULTS = RenderOptions()
 
@@ -78,18 +79,23 @@ def _check_group_line(checks: list[HostCheck], sample: int) -> str:
             + "\n".join(f"{_t(x.host)}: {_t(x.detail)}" for x in listed) + more)
 
 
+def _item_key(i: Item) -> tuple[str, ...] | None:
+    return None if i.bucket == Bucket.PASS else (i.policy, i.vuln, i.verdict.value)
+
+
+def _keep(sample: int, threshold: int) -> int:
+    """Items kept per group: enough to list a group under the threshold whole."""
+    return max(sample, threshold, 1)
+
+
 def _item_entries(ev: Evaluation, threshold: int, sample: int) -> dict[str, list[tuple[Any, ...]]]:
     """Per policy, its testcases to be, worst first: ("item", item) or ("group", group).
 
     Items that do not pass are grouped by (policy, vulnerability, verdict); a group on
     ``threshold`` hosts or more (or with more items than are kept) is one testcase."""
-    keep = max(sample, threshold, 1)
-
-    def key(i: Item) -> tuple[str, ...] | None:
-        return None if i.bucket == Bucket.PASS else (i.policy, i.vuln, i.verdict.value)
-
+    keep = _keep(sample, threshold)
     out: dict[str, list[tuple[Any, ...]]] = {}
-    for g in group_items(ev.items, key, keep):
+    for g in group_items(ev, _item_key, keep):
         entries = out.setdefault(g.worst.policy, [])
         if (threshold > 0 and g.hosts >= threshold) or g.items > keep:
             entries.append((worst_key(g.worst), "group", g))
@@ -221,6 +227,10 @@ class JunitXml(Renderer):
     """``junit.xml``: see the module docstring."""
 
     filename = "junit.xml"
+
+    def views(self, ctx: RenderContext) -> list[View[Any]]:
+        o = ctx.options
+        return [Groups(_item_key, _keep(o.group_sample, o.junit_group_threshold))]
 
     def render(self, ctx: RenderContext) -> bytes:
         tree = junit_tree(ctx.evaluation, ctx.result, ctx.options)

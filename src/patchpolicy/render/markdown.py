@@ -8,6 +8,7 @@ tables; no raw HTML except ``<details>`` in the PR summary.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.results import Item
@@ -26,8 +27,9 @@ from patchpolicy.render._common import (
     ts,
     verdict_rows,
 )
-from patchpolicy.render.grouping import ReportView, TopN, report_view
+from patchpolicy.render.grouping import ReportRows, ReportView, TopN, report_view
 from patchpolicy.render.interface import RenderContext, Renderer
+from patchpolicy.render.views import View
 
 
 def _retention(ev: Evaluation) -> list[str]:
@@ -270,6 +272,9 @@ class MarkdownReport(Renderer):
     """``report.md``: the auditor report in Markdown."""
 
     filename = "report.md"
+
+    def views(self, ctx: RenderContext) -> list[View[Any]]:
+        return [ReportRows(ctx.options.report_rows)]
 
     def render(self, ctx: RenderContext) -> bytes:
         return report_markdown(ctx).encode()

@@ -49,6 +49,7 @@ from patchpolicy.model.results import (
 from patchpolicy.render._common import day, days_text, stable_hash, ts
 from patchpolicy.render.evidence import encode_json
 from patchpolicy.render.interface import RenderContext, Renderer
+from patchpolicy.render.views import Collector, View, view
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 FINGERPRINT = "patchpolicy/v1"
@@ -360,12 +361,23 @@ class _Entries:
     total_items: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _GroupKeys:
-    """The grouping key of an item or host check; ``None`` for one that is never grouped."""
+    """The grouping key of an item or host check; ``None`` for one that is never grouped.
+
+    Two are equal when they group alike: the same threshold and the same gate levels."""
 
     gate: GateResult
     threshold: int
+
+    def _same(self) -> tuple[Any, ...]:
+        return (self.threshold, self.gate.fail_on, self.gate.in_effect)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _GroupKeys) and self._same() == other._same()
+
+    def __hash__(self) -> int:
+        return hash(self._same())
 
     def item(self, i: Item) -> tuple[str, ...] | None:
         if i.bucket == Bucket.WAIVED or self.threshold <= 0:
@@ -396,19 +408,41 @@ class _Places:
         return self.position - 1
 
 
+@dataclass(frozen=True)
+class _HostCounts(View[dict[tuple[str, ...], int]]):
+    """Pass 1 (in the bundle's shared pass): hosts per grouping key of the items that do
+    not pass."""
+
+    keys: _GroupKeys
+
+    def collector(self, ev: Evaluation) -> Collector[dict[tuple[str, ...], int]]:
+        return _HostCounter(self.keys)
+
+
+class _HostCounter(Collector[dict[tuple[str, ...], int]]):
+    """Items come by policy then host, and a key names one policy, so a host's items are
+    contiguous within a key: counting changes counts hosts."""
+
+    def __init__(self, keys: _GroupKeys) -> None:
+        self.keys = keys
+        self.host_count: dict[tuple[str, ...], int] = {}
+        self.last_host: dict[tuple[str, ...], str] = {}
+
+    def add(self, item: Item, rank: tuple[Any, ...]) -> None:
+        if item.bucket == Bucket.PASS:
+            return
+        k = self.keys.item(item)
+        if k is not None and self.last_host.get(k) != item.host:
+            self.last_host[k] = item.host
+            self.host_count[k] = self.host_count.get(k, 0) + 1
+
+    def result(self) -> dict[tuple[str, ...], int]:
+        return self.host_count
+
+
 def _big_keys(ev: Evaluation, checks: list[HostCheck], keys: _GroupKeys) -> set[tuple[str, ...]]:
-    """Pass 1: the keys on at least ``threshold`` hosts. Items come by policy then host,
-    and a key names one policy, so a host's items are contiguous within a key: counting
-    changes counts hosts."""
-    host_count: dict[tuple[str, ...], int] = {}
-    last_host: dict[tuple[str, ...], str] = {}
-    for i in ev.items:
-        if i.bucket == Bucket.PASS:
-            continue
-        k = keys.item(i)
-        if k is not None and last_host.get(k) != i.host:
-            last_host[k] = i.host
-            host_count[k] = host_count.get(k, 0) + 1
+    """The keys on at least ``threshold`` hosts."""
+    host_count = view(ev, _HostCounts(keys))
     check_hosts: dict[tuple[str, ...], set[str]] = {}
     for c in checks:
         k = keys.check(c)
@@ -566,6 +600,9 @@ class SarifLog(Renderer):
     """``results.sarif``: see the module docstring for the mapping."""
 
     filename = "results.sarif"
+
+    def views(self, ctx: RenderContext) -> list[View[Any]]:
+        return [_HostCounts(_GroupKeys(ctx.result, ctx.options.sarif_group_threshold))]
 
     def render(self, ctx: RenderContext) -> bytes:
         """The log, with fewer results when its gzipped size would exceed ``MAX_GZIP_BYTES``."""

@@ -11,7 +11,7 @@ from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.results import Bucket, ControlReport, ControlStatus, Item
 from patchpolicy.render._common import control_label, control_state, ts
 from patchpolicy.render.evidence import encode_json
-from patchpolicy.render.grouping import group_items
+from patchpolicy.render.grouping import Groups, group_items
 from patchpolicy.render.interface import RenderContext, Renderer
 from patchpolicy.render.oscal.common import (
     control_id,
@@ -25,6 +25,7 @@ from patchpolicy.render.oscal.common import (
     uid,
 )
 from patchpolicy.render.oscal.observations import check_groups, check_observation, group_observation
+from patchpolicy.render.views import View
 
 __all__ = ["OscalAssessmentResults", "assessment_results"]
 
@@ -98,7 +99,7 @@ def _item_findings(ev: Evaluation, sample: int, targets: dict[tuple[str, str], s
                    out: _Collected) -> None:
     """An observation and a finding per group of items that do not pass."""
     exceptions = {x.id: x for x in ev.exceptions}
-    for g in group_items(ev.items, _finding_key, sample):
+    for g in group_items(ev, _finding_key, sample):
         i = g.worst
         key = ("group", *g.key)
         obs = group_observation(ev, g, key)
@@ -214,6 +215,9 @@ class OscalAssessmentResults(Renderer):
     """``oscal/assessment-results.json``."""
 
     filename = "oscal/assessment-results.json"
+
+    def views(self, ctx: RenderContext) -> list[View[Any]]:
+        return [Groups(_finding_key, ctx.options.group_sample)]
 
     def render(self, ctx: RenderContext) -> bytes:
         return encode_json(assessment_results(ctx))

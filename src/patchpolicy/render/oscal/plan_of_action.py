@@ -13,7 +13,7 @@ from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.results import ExceptionReport, Item, Verdict
 from patchpolicy.render._common import NOT_REMEDIATED, count, ts
 from patchpolicy.render.evidence import encode_json
-from patchpolicy.render.grouping import ItemGroup, group_items
+from patchpolicy.render.grouping import Groups, ItemGroup, group_items
 from patchpolicy.render.interface import RenderContext, Renderer
 from patchpolicy.render.oscal.common import (
     doc_key,
@@ -32,6 +32,7 @@ from patchpolicy.render.oscal.observations import (
     group_observation,
     group_props,
 )
+from patchpolicy.render.views import View
 
 __all__ = ["OscalPoam", "poam"]
 
@@ -147,7 +148,7 @@ def _item_entries(ev: Evaluation, exceptions: dict[str, ExceptionReport], sample
                   out: _Collected) -> None:
     """A POA&M item per group of items that are not remediated, with its risk (or the
     exception's)."""
-    for g in group_items(ev.items, _poam_key, sample):
+    for g in group_items(ev, _poam_key, sample):
         i = g.worst
         obs = group_observation(ev, g, ("poam", *g.key))
         out.observations.append(obs)
@@ -230,6 +231,9 @@ class OscalPoam(Renderer):
     """``oscal/poam.json``."""
 
     filename = "oscal/poam.json"
+
+    def views(self, ctx: RenderContext) -> list[View[Any]]:
+        return [Groups(_poam_key, ctx.options.group_sample)]
 
     def render(self, ctx: RenderContext) -> bytes:
         return encode_json(poam(ctx))
