@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import os
 import shutil
 import tempfile
@@ -34,7 +35,10 @@ __all__ = ["DEFAULT_MEMORY_ITEMS", "ItemLog", "ItemStream", "item_key"]
 DEFAULT_MEMORY_ITEMS = 100_000
 """Items an ``ItemLog`` keeps as objects before it spills a sorted run (~100-150 MB)."""
 
-_ENCODE = msgspec.json.Encoder().encode  # a Struct encodes its fields in declaration order
+_ENCODER = msgspec.json.Encoder()  # a Struct encodes its fields in declaration order
+_ENCODE_LINES = _ENCODER.encode_lines
+_BATCH = 4096
+"""Lines encoded or written at once: one write call per batch, not per item."""
 _DECODE = msgspec.json.Decoder(Item).decode
 _CHUNK = 1 << 20
 
@@ -80,9 +84,10 @@ class ItemLog(RunFiles):
             return
         self._items.sort(key=item_key)
         fd, _ = self._new_run(".jsonl")
+        items = self._items
         with os.fdopen(fd, "wb", buffering=_CHUNK) as fh:
-            for item in self._items:
-                fh.write(_ENCODE(item) + b"\n")
+            for start in range(0, len(items), _BATCH):
+                fh.write(_ENCODE_LINES(items[start:start + _BATCH]))
         self._items = []
 
     def finish(self) -> ItemStream:
@@ -97,17 +102,22 @@ class ItemLog(RunFiles):
         directory = self.run_directory()
         owned = self._own_dir
         fd, name = tempfile.mkstemp(prefix="items-", suffix=".jsonl", dir=directory)
-        files = [path.open("rb") for path in self._runs]
+        files = [path.open("rb", buffering=_CHUNK) for path in self._runs]
+        digest, size = hashlib.sha256(), 0
         try:
-            with os.fdopen(fd, "wb", buffering=_CHUNK) as out:
+            with os.fdopen(fd, "wb") as out:
                 merged = heapq.merge(*(iter(f) for f in files), key=_line_key)
-                for line in merged:
-                    out.write(line)
+                for batch in iter(lambda: list(itertools.islice(merged, _BATCH)), []):
+                    data = b"".join(batch)
+                    out.write(data)
+                    digest.update(data)  # the digest as it is written: no second read
+                    size += len(data)
         finally:
             for f in files:
                 f.close()
             self._remove_runs()
-        return ItemStream(path=Path(name), count=self.count, owned_dir=directory if owned else None)
+        return ItemStream(path=Path(name), count=self.count, owned_dir=directory if owned else None,
+                          sha256=digest.hexdigest(), size=size)
 
 
 class ItemStream:
@@ -120,12 +130,14 @@ class ItemStream:
         path: Path | None = None,
         count: int | None = None,
         owned_dir: Path | None = None,
+        sha256: str | None = None,
+        size: int | None = None,
     ) -> None:
         self._items = items
         self.path = path
         self._count = count if count is not None else len(items or ())
-        self._sha256: str | None = None
-        self._size: int | None = None
+        self._sha256: str | None = sha256
+        self._size: int | None = size
         self._finalizer = (
             weakref.finalize(self, shutil.rmtree, owned_dir, True) if owned_dir is not None else None
         )
@@ -160,17 +172,9 @@ class ItemStream:
     def chunks(self) -> Iterator[bytes]:
         """The bytes of ``items.jsonl``: one JSON object per line, in key order."""
         if self._items is not None:
-            buf: list[bytes] = []
-            size = 0
-            for item in self._items:
-                line = _ENCODE(item) + b"\n"
-                buf.append(line)
-                size += len(line)
-                if size >= _CHUNK:
-                    yield b"".join(buf)
-                    buf, size = [], 0
-            if buf:
-                yield b"".join(buf)
+            items = self._items
+            for start in range(0, len(items), _BATCH):
+                yield _ENCODE_LINES(items[start:start + _BATCH])
             return
         assert self.path is not None
         with self.path.open("rb") as fh:

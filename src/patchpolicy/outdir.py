@@ -41,9 +41,13 @@ class Streamed:
     """A file body too large to hold in memory (``items.jsonl``): its bytes come as
     chunks, read again each time they are asked for; the digest is computed once."""
 
-    def __init__(self, chunks: Callable[[], Iterator[bytes]], sha256: str | None = None) -> None:
+    def __init__(self, chunks: Callable[[], Iterator[bytes]], sha256: str | None = None,
+                 file: Path | None = None) -> None:
         self.chunks = chunks
         self._sha256 = sha256
+        self.file = file
+        """The file whose whole content the chunks are, when there is one: written by a
+        copy in the kernel (``shutil.copyfile``), not through Python."""
 
     @classmethod
     def of_file(cls, path: Path, chunk: int = 1 << 20) -> Streamed:
@@ -52,7 +56,7 @@ class Streamed:
                 while data := fh.read(chunk):
                     yield data
 
-        return cls(read)
+        return cls(read, file=path)
 
     @classmethod
     def spooled(cls, data: bytes) -> Streamed:
@@ -98,7 +102,9 @@ def body_sha256(body: FileBody) -> str:
 
 
 def _write_body(path: Path, body: FileBody) -> None:
-    if isinstance(body, Streamed):
+    if isinstance(body, Streamed) and body.file is not None:
+        shutil.copyfile(body.file, path)
+    elif isinstance(body, Streamed):
         with path.open("wb") as fh:
             for data in body.chunks():
                 fh.write(data)

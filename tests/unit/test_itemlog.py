@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from patchpolicy.itemlog import ItemLog, ItemStream, item_key
@@ -80,3 +82,19 @@ def test_an_evaluation_that_spills_writes_the_same_items_jsonl() -> None:
         assert result.items.spilled == (memory_items == 2)
         out.append((b"".join(result.items.chunks()), result.items.sha256))
     assert out[0] == out[1] and out[0][0].count(b"\n") == 22
+
+
+def test_batches_and_the_digest_taken_while_merging_agree_with_the_bytes() -> None:
+    # More items than one write batch (4,096): batch edges must not change a byte.
+    items = _items(10_000)
+    one_by_one = b"".join(msgspec.json.encode(i) + b"\n" for i in sorted(items, key=item_key))
+    assert b"".join(ItemStream.of(items).chunks()) == one_by_one
+    log = ItemLog(memory_items=3_000)
+    for it in reversed(items):
+        log.add(it)
+    stream = log.finish()
+    assert stream.spilled and stream.path is not None
+    on_disk = stream.path.read_bytes()
+    assert on_disk == one_by_one
+    assert stream.sha256 == hashlib.sha256(on_disk).hexdigest()
+    assert stream.size == len(on_disk)

@@ -18,4 +18,4 @@ class ItemsJsonl(StreamingRenderer):
 
     def stream(self, ctx: RenderContext) -> Streamed:
         items = ctx.evaluation.items
-        return Streamed(items.chunks, sha256=items.sha256)
+        return Streamed(items.chunks, sha256=items.sha256, file=items.path if items.spilled else None)
