@@ -43,7 +43,7 @@ def render_all(ctx: RenderContext, renderers: Iterable[Renderer], *, jobs: int =
     }
     eager = [r for r in todo if not isinstance(r, StreamingRenderer)]
     # One pass over the items for every renderer's views, before any renders (or forks).
-    collect(ctx.evaluation, [v for r in eager for v in r.views(ctx)])
+    collect(ctx.evaluation, [v for r in eager for v in r.views(ctx.options)])
     rendered: dict[str, FileBody] = {}
     if jobs > 1 and len(eager) > 1 and can_fork():
         def digest_streams() -> None:

@@ -228,9 +228,8 @@ class JunitXml(Renderer):
 
     filename = "junit.xml"
 
-    def views(self, ctx: RenderContext) -> list[View[Any]]:
-        o = ctx.options
-        return [Groups(_item_key, _keep(o.group_sample, o.junit_group_threshold))]
+    def views(self, options: RenderOptions) -> list[View[Any]]:
+        return [Groups(_item_key, _keep(options.group_sample, options.junit_group_threshold))]
 
     def render(self, ctx: RenderContext) -> bytes:
         tree = junit_tree(ctx.evaluation, ctx.result, ctx.options)

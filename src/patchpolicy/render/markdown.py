@@ -28,7 +28,7 @@ from patchpolicy.render._common import (
     verdict_rows,
 )
 from patchpolicy.render.grouping import ReportRows, ReportView, TopN, report_view
-from patchpolicy.render.interface import RenderContext, Renderer
+from patchpolicy.render.interface import RenderContext, Renderer, RenderOptions
 from patchpolicy.render.views import View
 
 
@@ -273,8 +273,8 @@ class MarkdownReport(Renderer):
 
     filename = "report.md"
 
-    def views(self, ctx: RenderContext) -> list[View[Any]]:
-        return [ReportRows(ctx.options.report_rows)]
+    def views(self, options: RenderOptions) -> list[View[Any]]:
+        return [ReportRows(options.report_rows)]
 
     def render(self, ctx: RenderContext) -> bytes:
         return report_markdown(ctx).encode()

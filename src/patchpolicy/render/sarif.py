@@ -28,6 +28,7 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import gzip
 import re
 from collections.abc import Callable
@@ -48,8 +49,9 @@ from patchpolicy.model.results import (
 )
 from patchpolicy.render._common import day, days_text, stable_hash, ts
 from patchpolicy.render.evidence import encode_json
-from patchpolicy.render.interface import RenderContext, Renderer
-from patchpolicy.render.views import Collector, View, view
+from patchpolicy.render.interface import RenderContext, Renderer, RenderOptions
+from patchpolicy.render.sarif_hosts import HostCounts, level
+from patchpolicy.render.views import View, view
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 FINGERPRINT = "patchpolicy/v1"
@@ -60,9 +62,6 @@ HOST_SAMPLE = 20
 MAX_GZIP_BYTES = 10 * 1000 * 1000
 """GitHub code scanning's limit on an uploaded (gzipped) SARIF file, with some margin."""
 CAP_NOTE = "patchpolicy/sarif-cap"
-# Waived: ``note`` with a suppression, so that neither GitHub nor sarif-tools (whose summary
-# ignores suppressions) counts an accepted exception as an error; the gate still decides.
-LEVEL = {Bucket.FAIL: "error", Bucket.WARN: "warning", Bucket.WAIVED: "note", Bucket.PASS: "none"}
 HOST_CHECKS = {
     "scan_freshness": "The host was scanned recently enough (hygiene.max_scan_age).",
     "reboot": "An installed fix does not wait for a reboot too long (hygiene.max_reboot_pending).",
@@ -72,10 +71,16 @@ HOST_CHECKS = {
 
 def artifact_uri(path: str) -> dict[str, str]:
     """A SARIF artifactLocation: relative paths stay relative to the source root."""
+    return dict(_artifact_uri(path))
+
+
+@functools.lru_cache(maxsize=256)
+def _artifact_uri(path: str) -> tuple[tuple[str, str], ...]:
+    # A policy file is named by every result of its rules: worked out once per path.
     p = PurePath(path)
     if p.is_absolute():
-        return {"uri": p.as_uri()}
-    return {"uri": PurePosixPath(*p.parts).as_posix(), "uriBaseId": "%SRCROOT%"}
+        return (("uri", p.as_uri()),)
+    return (("uri", PurePosixPath(*p.parts).as_posix()), ("uriBaseId", "%SRCROOT%"))
 
 
 def _region(where: Location) -> dict[str, int]:
@@ -188,11 +193,6 @@ def _fingerprints(digest: str) -> dict[str, str]:
     return {FINGERPRINT: digest, GITHUB_FINGERPRINT: f"{digest}:1"}
 
 
-def _level(gate: GateResult, policy: str, verdict: Any, bucket: Bucket) -> str:
-    """The SARIF level agrees with the gate: whatever fails the run is an error."""
-    return "error" if gate.fails(policy, verdict, bucket) else LEVEL[bucket]
-
-
 def _item_result(ev: Evaluation, i: Item, rule_index: dict[str, int],
                  exceptions: dict[str, ExceptionReport], gate: GateResult) -> dict[str, Any]:
     cp = ev.source(i.policy)
@@ -204,7 +204,7 @@ def _item_result(ev: Evaluation, i: Item, rule_index: dict[str, int],
     result: dict[str, Any] = {
         "ruleId": rule_id,
         "ruleIndex": rule_index[rule_id],
-        "level": _level(gate, i.policy, i.verdict, i.bucket),
+        "level": level(gate, i.policy, i.verdict, i.bucket),
         "kind": "fail",
         "message": {"text": _item_message(i)},
         "locations": [_location(where, i.host)],
@@ -237,7 +237,7 @@ def _check_result(ev: Evaluation, c: HostCheck, rule_index: dict[str, int],
     return {
         "ruleId": rule_id,
         "ruleIndex": rule_index[rule_id],
-        "level": _level(gate, c.policy, c.verdict, c.bucket),
+        "level": level(gate, c.policy, c.verdict, c.bucket),
         "kind": "fail",
         "message": {"text": f"{c.verdict.value}: host {c.host}: {c.detail}{note}."},
         "locations": [_location(cp.where, c.host)],
@@ -361,36 +361,25 @@ class _Entries:
     total_items: int
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class _GroupKeys:
-    """The grouping key of an item or host check; ``None`` for one that is never grouped.
-
-    Two are equal when they group alike: the same threshold and the same gate levels."""
+    """The grouping key of an item or host check; ``None`` for one that is never grouped."""
 
     gate: GateResult
     threshold: int
-
-    def _same(self) -> tuple[Any, ...]:
-        return (self.threshold, self.gate.fail_on, self.gate.in_effect)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _GroupKeys) and self._same() == other._same()
-
-    def __hash__(self) -> int:
-        return hash(self._same())
 
     def item(self, i: Item) -> tuple[str, ...] | None:
         if i.bucket == Bucket.WAIVED or self.threshold <= 0:
             return None  # suppressed results keep their own exception
         rule = f"{i.policy}#error" if i.verdict == Verdict.ERROR or i.binding_rule is None \
             else f"{i.policy}/{i.binding_rule}"
-        return ("item", rule, i.vuln, i.bucket.value, _level(self.gate, i.policy, i.verdict, i.bucket))
+        return ("item", rule, i.vuln, i.bucket.value, level(self.gate, i.policy, i.verdict, i.bucket))
 
     def check(self, c: HostCheck) -> tuple[str, ...] | None:
         if self.threshold <= 0:
             return None
         return ("check", c.policy, c.check, c.bucket.value,
-                _level(self.gate, c.policy, c.verdict, c.bucket))
+                level(self.gate, c.policy, c.verdict, c.bucket))
 
 
 @dataclass
@@ -408,41 +397,16 @@ class _Places:
         return self.position - 1
 
 
-@dataclass(frozen=True)
-class _HostCounts(View[dict[tuple[str, ...], int]]):
-    """Pass 1 (in the bundle's shared pass): hosts per grouping key of the items that do
-    not pass."""
-
-    keys: _GroupKeys
-
-    def collector(self, ev: Evaluation) -> Collector[dict[tuple[str, ...], int]]:
-        return _HostCounter(self.keys)
-
-
-class _HostCounter(Collector[dict[tuple[str, ...], int]]):
-    """Items come by policy then host, and a key names one policy, so a host's items are
-    contiguous within a key: counting changes counts hosts."""
-
-    def __init__(self, keys: _GroupKeys) -> None:
-        self.keys = keys
-        self.host_count: dict[tuple[str, ...], int] = {}
-        self.last_host: dict[tuple[str, ...], str] = {}
-
-    def add(self, item: Item, rank: tuple[Any, ...]) -> None:
-        if item.bucket == Bucket.PASS:
-            return
-        k = self.keys.item(item)
-        if k is not None and self.last_host.get(k) != item.host:
-            self.last_host[k] = item.host
-            self.host_count[k] = self.host_count.get(k, 0) + 1
-
-    def result(self) -> dict[tuple[str, ...], int]:
-        return self.host_count
-
-
 def _big_keys(ev: Evaluation, checks: list[HostCheck], keys: _GroupKeys) -> set[tuple[str, ...]]:
-    """The keys on at least ``threshold`` hosts."""
-    host_count = view(ev, _HostCounts(keys))
+    """The keys on at least ``threshold`` hosts: a host counts for a key's level when one
+    of its verdicts there has that level."""
+    if keys.threshold <= 0:
+        return set()
+    host_count: dict[tuple[str, ...], int] = {}
+    for (rule, vuln, bucket, policy, verdicts), n in view(ev, HostCounts()).items():
+        for lvl in {level(keys.gate, policy, v, Bucket(bucket)) for v in verdicts}:
+            key = ("item", rule, vuln, bucket, lvl)
+            host_count[key] = host_count.get(key, 0) + n
     check_hosts: dict[tuple[str, ...], set[str]] = {}
     for c in checks:
         k = keys.check(c)
@@ -601,8 +565,8 @@ class SarifLog(Renderer):
 
     filename = "results.sarif"
 
-    def views(self, ctx: RenderContext) -> list[View[Any]]:
-        return [_HostCounts(_GroupKeys(ctx.result, ctx.options.sarif_group_threshold))]
+    def views(self, options: RenderOptions) -> list[View[Any]]:
+        return [HostCounts()] if options.sarif_group_threshold > 0 else []
 
     def render(self, ctx: RenderContext) -> bytes:
         """The log, with fewer results when its gzipped size would exceed ``MAX_GZIP_BYTES``."""

@@ -1,74 +1,35 @@
-"""One pass over the items for every renderer that summarises them.
+"""The renderers' views of the items, computed at most once per evaluation.
 
 JUnit, the OSCAL assessment results and POA&M, SARIF's host counts and the HTML and
-Markdown reports each read ``Evaluation.items`` (10^6 lines and more at fleet scale) to
-build a bounded view of them: groups with counts and a sample, the worst N. Each declares
-what it reads as a ``View``: a hashable spec whose ``Collector`` takes every item, in
-``items.jsonl`` order, with its rank (``worst_key``, computed once per item).
-
-``collect(ev, views)`` reads the items once for all the views asked for and keeps their
-results beside the evaluation (until it is collected); ``view(ev, v)`` returns a kept
-result, or reads the items for that one view (a renderer called on its own). A view's
-result depends only on the items and the spec, never on which other views shared the
-pass, so the bytes of every file are the same however the pass was shared.
+Markdown reports each summarise ``Evaluation.items`` (10^6 lines and more at fleet scale)
+as a bounded ``View`` (:mod:`patchpolicy.model.itemviews`). ``evaluate_files(views=...)``
+collects them while the hosts are judged (in every worker process); whatever was not
+collected then, ``collect`` computes in one pass over the items for all the views asked
+for. Results are kept in ``Evaluation.views``; ``view`` returns one, computing it alone
+when nobody asked before (a renderer called on its own). A view's result depends only on
+the items and the spec, so every file has the same bytes however its views were made.
 """
 
 from __future__ import annotations
 
-import weakref
-from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from patchpolicy.model.evaluation import Evaluation, worst_key
-from patchpolicy.model.results import Item
+from patchpolicy.model.itemviews import Collector, View
 
 __all__ = ["Collector", "View", "collect", "view"]
 
 R = TypeVar("R")
 
 
-class Collector(ABC, Generic[R]):
-    """Takes every item of one evaluation, in order, then gives the view's result."""
-
-    @abstractmethod
-    def add(self, item: Item, rank: tuple[Any, ...]) -> None:
-        """One item and its ``worst_key``."""
-
-    @abstractmethod
-    def result(self) -> R:
-        """The view, once every item was added."""
-
-
-class View(ABC, Generic[R]):
-    """What one renderer reads of the items; subclasses are frozen dataclasses (hashable:
-    two equal specs share one result)."""
-
-    @abstractmethod
-    def collector(self, ev: Evaluation) -> Collector[R]:
-        """A fresh collector of this view over ``ev``'s items."""
-
-
-_KEPT: dict[int, dict[View[Any], Any]] = {}
-
-
-def _kept(ev: Evaluation) -> dict[View[Any], Any]:
-    """The results kept for ``ev``; dropped when ``ev`` is collected."""
-    key = id(ev)
-    found = _KEPT.get(key)
-    if found is None:
-        found = _KEPT[key] = {}
-        weakref.finalize(ev, _KEPT.pop, key, None)
-    return found
-
-
 def collect(ev: Evaluation, views: Iterable[View[Any]]) -> None:
-    """Compute every view of ``views`` not yet kept for ``ev`` in one pass over its items."""
-    kept = _kept(ev)
+    """Compute every view of ``views`` not yet in ``ev.views`` in one pass over the items."""
+    kept = ev.views
     todo = [v for v in dict.fromkeys(views) if v not in kept]
     if not todo:
         return
-    collectors = [v.collector(ev) for v in todo]
+    collectors = [v.collector() for v in todo]
     adds = [c.add for c in collectors]
     if len(adds) == 1:
         add = adds[0]
@@ -85,8 +46,7 @@ def collect(ev: Evaluation, views: Iterable[View[Any]]) -> None:
 
 def view(ev: Evaluation, v: View[R]) -> R:
     """The result of ``v`` over ``ev``'s items (computed now when not kept)."""
-    kept = _kept(ev)
-    if v not in kept:
+    if v not in ev.views:
         collect(ev, [v])
-    result: R = kept[v]
+    result: R = ev.views[v]
     return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from render_helpers import AS_OF, build_context
 
 from patchpolicy.render.interface import RenderContext
@@ -94,3 +95,25 @@ def test_fingerprints_are_unique_and_stable_across_runs(ctx: RenderContext) -> N
 def test_absolute_policy_paths_become_file_uris() -> None:
     assert artifact_uri("/srv/policies/a b.yaml") == {"uri": "file:///srv/policies/a%20b.yaml"}
     assert artifact_uri("policies/pci.yaml") == {"uri": "policies/pci.yaml", "uriBaseId": "%SRCROOT%"}
+
+
+@pytest.mark.parametrize("fail_on", [(), ("due_soon",), ("due_soon", "remediated_late")])
+@pytest.mark.parametrize("threshold", [1, 2])
+def test_grouped_keys_count_hosts_per_gate_level(ctx: RenderContext, fail_on: tuple[str, ...],
+                                                 threshold: int) -> None:
+    # The host counts are collected without the gate, per verdict set; splitting them by
+    # the gate's levels afterwards must count what counting each level's hosts counts.
+    from patchpolicy.model.gate import Gate
+    from patchpolicy.model.results import Bucket
+    from patchpolicy.render.sarif import _big_keys, _GroupKeys
+
+    ev = ctx.evaluation
+    keys = _GroupKeys(Gate.of(fail_on).judge(ev), threshold)
+    hosts: dict[tuple[str, ...], set[str]] = {}
+    for i in ev.items:
+        k = keys.item(i)
+        if i.bucket != Bucket.PASS and k is not None:
+            hosts.setdefault(k, set()).add(i.host)
+    expected = {k for k, h in hosts.items() if len(h) >= threshold}
+    assert expected, "the example evaluation has keys on that many hosts"
+    assert _big_keys(ev, [], keys) == expected

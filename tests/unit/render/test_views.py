@@ -52,7 +52,7 @@ def test_a_bundle_reads_the_items_twice_whatever_the_number_of_renderers() -> No
 def test_views_asked_together_share_one_pass_and_are_kept() -> None:
     ctx, stream = _counted()
     renderers = [JunitXml(), OscalPoam()]
-    wanted = [v for r in renderers for v in r.views(ctx)] + [ReportRows(7)]
+    wanted = [v for r in renderers for v in r.views(ctx.options)] + [ReportRows(7)]
     collect(ctx.evaluation, wanted)
     assert stream.passes == 1
     for v in wanted:
@@ -66,9 +66,9 @@ def test_views_asked_together_share_one_pass_and_are_kept() -> None:
 def test_a_view_is_the_same_shared_or_alone() -> None:
     shared_ctx, _ = _counted()
     alone_ctx, _ = _counted()
-    spec = JunitXml().views(shared_ctx)[0]
+    spec = JunitXml().views(shared_ctx.options)[0]
     assert isinstance(spec, Groups)
-    collect(shared_ctx.evaluation, [spec, *OscalPoam().views(shared_ctx), ReportRows(3)])
+    collect(shared_ctx.evaluation, [spec, *OscalPoam().views(shared_ctx.options), ReportRows(3)])
     shared = view(shared_ctx.evaluation, spec)
     alone = view(alone_ctx.evaluation, spec)
     assert shared, "the example evaluation has failing items to group"

@@ -12,7 +12,7 @@ from patchpolicy.model.results import Bucket, ControlReport, ControlStatus, Item
 from patchpolicy.render._common import control_label, control_state, ts
 from patchpolicy.render.evidence import encode_json
 from patchpolicy.render.grouping import Groups, group_items
-from patchpolicy.render.interface import RenderContext, Renderer
+from patchpolicy.render.interface import RenderContext, Renderer, RenderOptions
 from patchpolicy.render.oscal.common import (
     control_id,
     doc_key,
@@ -216,8 +216,8 @@ class OscalAssessmentResults(Renderer):
 
     filename = "oscal/assessment-results.json"
 
-    def views(self, ctx: RenderContext) -> list[View[Any]]:
-        return [Groups(_finding_key, ctx.options.group_sample)]
+    def views(self, options: RenderOptions) -> list[View[Any]]:
+        return [Groups(_finding_key, options.group_sample)]
 
     def render(self, ctx: RenderContext) -> bytes:
         return encode_json(assessment_results(ctx))

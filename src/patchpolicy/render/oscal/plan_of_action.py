@@ -14,7 +14,7 @@ from patchpolicy.model.results import ExceptionReport, Item, Verdict
 from patchpolicy.render._common import NOT_REMEDIATED, count, ts
 from patchpolicy.render.evidence import encode_json
 from patchpolicy.render.grouping import Groups, ItemGroup, group_items
-from patchpolicy.render.interface import RenderContext, Renderer
+from patchpolicy.render.interface import RenderContext, Renderer, RenderOptions
 from patchpolicy.render.oscal.common import (
     doc_key,
     exception_risk,
@@ -232,8 +232,8 @@ class OscalPoam(Renderer):
 
     filename = "oscal/poam.json"
 
-    def views(self, ctx: RenderContext) -> list[View[Any]]:
-        return [Groups(_poam_key, ctx.options.group_sample)]
+    def views(self, options: RenderOptions) -> list[View[Any]]:
+        return [Groups(_poam_key, options.group_sample)]
 
     def render(self, ctx: RenderContext) -> bytes:
         return encode_json(poam(ctx))
