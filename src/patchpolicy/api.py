@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from patchpolicy.clock import check_as_of
 from patchpolicy.errors import InputError, SnapshotError
@@ -18,7 +18,6 @@ from patchpolicy.loader import load_bundle
 from patchpolicy.model.bundle import Bundle
 from patchpolicy.model.evaluation import EvaluationRun
 from patchpolicy.model.gate import Gate, GateResult
-from patchpolicy.model.itemviews import View
 from patchpolicy.model.results import InputFile, RunInputs, SnapshotInput
 from patchpolicy.snapshot import SnapshotSource, open_snapshot
 
@@ -74,20 +73,18 @@ def evaluate_files(
     jobs: Jobs = 1,
     dask: str | None = None,
     plan_horizon: timedelta | None = None,
-    views: Sequence[View[Any]] = (),
 ) -> EvaluationRun:
     """Load, evaluate at ``as_of`` (default: the snapshot's taken_at), and describe inputs.
 
-    ``jobs``: processes for a JSON Lines snapshot in a regular file (:data:`Jobs`: one
-    unless asked, a library call never forks by itself); the same bytes either way.
-    ``snapshot_path`` may be a source already opened (``open_snapshot(..., retain_hosts=True)``),
-    so that a caller that needs the hosts again reuses the records evaluated. ``dask``: a
+    ``jobs``: processes for a JSON Lines snapshot in a regular file (see :data:`Jobs`:
+    one unless asked, so a library call never forks by itself); the result is the same,
+    byte for byte, either way.
+    ``snapshot_path`` may be a source already opened (``open_snapshot(..., retain_hosts=True)``) so that a caller
+    that needs the hosts again (the planner) reuses the records evaluated. ``dask``: a
     Dask scheduler (``local`` or an address) to judge a JSON Lines snapshot's host ranges
     on (see dask_cluster); the result is the same, byte for byte. ``plan_horizon``: also
     run the planner's first pass while judging (``Evaluation.remediation``, for
     ``planner.stream_plan``), so that planning needs no second read of the fleet.
-    ``views``: what renderers read of the items (``Renderer.views``), collected while
-    judging, in every worker (``Evaluation.views``), so that rendering reads no item for them.
     """
     from patchpolicy.parallel import default_jobs, evaluate_parallel
     from patchpolicy.planner.hosts import HostPlanning
@@ -111,7 +108,7 @@ def evaluate_files(
     if processes > 1 and snapshot.file is not None:
         parallel = evaluate_parallel(bundle, snapshot, as_of=when, jobs=processes,
                                      keep_worst=keep_worst, keep_items=keep_items,
-                                     planning=planning, views=views)
+                                     planning=planning)
         return EvaluationRun(parallel, run_inputs(bundle, snapshot))
     result = evaluate(
         bundle,
@@ -121,7 +118,6 @@ def evaluate_files(
         keep_items=keep_items,
         keep_worst=keep_worst,
         planning=planning,
-        views=views,
     )
     return EvaluationRun(result, run_inputs(bundle, snapshot))
 

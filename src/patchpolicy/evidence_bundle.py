@@ -58,20 +58,16 @@ def build_bundle(
     from patchpolicy.snapshot import open_snapshot
 
     # The planner's first pass runs while the hosts are judged (in every process), so
-    # the fleet is read once and never held: see planner/. So do the renderers' views
-    # of the items (render/views.py), so that rendering reads items.jsonl once (SARIF).
-    options = options or RenderOptions()
-    renderers = bundle_renderers()
+    # the fleet is read once and never held: see planner/.
     snapshot = open_snapshot(snapshot_path)
     with watch(snapshot) if watch is not None else contextlib.nullcontext():
         run = evaluate_files(policy_paths, snapshot, as_of=as_of, jobs=jobs, dask=dask,
-                             plan_horizon=PLAN_HORIZON,
-                             views=[v for r in renderers for v in r.views(options)])
+                             plan_horizon=PLAN_HORIZON)
     ev, inputs = run.evaluation, run.inputs
     assert ev.remediation is not None
     tasks = stream_plan(ev.bundle, ev.remediation, as_of=ev.as_of, horizon=PLAN_HORIZON)
     result = (gate or Gate()).judge(ev)
-    ctx = RenderContext(ev, inputs, tasks, result, options)
+    ctx = RenderContext(ev, inputs, tasks, result, options or RenderOptions())
     # Rendering in several processes holds several renderers' memory at once (1.08 GB at
     # 10^6 findings with two, against 0.64 GB with one): only when a number was asked for.
-    return ev, render_all(ctx, renderers, jobs=jobs if isinstance(jobs, int) else 1)
+    return ev, render_all(ctx, bundle_renderers(), jobs=jobs if isinstance(jobs, int) else 1)

@@ -17,7 +17,7 @@ import gc
 import hashlib
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +31,6 @@ from patchpolicy.evaluator import Evaluation, Evaluator, PartialState
 from patchpolicy.itemlog import DEFAULT_MEMORY_ITEMS, ItemLog
 from patchpolicy.model.bundle import Bundle
 from patchpolicy.model.fleet import HostRecord
-from patchpolicy.model.itemviews import View
 from patchpolicy.planner.hosts import HostPlanning
 from patchpolicy.snapshot import MAX_RECORD_BYTES, SnapshotSource, line_error, may_repeat_host
 
@@ -101,8 +100,7 @@ def _work(byte_range: tuple[int, int]) -> Partial:
         planning = HostPlanning(bundle, plan_as_of, horizon, spill_dir=plan_dir,
                                 memory_bytes=plan_bytes)
     ev = Evaluator(bundle, _JOB["as_of"], keep_items=log is not None,
-                   keep_worst=_JOB["keep_worst"], item_log=log, planning=planning,
-                   views=_JOB["views"])
+                   keep_worst=_JOB["keep_worst"], item_log=log, planning=planning)
     gc.disable()  # a short-lived worker: see snapshot.no_gc for why this is safe
     return judge_lines(ev, file_lines(path, *byte_range), byte_range[0], _JOB.get("progress"))
 
@@ -179,14 +177,13 @@ def evaluate_parallel(
     keep_items: bool = False,
     memory_items: int = DEFAULT_MEMORY_ITEMS,
     planning: HostPlanning | None = None,
-    views: Sequence[View[Any]] = (),
 ) -> Evaluation:
     """Like ``evaluate`` on a JSON Lines snapshot, in ``jobs`` forked processes.
 
     ``keep_items``: every item is kept (in ``Evaluation.items``, bounded memory: the
     workers share ``memory_items`` between them, and spill sorted runs to disk).
     ``planning``: the planner's first pass, run in each worker (their sorted runs go to
-    its directory) and merged here. ``views``: collected in each worker, merged here.
+    its directory) and merged here.
     """
     if snapshot.file is None:
         raise ValueError("parallel evaluation needs a JSON Lines snapshot in a regular file")
@@ -196,8 +193,7 @@ def evaluate_parallel(
     log = ItemLog(memory_items=memory_items) if keep_items else None
     try:
         return _run(bundle, snapshot, ranges, log, as_of=as_of, keep_worst=keep_worst,
-                    memory_items=max(1, memory_items // max(1, len(ranges))), planning=planning,
-                    views=views)
+                    memory_items=max(1, memory_items // max(1, len(ranges))), planning=planning)
     except BaseException:
         if log is not None:
             log.discard()  # the workers' runs too: they live in its directory
@@ -209,14 +205,14 @@ def evaluate_parallel(
 def _run(
     bundle: Bundle, snapshot: SnapshotSource, ranges: list[tuple[int, int]],
     log: ItemLog | None, *, as_of: datetime, keep_worst: int, memory_items: int,
-    planning: HostPlanning | None = None, views: Sequence[View[Any]] = (),
+    planning: HostPlanning | None = None,
 ) -> Evaluation:
     assert snapshot.file is not None
     path = snapshot.file
     header_end = snapshot.header_end
     _JOB.update(bundle=bundle, path=path, as_of=as_of, keep_worst=keep_worst,
                 spill_dir=log.run_directory() if log is not None else None,
-                memory_items=memory_items, views=tuple(views),
+                memory_items=memory_items,
                 plan=(planning.calendar.as_of, planning.horizon, planning.run_directory(),
                       max(1, planning.rows.memory_bytes // max(1, len(ranges))))
                 if planning is not None else None)
@@ -234,7 +230,7 @@ def _run(
         gc.unfreeze()
         _JOB.clear()
     ev = Evaluator(bundle, as_of, keep_items=log is not None, keep_worst=keep_worst,
-                   item_log=log, planning=planning, views=views)
+                   item_log=log, planning=planning)
     for part in partials:
         if part.error is not None:
             raise SnapshotError(error_message(snapshot, part))

@@ -9,7 +9,7 @@ rule outcome (memoised CEL), deadline (:mod:`patchpolicy.clock`), verdict with e
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,15 +21,8 @@ from patchpolicy.evaluator.runner import Failure, PolicyRunner
 from patchpolicy.evaluator.tally import AggKey, PartialState, Worst
 from patchpolicy.itemlog import ItemLog, ItemStream
 from patchpolicy.model.bundle import Bundle
-from patchpolicy.model.evaluation import (
-    FAILING_REFS_KEPT,
-    Evaluation,
-    PolicySource,
-    Tally,
-    worst_key,
-)
+from patchpolicy.model.evaluation import FAILING_REFS_KEPT, Evaluation, PolicySource, Tally
 from patchpolicy.model.fleet import FindingRecord, HostRecord
-from patchpolicy.model.itemviews import View
 from patchpolicy.model.results import (
     BUCKET_OF,
     OPEN_VERDICTS,
@@ -69,7 +62,6 @@ class Evaluator:
         keep_worst: int = 20,
         item_log: ItemLog | None = None,
         planning: HostPlanning | None = None,
-        views: Sequence[View[Any]] = (),
     ) -> None:
         self.bundle = bundle
         self.as_of = as_of
@@ -78,10 +70,6 @@ class Evaluator:
         """Every item, in bounded memory (spilled to sorted runs), when items are kept."""
         self.planning = planning
         """The planner's first pass, fed each host's planned items (``planner.hosts``)."""
-        self.views = list(dict.fromkeys(views)) if keep_items else []
-        """Views of the items (``model.itemviews``) collected as the items are recorded."""
-        self._collectors = [v.collector() for v in self.views]
-        self._view_adds = [c.add for c in self._collectors]
         self._planned: list[tuple[Item, FindingRecord]] = []
         self.checks: list[HostCheck] = []
         self.tally = Tally()
@@ -132,10 +120,6 @@ class Evaluator:
         self._count(item.policy, item.verdict, item.bucket, controls, item.host, item.finding)
         if self.items is not None:
             self.items.add(item)
-        if self._view_adds:
-            rank = worst_key(item)
-            for add in self._view_adds:
-                add(item, rank)
         if item.bucket != Bucket.PASS:
             self.worst.add(item)
 
@@ -414,7 +398,6 @@ class Evaluator:
             checks=self.checks,
             worst=self.worst.entries,
             seen_hosts=self.seen_hosts,
-            views=self._collectors,
         )
 
     def absorb(self, part: PartialState) -> None:
@@ -437,10 +420,6 @@ class Evaluator:
             self.planning.absorb(part.plan_runs, part.plan_count, part.plan_problems)
         elif part.plan_runs:
             raise ValueError("a partial with planning runs absorbed by an evaluator that plans nothing")
-        if len(part.views) != len(self._collectors):
-            raise ValueError("a partial collected other views than the evaluator absorbing it")
-        for mine, theirs in zip(self._collectors, part.views, strict=True):
-            mine.merge(theirs)
         self.worst.extend(part.worst)
         self.tally.merge(part.tally)
 
@@ -450,7 +429,7 @@ class Evaluator:
         self._expand_counts()
         items = self.items.finish() if self.items is not None else ItemStream()
         self.checks.sort(key=lambda c: (c.policy, c.host, c.check))
-        result = Evaluation(
+        return Evaluation(
             bundle=self.bundle,
             as_of=self.as_of,
             snapshot_taken_at=snapshot_taken_at,
@@ -464,8 +443,6 @@ class Evaluator:
             sources=PolicySource.of(self.bundle),
             remediation=self.planning.finish() if self.planning is not None else None,
         )
-        result.views.update((v, c.result()) for v, c in zip(self.views, self._collectors, strict=True))
-        return result
 
     def _policies(self) -> list[PolicyInfo]:
         out = []
@@ -531,13 +508,10 @@ def evaluate(
     keep_items: bool = True,
     keep_worst: int = 20,
     planning: HostPlanning | None = None,
-    views: Sequence[View[Any]] = (),
 ) -> Evaluation:
     """Judge every host and finding against every policy at ``as_of``; ``planning``, when
-    given, is fed every host's planned items (``Evaluation.remediation``); ``views`` of
-    the items are collected as they are judged (``Evaluation.views``)."""
-    ev = Evaluator(bundle, as_of, keep_items=keep_items, keep_worst=keep_worst, planning=planning,
-                   views=views)
+    given, is fed every host's planned items (``Evaluation.remediation``)."""
+    ev = Evaluator(bundle, as_of, keep_items=keep_items, keep_worst=keep_worst, planning=planning)
     with no_gc():
         ev.add_hosts(hosts)
         return ev.finish(taken_at)

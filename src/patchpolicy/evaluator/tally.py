@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from patchpolicy.model.evaluation import Tally, worst_key
-from patchpolicy.model.itemviews import Collector
 from patchpolicy.model.results import SEVERITY_ORDER, Bucket, HostCheck, Item, Verdict
 
 __all__ = ["AggKey", "PartialState", "Worst"]
@@ -33,8 +32,6 @@ class PartialState:
     """Sorted runs of the planner's first pass (``planner.hosts``), when planning."""
     plan_count: int = 0
     plan_problems: set[str] = field(default_factory=set)
-    views: list[Collector[Any]] = field(default_factory=list)
-    """The collectors of the views asked for (``Evaluator(views=...)``), in that order."""
 
 
 class Worst:

@@ -126,10 +126,8 @@ class Evaluation:
     """The planner's first pass, made while the hosts were judged, when it was asked for
     (``evaluate_files(plan_horizon=...)``; ``planner.stream_plan`` makes the tasks)."""
     views: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
-    """Results of views of the items (``model.itemviews``) by spec: those collected while
-    the hosts were judged (``evaluate_files(views=...)``), then those ``render.views``
-    computed from the items. Not an argument: ``dataclasses.replace`` (other items, say)
-    starts with none."""
+    """What renderers read of the items, by spec (``render.views``), once computed. Not an
+    argument: ``dataclasses.replace`` (with other items, say) starts with none."""
 
     def source(self, policy: str) -> PolicySource:
         """The ``PolicySource`` of the policy named ``policy`` (KeyError if none)."""

@@ -16,10 +16,9 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from patchpolicy.model.evaluation import Evaluation, worst_key
-from patchpolicy.model.itemviews import Collector, View
 from patchpolicy.model.results import OPEN_VERDICTS, Bucket, HostCheck, Item
 from patchpolicy.render._common import AGE_BINS, AgeBin, age_bin, age_bins
-from patchpolicy.render.views import view
+from patchpolicy.render.views import Collector, View, view
 
 T = TypeVar("T")
 
@@ -71,13 +70,6 @@ class TopN(Generic[T]):
         self._compact()
         return self._kept[0][1]
 
-    def merge(self, other: TopN[T]) -> None:
-        """Fold in ``other`` (the same ``n`` and rank): the ``n`` smallest of both."""
-        total = self.total + other.total
-        for r, v in other._kept:
-            self.add_ranked(v, r)
-        self.total = total
-
     @property
     def left_out(self) -> int:
         """How many values were added but are not kept."""
@@ -124,14 +116,6 @@ class ItemGroup:
                                           or item.deadline < self.earliest_deadline):
             self.earliest_deadline = item.deadline
 
-    def merge(self, other: ItemGroup) -> None:
-        """Fold in the group of the same key over other hosts."""
-        self.sample.merge(other.sample)
-        self.verdicts.update(other.verdicts)
-        self.hosts += other.hosts
-        if other.earliest_deadline is not None and (
-                self.earliest_deadline is None or other.earliest_deadline < self.earliest_deadline):
-            self.earliest_deadline = other.earliest_deadline
 
 
 def group_checks(checks: Iterable[HostCheck]) -> dict[tuple[str, str, str], list[HostCheck]]:
@@ -174,15 +158,6 @@ class _GroupCollector(Collector[list[ItemGroup]]):
         if g is None:
             g = self.groups[k] = ItemGroup(k, TopN(self.sample, worst_key))
         g.add(item, rank)
-
-    def merge(self, other: Collector[list[ItemGroup]]) -> None:
-        assert isinstance(other, _GroupCollector)
-        for k, g in other.groups.items():
-            mine = self.groups.get(k)
-            if mine is None:
-                self.groups[k] = g
-            else:
-                mine.merge(g)
 
     def result(self) -> list[ItemGroup]:
         # Each item is in one group and worst_key ends with its ids: a total order of groups.
@@ -237,18 +212,6 @@ class _ReportCollector(Collector[ReportView]):
             self.warnings.add_ranked(item, rank)
         if item.verdict in OPEN_VERDICTS and item.days_left is not None:
             self.bins[age_bin(item.days_left)] += 1
-
-    def merge(self, other: Collector[ReportView]) -> None:
-        assert isinstance(other, _ReportCollector)
-        self.failing.merge(other.failing)
-        self.warnings.merge(other.warnings)
-        for k, top in other.controls.items():
-            mine = self.controls.get(k)
-            if mine is None:
-                self.controls[k] = top
-            else:
-                mine.merge(top)
-        self.bins = [a + b for a, b in zip(self.bins, other.bins, strict=True)]
 
     def result(self) -> ReportView:
         return ReportView(self.failing, self.warnings, self.controls, age_bins(self.bins))

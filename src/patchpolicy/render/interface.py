@@ -12,8 +12,8 @@ from patchpolicy.model.results import RunInputs
 from patchpolicy.outdir import Streamed
 
 if TYPE_CHECKING:
-    from patchpolicy.model.itemviews import View
     from patchpolicy.model.plan import Plan, StreamedPlan
+    from patchpolicy.render.views import View
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,8 @@ class Renderer(ABC):
         """The file's bytes: the same context always gives the same bytes."""
 
     def views(self, options: RenderOptions) -> list[View[Any]]:
-        """What ``render`` reads of the items (:mod:`patchpolicy.model.itemviews`), given
-        the options alone so that a bundle can collect them while the hosts are judged
-        (``evaluate_files(views=...)``) or in one shared pass before rendering. None here."""
+        """What ``render`` reads of the items (:mod:`patchpolicy.render.views`): a bundle
+        computes every renderer's views in one shared pass before rendering. None here."""
         return []
 
 

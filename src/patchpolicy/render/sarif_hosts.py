@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from patchpolicy.model.gate import GateResult
-from patchpolicy.model.itemviews import Collector, View
 from patchpolicy.model.results import Bucket, Item, Verdict
+from patchpolicy.render.views import Collector, View
 
 __all__ = ["LEVEL", "HostCounts", "level"]
 
@@ -32,7 +32,7 @@ _Hosts = dict[tuple[Any, ...], int]
 
 @dataclass(frozen=True)
 class HostCounts(View[_Hosts]):
-    """Pass 1 (collected while judging, or in the bundle's shared pass): for each
+    """Pass 1 (in the bundle's shared pass, render.views): for each
     (rule, vulnerability, bucket) of the items that do not pass and are not waived, how
     many hosts have which set of verdicts there. The gate's levels (which split a key)
     are applied afterwards (``_big_keys``), so the view needs no gate."""
@@ -72,12 +72,6 @@ class _HostCounter(Collector[_Hosts]):
         for k, (_, verdicts) in self.pending.items():
             self._count(k, verdicts)
         self.pending.clear()
-
-    def merge(self, other: Collector[_Hosts]) -> None:
-        assert isinstance(other, _HostCounter)
-        self._flush()
-        for key, n in other.result().items():
-            self.counts[key] = self.counts.get(key, 0) + n
 
     def result(self) -> _Hosts:
         self._flush()
