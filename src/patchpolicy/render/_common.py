@@ -6,6 +6,7 @@ reports built on them are deterministic.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,10 +125,14 @@ AGE_BINS: tuple[tuple[str, int | None, int | None], ...] = (
 )
 
 
+_BIN_LOWS = [lo for _, lo, _ in AGE_BINS[1:] if lo is not None]
+"""The lower bounds after the first bin: the bins are consecutive and cover every int."""
+assert len(_BIN_LOWS) == len(AGE_BINS) - 1
+
+
 def age_bin(days_left: int) -> int:
     """The index in ``AGE_BINS`` of the bin holding ``days_left`` (the bins cover every int)."""
-    return next(n for n, (_, lo, hi) in enumerate(AGE_BINS)
-                if (lo is None or days_left >= lo) and (hi is None or days_left <= hi))
+    return bisect.bisect_right(_BIN_LOWS, days_left)
 
 
 def age_bins(counts: list[int]) -> list[AgeBin]:

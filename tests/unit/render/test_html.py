@@ -103,3 +103,14 @@ def test_report_renders_in_chromium_without_console_errors(ctx: RenderContext, t
     _, console = _browse(page, tmp_path, f"--screenshot={shot}", "--window-size=1280,2000")
     assert console == []
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_age_bins_are_consecutive_and_age_bin_finds_the_bin_holding_a_day() -> None:
+    from patchpolicy.render._common import AGE_BINS, age_bin
+
+    for (_, _, hi), (_, lo, _) in zip(AGE_BINS, AGE_BINS[1:], strict=False):
+        assert hi is not None and lo == hi + 1
+    for days in range(-400, 400):
+        n = age_bin(days)
+        _, lo, hi = AGE_BINS[n]
+        assert (lo is None or lo <= days) and (hi is None or days <= hi), days
