@@ -109,8 +109,9 @@ def shard_files(paths: Sequence[str | Path]) -> list[Path]:
             raise SnapshotError(f"{p}: cannot read snapshot: {e.strerror or e}") from e
         first = seen.setdefault((st.st_dev, st.st_ino), p)
         if first is not p:
-            raise SnapshotError(f"{p}: the same file as {first}: a shard given twice would "
-                                "judge its hosts twice")
+            also = "" if str(first) == str(p) else f" (as {first})"
+            raise SnapshotError(f"{p}: given twice{also} (a shard read twice would judge its "
+                                "hosts twice)")
     return out
 
 
