@@ -224,9 +224,11 @@ def evaluate_parallel(
     ranges = plan_ranges(snapshot.parts, jobs)
     log = ItemLog(memory_items=memory_items) if keep_items else None
     try:
+        # The memory budgets are shared by the ranges judged at once (one per worker; with
+        # more shards than workers, the others wait, their finished runs on disk).
         return _run(bundle, snapshot, ranges, log, as_of=as_of, keep_worst=keep_worst,
-                    memory_items=max(1, memory_items // max(1, len(ranges))), planning=planning,
-                    jobs=jobs)
+                    memory_items=max(1, memory_items // max(1, min(jobs, len(ranges)))),
+                    planning=planning, jobs=jobs)
     except BaseException:
         if log is not None:
             log.discard()  # the workers' runs too: they live in its directory
@@ -245,7 +247,7 @@ def _run(
                 spill_dir=log.run_directory() if log is not None else None,
                 memory_items=memory_items,
                 plan=(planning.calendar.as_of, planning.horizon, planning.run_directory(),
-                      max(1, planning.rows.memory_bytes // max(1, len(ranges))))
+                      max(1, planning.rows.memory_bytes // max(1, min(jobs, len(ranges)))))
                 if planning is not None else None)
     # Move what exists now out of the GC's reach, so forked workers do not touch (and
     # copy) the parent's pages just to scan them.

@@ -92,6 +92,34 @@ def test_a_directory_of_shards_gives_one_bundle_in_one_process_two_and_on_dask(
         assert one[name] == dask[name], name
 
 
+def test_workers_that_cannot_read_the_shards_get_their_bytes(
+    workdir: Path, cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import distributed
+
+    import patchpolicy.dask_cluster as dc
+    from patchpolicy.evaluator import evaluate
+    from patchpolicy.loader import load_bundle
+    from patchpolicy.snapshot import open_snapshots
+
+    seen: list[str] = []
+    monkeypatch.setattr(dc, "_size_seen", lambda path: seen.append(path) or f"{path}: not here")
+    bundle = load_bundle([workdir / "examples" / "policies"])
+    snap = open_snapshots([workdir / "shards"])
+    as_of = snap.header.taken_at
+    with distributed.Client(cluster) as client:
+        shipped = dc.evaluate_on_dask(bundle, snap, scheduler=client, as_of=as_of,
+                                      keep_items=True, memory_items=300)
+    # Each shard's range was asked for by path, then sent as bytes.
+    assert sorted(Path(p).name for p in seen) == ["part-0.jsonl", "part-1.jsonl", "part-2.jsonl"]
+    one = evaluate(bundle, open_snapshots([workdir / "shards"]).hosts(), as_of=as_of,
+                   taken_at=as_of)
+    assert b"".join(shipped.items.chunks()) == b"".join(one.items.chunks())
+    assert shipped.worst == one.worst and shipped.checks == one.checks
+    assert snap.sha256 == hashlib.sha256(b"".join(
+        p.read_bytes() for p in sorted((workdir / "shards").glob("*.jsonl")))).hexdigest()
+
+
 def test_the_evidence_records_every_shard_and_the_reports_list_them(
     workdir: Path, one_process: dict[str, bytes]
 ) -> None:

@@ -115,3 +115,10 @@ def test_a_duplicate_host_in_one_file_is_placed_at_both_lines(tmp_path: Path) ->
     assert duplicate_host_message(open_snapshot(p)) == (
         f"{p}:5:2: $.id: duplicate host id 'h2' (first at line 3)")
     assert duplicate_host_message(open_snapshot(shard(tmp_path / "ok.jsonl", [1, 2]))) is None
+
+
+def test_a_duplicate_host_in_a_document_is_placed_by_its_json_paths(tmp_path: Path) -> None:
+    p = tmp_path / "fleet.json"
+    p.write_text(json.dumps({**HEADER, "hosts": [host(1), host(2), host(1)]}))
+    assert duplicate_host_message(open_snapshot(p)) == (
+        f"{p}: $.hosts[2].id: duplicate host id 'h1' (first at $.hosts[0])")

@@ -189,7 +189,16 @@ class _HostId(msgspec.Struct):
 
 def duplicate_host_message(snapshot: SnapshotSource) -> str | None:
     """Where the first host id that repeats is, in file order: ``place: duplicate host id
-    'x' (first at place)``; None if none repeats (read again: only on the error path)."""
+    'x' (first at place)``; None if none repeats or the snapshot was a pipe (read again:
+    only on the error path)."""
+    if not snapshot.streaming:  # a document, held whole: the JSON paths of both
+        index: dict[str, int] = {}
+        for i, host in enumerate(snapshot.hosts()):
+            if host.id in index:
+                return (f"{snapshot.name}: $.hosts[{i}].id: duplicate host id {host.id!r} "
+                        f"(first at $.hosts[{index[host.id]}])")
+            index[host.id] = i
+        return None
     decode = msgspec.json.Decoder(_HostId).decode
     seen: dict[str, tuple[str, int]] = {}
     for part in snapshot.parts:
