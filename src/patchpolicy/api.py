@@ -100,8 +100,9 @@ def evaluate_files(
     one unless asked, so a library call never forks by itself); the result is the same,
     byte for byte, either way.
     ``snapshot_path``: a file, or several JSON Lines files or directories of them read as
-    one snapshot (:data:`Snapshots`); or a source already opened (``open_snapshot(..., retain_hosts=True)``) so that a caller
-    that needs the hosts again (the planner) reuses the records evaluated. ``dask``: a
+    one snapshot (:data:`Snapshots`); or a source already opened
+    (``open_snapshot(..., retain_hosts=True)``) so that a caller that needs the hosts
+    again (the planner) reuses the records evaluated. ``dask``: a
     Dask scheduler (``local`` or an address) to judge a JSON Lines snapshot's host ranges
     on (see dask_cluster); the result is the same, byte for byte. ``plan_horizon``: also
     run the planner's first pass while judging (``Evaluation.remediation``, for
