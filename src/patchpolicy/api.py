@@ -12,19 +12,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from patchpolicy.clock import check_as_of
-from patchpolicy.errors import InputError, SnapshotError
+from patchpolicy.errors import DuplicateHostError, InputError, SnapshotError
 from patchpolicy.evaluator import evaluate
 from patchpolicy.loader import load_bundle
 from patchpolicy.model.bundle import Bundle
 from patchpolicy.model.evaluation import EvaluationRun
 from patchpolicy.model.gate import Gate, GateResult
 from patchpolicy.model.results import InputFile, RunInputs, SnapshotInput
-from patchpolicy.snapshot import SnapshotSource, open_snapshot
+from patchpolicy.snapshot import (
+    ShardedSource,
+    SnapshotSource,
+    duplicate_host_message,
+    open_snapshots,
+)
 
 if TYPE_CHECKING:
+    from patchpolicy.planner.hosts import HostPlanning
     from patchpolicy.render.interface import RenderOptions
 
-__all__ = ["EvaluationRun", "Jobs", "evaluate_files", "run_inputs", "write_evidence"]
+__all__ = ["EvaluationRun", "Jobs", "Snapshots", "evaluate_files", "run_inputs", "write_evidence"]
 
 Jobs = int | Literal["auto"]
 """Processes for a JSON Lines snapshot in a regular file: a number (1, the library's
@@ -46,6 +52,8 @@ def run_inputs(bundle: Bundle, snapshot: SnapshotSource) -> RunInputs:
             taken_at=h.taken_at,
             source_tool=h.source.tool if h.source else None,
             source_version=h.source.version if h.source else None,
+            shards=tuple(InputFile(s.name, s.sha256, s.size) for s in snapshot.shards)
+            if isinstance(snapshot, ShardedSource) else (),
         ),
         tool_version=__version__,
     )
@@ -59,13 +67,25 @@ def _as_of(as_of: datetime | None, snapshot: SnapshotSource) -> datetime:
     except ValueError as e:
         if as_of is not None:
             raise InputError(f"as-of: {e}") from None
-        raise SnapshotError(f"{snapshot.path}: taken_at (the default as-of): {e}") from None
+        first = snapshot.parts[0].name if isinstance(snapshot, ShardedSource) else snapshot.path
+        raise SnapshotError(f"{first}: taken_at (the default as-of): {e}") from None
     return when
+
+
+Snapshots = str | Path | Sequence[str | Path]
+"""A snapshot as ``-s`` names it: one file (or ``-``), or the JSON Lines shards of several
+files or directories, read as one snapshot (``patchpolicy.snapshot.open_snapshots``)."""
+
+
+def _opened(snapshot: Snapshots | SnapshotSource) -> SnapshotSource:
+    if isinstance(snapshot, SnapshotSource):
+        return snapshot
+    return open_snapshots([snapshot] if isinstance(snapshot, str | Path) else snapshot)
 
 
 def evaluate_files(
     policy_paths: Sequence[str | Path],
-    snapshot_path: str | Path | SnapshotSource,
+    snapshot_path: Snapshots | SnapshotSource,
     *,
     as_of: datetime | None = None,
     keep_items: bool = True,
@@ -79,24 +99,37 @@ def evaluate_files(
     ``jobs``: processes for a JSON Lines snapshot in a regular file (see :data:`Jobs`:
     one unless asked, so a library call never forks by itself); the result is the same,
     byte for byte, either way.
-    ``snapshot_path`` may be a source already opened (``open_snapshot(..., retain_hosts=True)``) so that a caller
-    that needs the hosts again (the planner) reuses the records evaluated. ``dask``: a
+    ``snapshot_path``: a file, or several JSON Lines files or directories of them read as
+    one snapshot (:data:`Snapshots`); or a source already opened
+    (``open_snapshot(..., retain_hosts=True)``) so that a caller that needs the hosts
+    again (the planner) reuses the records evaluated. ``dask``: a
     Dask scheduler (``local`` or an address) to judge a JSON Lines snapshot's host ranges
     on (see dask_cluster); the result is the same, byte for byte. ``plan_horizon``: also
     run the planner's first pass while judging (``Evaluation.remediation``, for
     ``planner.stream_plan``), so that planning needs no second read of the fleet.
     """
-    from patchpolicy.parallel import default_jobs, evaluate_parallel
     from patchpolicy.planner.hosts import HostPlanning
 
     bundle = load_bundle(policy_paths)
-    snapshot = (
-        snapshot_path if isinstance(snapshot_path, SnapshotSource) else open_snapshot(snapshot_path)
-    )
+    snapshot = _opened(snapshot_path)
     when = _as_of(as_of, snapshot)
     planning = (
         HostPlanning(bundle, when.astimezone(UTC), plan_horizon) if plan_horizon is not None else None
     )
+    try:
+        return _evaluate(bundle, snapshot, when, keep_items=keep_items, keep_worst=keep_worst,
+                         jobs=jobs, dask=dask, planning=planning)
+    except DuplicateHostError as e:
+        # The evaluator knows the id, the snapshot where it is: name both places.
+        raise SnapshotError(duplicate_host_message(snapshot) or f"{snapshot.places}: {e}") from e
+
+
+def _evaluate(
+    bundle: Bundle, snapshot: SnapshotSource, when: datetime, *, keep_items: bool,
+    keep_worst: int, jobs: Jobs, dask: str | None, planning: HostPlanning | None,
+) -> EvaluationRun:
+    from patchpolicy.parallel import default_jobs, evaluate_parallel
+
     if dask is not None:
         from patchpolicy.dask_cluster import evaluate_on_dask
 
@@ -105,7 +138,7 @@ def evaluate_files(
                                        planning=planning)
         return EvaluationRun(distributed, run_inputs(bundle, snapshot))
     processes = default_jobs(snapshot) if jobs == "auto" else jobs
-    if processes > 1 and snapshot.file is not None:
+    if processes > 1 and snapshot.parts:
         parallel = evaluate_parallel(bundle, snapshot, as_of=when, jobs=processes,
                                      keep_worst=keep_worst, keep_items=keep_items,
                                      planning=planning)
@@ -125,7 +158,7 @@ def evaluate_files(
 def write_evidence(
     out_dir: str | Path,
     policy_paths: Sequence[str | Path],
-    snapshot_path: str | Path,
+    snapshot_path: Snapshots,
     *,
     as_of: datetime | None = None,
     gate: Gate | None = None,
@@ -143,7 +176,8 @@ def write_evidence(
     from patchpolicy.render.bundle import write_bundle
 
     out = Path(out_dir)
-    check_output_dir(out, inputs=[Path(p) for p in [*policy_paths, snapshot_path]], force=force)
+    snapshots = [snapshot_path] if isinstance(snapshot_path, str | Path) else list(snapshot_path)
+    check_output_dir(out, inputs=[Path(p) for p in [*policy_paths, *snapshots]], force=force)
     gate = gate or Gate()
     ev, files = build_bundle(policy_paths, snapshot_path, as_of=as_of, gate=gate, options=options,
                              jobs=jobs)

@@ -1,7 +1,8 @@
 """Evaluate a JSON Lines snapshot on a Dask cluster: host ranges judged on the workers,
 merged on the client into exactly what one process gives.
 
-The snapshot is cut into byte ranges at line ends (hosts never straddle two ranges). What
+The snapshot (one JSON Lines file, or its shards) is cut into byte ranges at line ends
+(hosts never straddle two ranges, nor a range two files). What
 is shipped to the workers is the policy bundle as its files' bytes (broadcast once; each
 worker thread loads and compiles it once), and per range its path and offsets: a worker
 that can read the snapshot at the same path (a shared filesystem, or a LocalCluster)
@@ -39,11 +40,12 @@ from patchpolicy.itemlog import DEFAULT_MEMORY_ITEMS, ItemLog
 from patchpolicy.model.bundle import Bundle
 from patchpolicy.parallel import (
     Partial,
-    error_message,
+    Range,
+    check_partials,
     file_lines,
-    hash_ranges,
+    hash_parts,
     judge_lines,
-    split_ranges,
+    plan_ranges,
 )
 from patchpolicy.planner.hosts import HostPlanning
 from patchpolicy.snapshot import SnapshotSource
@@ -226,9 +228,10 @@ def evaluate_on_dask(
     range_bytes: int = RANGE_BYTES,
     planning: HostPlanning | None = None,
 ) -> Evaluation:
-    """Like ``evaluate`` on a JSON Lines snapshot, on the Dask cluster at ``scheduler``
-    (``local``, an address such as ``tcp://host:8786``, or a ``distributed.Client``)."""
-    if snapshot.file is None:
+    """Like ``evaluate`` on a JSON Lines snapshot (one file, or its shards), on the Dask
+    cluster at ``scheduler`` (``local``, an address such as ``tcp://host:8786``, or a
+    ``distributed.Client``)."""
+    if not snapshot.parts:
         raise InputError(f"{snapshot.name}: --dask needs a JSON Lines snapshot in a regular file")
     own = isinstance(scheduler, str)
     client: Any
@@ -259,32 +262,19 @@ def _run(
     as_of: datetime, keep_worst: int, memory_items: int, range_bytes: int,
     planning: HostPlanning | None = None,
 ) -> Evaluation:
-    as_completed = _distributed().as_completed
-    assert snapshot.file is not None
-    path = snapshot.file.resolve()
-    header_end = snapshot.header_end
-    size = path.stat().st_size
-    workers = max(1, len(client.scheduler_info().get("workers", {})))
-    parts = max(workers, -(-(size - header_end) // max(1, range_bytes)))
-    ranges = split_ranges(path, header_end, parts)
-    per_task_items = max(1, memory_items // workers)
-    plan = (
-        (planning.calendar.as_of, planning.horizon, max(1, planning.rows.memory_bytes // workers))
-        if planning is not None else None
-    )
-    tasks = [RangeTask(str(path), size, b, e, as_of, keep_worst, log is not None, per_task_items,
-                       plan) for b, e in ranges]
+    tasks, ranges = _tasks(client, snapshot, log is not None, as_of=as_of, keep_worst=keep_worst,
+                          memory_items=memory_items, range_bytes=range_bytes, planning=planning)
     policies = client.scatter(PolicyFiles.of(bundle), broadcast=True)
     futures = {client.submit(judge_range, policies, t, pure=False): i for i, t in enumerate(tasks)}
     partials: list[Partial | None] = [None] * len(tasks)
-    digest, total, range_digests = hash_ranges(path, header_end, ranges)
-    pending = as_completed(list(futures))
+    digests = hash_parts(snapshot.parts, ranges)
+    pending = _distributed().as_completed(list(futures))
     for fut in pending:
         i = futures[fut]
         result: RangeResult = fut.result()
         if result.unreadable is not None:
             # The worker cannot see the file: send it this range's bytes.
-            with path.open("rb") as f:
+            with Path(tasks[i].path).open("rb") as f:
                 f.seek(tasks[i].begin)
                 data = f.read(tasks[i].end - tasks[i].begin)
             retry = client.submit(judge_range, policies, tasks[i], data, pure=False)
@@ -297,22 +287,43 @@ def _run(
         if planning is not None:
             result.partial.state.plan_runs = _write_runs(planning.run_directory(),
                                                          result.plan_runs or [])
+        result.partial.part = ranges[i].part
         partials[i] = result.partial
         fut.release()
     done = [p for p in partials if p is not None]
     if len(done) != len(tasks):
-        raise SnapshotError(f"{snapshot.name}: a range was not judged")
-    for part in done:
-        if part.error is not None:
-            raise SnapshotError(error_message(snapshot, part))
-    if [p.sha256 for p in done] != range_digests:
-        raise SnapshotError(f"{snapshot.name}: changed while it was being read")
+        raise SnapshotError(f"{snapshot.places}: a range was not judged")
+    check_partials(snapshot, done, digests)
     ev = Evaluator(bundle, as_of, keep_items=log is not None, keep_worst=keep_worst,
                    item_log=log, planning=planning)
     for part in done:
         ev.absorb(part.state)
-    snapshot.set_digest(digest, total)
     return ev.finish(snapshot.header.taken_at)
+
+
+def _tasks(
+    client: Any, snapshot: SnapshotSource, keep_items: bool, *, as_of: datetime,
+    keep_worst: int, memory_items: int, range_bytes: int, planning: HostPlanning | None,
+) -> tuple[list[RangeTask], list[Range]]:
+    """One task per host range of the snapshot's files (at least one per worker, about
+    ``range_bytes`` each), and the ranges."""
+    files = snapshot.parts
+    paths, sizes = [], []
+    for part in files:
+        assert part.file is not None
+        paths.append(str(part.file.resolve()))
+        sizes.append(part.file.stat().st_size)
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    host_bytes = sum(size - part.header_end for size, part in zip(sizes, files, strict=True))
+    ranges = plan_ranges(files, max(workers, -(-host_bytes // max(1, range_bytes))))
+    per_task_items = max(1, memory_items // workers)
+    plan = (
+        (planning.calendar.as_of, planning.horizon, max(1, planning.rows.memory_bytes // workers))
+        if planning is not None else None
+    )
+    tasks = [RangeTask(paths[r.part], sizes[r.part], r.begin, r.end, as_of, keep_worst,
+                       keep_items, per_task_items, plan) for r in ranges]
+    return tasks, ranges
 
 
 def _write_runs(directory: Path, runs: list[bytes]) -> list[Path]:

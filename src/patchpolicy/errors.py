@@ -10,6 +10,7 @@ The tree::
     |   +-- ExprError                a CEL expression does not compile or reads an
     |   |                            unknown field
     |   +-- SnapshotError            a fleet snapshot cannot be decoded
+    |   |   +-- DuplicateHostError   two hosts with one id (placed by the caller)
     |   +-- ImporterError            a scanner/intel file cannot be imported
     +-- EvaluationError              the evaluator met a state it cannot judge at all
     +-- OutputError                  an output cannot be written
@@ -178,6 +179,14 @@ class SnapshotError(InputError):
     code = ErrorCode.SNAPSHOT
     schema = False
     """The JSON is well formed but breaks the schema (a wrong type, an unknown key)."""
+
+
+class DuplicateHostError(SnapshotError):
+    """Two host records with one id; the reader of the snapshot names both places."""
+
+    def __init__(self, host_id: str) -> None:
+        self.host_id = host_id
+        super().__init__(f"duplicate host id {host_id!r} in the snapshot")
 
 
 class ImporterError(InputError):

@@ -23,7 +23,7 @@ from patchpolicy.render.interface import RenderOptions
 from patchpolicy.snapshot import SnapshotSource
 
 if TYPE_CHECKING:
-    from patchpolicy.api import Jobs
+    from patchpolicy.api import Jobs, Snapshots
 
 __all__ = ["PLAN_HORIZON", "Watch", "build_bundle"]
 
@@ -36,7 +36,7 @@ PLAN_HORIZON = timedelta(days=90)
 
 def build_bundle(
     policy_paths: Sequence[str | Path],
-    snapshot_path: str | Path,
+    snapshot_path: Snapshots,
     *,
     as_of: datetime | None = None,
     gate: Gate | None = None,
@@ -47,6 +47,9 @@ def build_bundle(
 ) -> tuple[Evaluation, dict[str, FileBody]]:
     """Evaluate, plan, and render every bundle file plus ``SHA256SUMS`` (nothing written).
 
+    ``snapshot_path``: one file, or several JSON Lines files or directories of shards read
+    as one snapshot (``api.Snapshots``).
+
     ``jobs``: processes for a JSON Lines snapshot (``"auto"``: every core for a large one,
     as the CLI asks; 1 unless asked); the bytes are the same whatever it is. ``dask``: judge on this Dask scheduler instead.
     ``watch`` is entered around the evaluation with the opened snapshot (the command
@@ -55,11 +58,12 @@ def build_bundle(
     from patchpolicy.planner import stream_plan
     from patchpolicy.render import bundle_renderers
     from patchpolicy.render.interface import RenderContext
-    from patchpolicy.snapshot import open_snapshot
+    from patchpolicy.snapshot import open_snapshots
 
     # The planner's first pass runs while the hosts are judged (in every process), so
     # the fleet is read once and never held: see planner/.
-    snapshot = open_snapshot(snapshot_path)
+    snapshot = open_snapshots(
+        [snapshot_path] if isinstance(snapshot_path, str | Path) else snapshot_path)
     with watch(snapshot) if watch is not None else contextlib.nullcontext():
         run = evaluate_files(policy_paths, snapshot, as_of=as_of, jobs=jobs, dask=dask,
                              plan_horizon=PLAN_HORIZON)

@@ -17,7 +17,7 @@ import gc
 import hashlib
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +53,34 @@ def split_ranges(path: Path, start: int, parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if a < b]
 
 
+@dataclass(frozen=True)
+class Range:
+    """Host lines of one file of the snapshot: bytes [begin, end) of ``parts[part]``."""
+
+    part: int
+    begin: int
+    end: int
+
+
+def plan_ranges(parts: Sequence[SnapshotSource], pieces: int) -> list[Range]:
+    """Cut the snapshot's files (one, or its shards) into about ``pieces`` host ranges at
+    line ends, in file order. A range never spans two files: each shard with hosts gets
+    at least one, the rest go in proportion to its bytes of hosts."""
+    spans = []
+    for part in parts:
+        assert part.file is not None
+        spans.append(max(0, part.file.stat().st_size - part.header_end))
+    total = sum(spans) or 1
+    out: list[Range] = []
+    for i, (part, span) in enumerate(zip(parts, spans, strict=True)):
+        if span == 0:
+            continue
+        assert part.file is not None
+        n = max(1, round(pieces * span / total))
+        out.extend(Range(i, a, b) for a, b in split_ranges(part.file, part.header_end, n))
+    return out
+
+
 def file_lines(path: Path, begin: int, end: int) -> Iterator[tuple[int, bytes]]:
     """The lines of ``path`` that start in [begin, end), numbered from 1 in the range."""
     with path.open("rb") as f:
@@ -85,11 +113,13 @@ class Partial:
     """(byte offset of the worker's range, line number inside it) of a decode error."""
     sha256: str = ""
     """Digest of the bytes of the range this worker read."""
+    part: int = 0
+    """The file of the snapshot (``SnapshotSource.parts``) the range is in."""
 
 
-def _work(byte_range: tuple[int, int]) -> Partial:
+def _work(byte_range: Range) -> Partial:
     bundle: Bundle = _JOB["bundle"]
-    path: Path = _JOB["path"]
+    path: Path = _JOB["paths"][byte_range.part]
     spill_dir: Path | None = _JOB["spill_dir"]
     log = None
     if spill_dir is not None:
@@ -102,7 +132,10 @@ def _work(byte_range: tuple[int, int]) -> Partial:
     ev = Evaluator(bundle, _JOB["as_of"], keep_items=log is not None,
                    keep_worst=_JOB["keep_worst"], item_log=log, planning=planning)
     gc.disable()  # a short-lived worker: see snapshot.no_gc for why this is safe
-    return judge_lines(ev, file_lines(path, *byte_range), byte_range[0], _JOB.get("progress"))
+    partial = judge_lines(ev, file_lines(path, byte_range.begin, byte_range.end),
+                          byte_range.begin, _JOB.get("progress"))
+    partial.part = byte_range.part
+    return partial
 
 
 _PROGRESS_EVERY = 256
@@ -160,7 +193,7 @@ def default_jobs(snapshot: SnapshotSource) -> int:
     (benchmarks/bench_check.py --jobs N): one process ~4.4 s, two ~2.9 s. Below
     ``MIN_PARALLEL_BYTES`` forking and merging cost more than they give back.
     """
-    if snapshot.file is None or snapshot.size < MIN_PARALLEL_BYTES:
+    if not snapshot.parts or snapshot.size < MIN_PARALLEL_BYTES:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
@@ -178,22 +211,24 @@ def evaluate_parallel(
     memory_items: int = DEFAULT_MEMORY_ITEMS,
     planning: HostPlanning | None = None,
 ) -> Evaluation:
-    """Like ``evaluate`` on a JSON Lines snapshot, in ``jobs`` forked processes.
+    """Like ``evaluate`` on a JSON Lines snapshot (one file, or its shards), in ``jobs``
+    forked processes.
 
     ``keep_items``: every item is kept (in ``Evaluation.items``, bounded memory: the
     workers share ``memory_items`` between them, and spill sorted runs to disk).
     ``planning``: the planner's first pass, run in each worker (their sorted runs go to
     its directory) and merged here.
     """
-    if snapshot.file is None:
-        raise ValueError("parallel evaluation needs a JSON Lines snapshot in a regular file")
-    path = snapshot.file
-    header_end = snapshot.header_end
-    ranges = split_ranges(path, header_end, jobs)
+    if not snapshot.parts:
+        raise ValueError("parallel evaluation needs a JSON Lines snapshot in regular files")
+    ranges = plan_ranges(snapshot.parts, jobs)
     log = ItemLog(memory_items=memory_items) if keep_items else None
     try:
+        # The memory budgets are shared by the ranges judged at once (one per worker; with
+        # more shards than workers, the others wait, their finished runs on disk).
         return _run(bundle, snapshot, ranges, log, as_of=as_of, keep_worst=keep_worst,
-                    memory_items=max(1, memory_items // max(1, len(ranges))), planning=planning)
+                    memory_items=max(1, memory_items // max(1, min(jobs, len(ranges)))),
+                    planning=planning, jobs=jobs)
     except BaseException:
         if log is not None:
             log.discard()  # the workers' runs too: they live in its directory
@@ -203,87 +238,125 @@ def evaluate_parallel(
 
 
 def _run(
-    bundle: Bundle, snapshot: SnapshotSource, ranges: list[tuple[int, int]],
+    bundle: Bundle, snapshot: SnapshotSource, ranges: list[Range],
     log: ItemLog | None, *, as_of: datetime, keep_worst: int, memory_items: int,
-    planning: HostPlanning | None = None,
+    planning: HostPlanning | None = None, jobs: int = 1,
 ) -> Evaluation:
-    assert snapshot.file is not None
-    path = snapshot.file
-    header_end = snapshot.header_end
-    _JOB.update(bundle=bundle, path=path, as_of=as_of, keep_worst=keep_worst,
+    parts = snapshot.parts
+    _JOB.update(bundle=bundle, paths=[p.file for p in parts], as_of=as_of, keep_worst=keep_worst,
                 spill_dir=log.run_directory() if log is not None else None,
                 memory_items=memory_items,
                 plan=(planning.calendar.as_of, planning.horizon, planning.run_directory(),
-                      max(1, planning.rows.memory_bytes // max(1, len(ranges))))
+                      max(1, planning.rows.memory_bytes // max(1, min(jobs, len(ranges)))))
                 if planning is not None else None)
     # Move what exists now out of the GC's reach, so forked workers do not touch (and
     # copy) the parent's pages just to scan them.
     gc.freeze()
     try:
         if not ranges:  # a header and no host: nothing to fork for
-            digest, size, range_digests = hash_ranges(path, header_end, ranges)
+            digests = hash_parts(parts, ranges)
             partials: list[Partial] = []
         else:
-            digest, size, range_digests, partials = _fork(path, header_end, ranges,
-                                                          snapshot.on_progress)
+            digests, partials = _fork(parts, ranges, jobs, snapshot.on_progress)
     finally:
         gc.unfreeze()
         _JOB.clear()
     ev = Evaluator(bundle, as_of, keep_items=log is not None, keep_worst=keep_worst,
                    item_log=log, planning=planning)
-    for part in partials:
-        if part.error is not None:
-            raise SnapshotError(error_message(snapshot, part))
-    if [p.sha256 for p in partials] != range_digests:
-        raise SnapshotError(f"{snapshot.name}: changed while it was being read")
+    check_partials(snapshot, partials, digests)
     for part in partials:
         ev.absorb(part.state)
-    snapshot.set_digest(digest, size)
     return ev.finish(snapshot.header.taken_at)
 
 
+def check_partials(snapshot: SnapshotSource, partials: Sequence[Partial],
+                   digests: Digests) -> None:
+    """The first bad line any worker met, in file order, else the proof that the ranges
+    judged are the bytes hashed; then the digests are the snapshot's (and its shards')."""
+    for part in partials:
+        if part.error is not None:
+            raise SnapshotError(error_message(snapshot, part))
+    if [p.sha256 for p in partials] != digests.ranges:
+        raise SnapshotError(f"{snapshot.places}: changed while it was being read")
+    for file, (sha256, size) in zip(snapshot.parts, digests.parts, strict=True):
+        file.set_digest(sha256, size)
+    snapshot.set_digest(digests.sha256, digests.size)
+
+
 def _fork(
-    path: Path, header_end: int, ranges: list[tuple[int, int]],
+    parts: Sequence[SnapshotSource], ranges: list[Range], jobs: int,
     on_progress: Callable[[int, int, int], None] | None = None,
-) -> tuple[str, int, list[str], list[Partial]]:
+) -> tuple[Digests, list[Partial]]:
     ctx = multiprocessing.get_context("fork")
     shared = ctx.Array("q", 3) if on_progress is not None else None
     _JOB["progress"] = shared
-    with ProcessPoolExecutor(max_workers=len(ranges), mp_context=ctx) as pool:
+    headers = sum(p.header_end for p in parts)
+    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(ranges))), mp_context=ctx) as pool:
         futures = [pool.submit(_work, r) for r in ranges]
         # While the workers decode, hash the same ranges; each worker hashes what it
         # decoded, so equal digests prove the evidence's digest is of the bytes judged.
-        digest, size, range_digests = hash_ranges(path, header_end, ranges)
+        digests = hash_parts(parts, ranges)
         while on_progress is not None and shared is not None:
             _, pending = wait(futures, timeout=0.2)
             with shared.get_lock():
-                on_progress(header_end + shared[0], shared[1], shared[2])
+                on_progress(headers + shared[0], shared[1], shared[2])
             if not pending:
                 break
-        return digest, size, range_digests, [f.result() for f in futures]
+        return digests, [f.result() for f in futures]
+
+
+@dataclass
+class Digests:
+    """What the parent hashed: the whole snapshot (its files one after another), each
+    file's (digest, size), and each range's digest in range order."""
+
+    sha256: str
+    size: int
+    parts: list[tuple[str, int]]
+    ranges: list[str]
+
+
+def hash_parts(parts: Sequence[SnapshotSource], ranges: Sequence[Range]) -> Digests:
+    """Hash every file of the snapshot and every range of ``ranges`` in one read."""
+    whole = hashlib.sha256()
+    per_file: list[tuple[str, int]] = []
+    per_range: list[str] = []
+    for i, part in enumerate(parts):
+        assert part.file is not None
+        mine = [(r.begin, r.end) for r in ranges if r.part == i]
+        digest, size, digests = hash_ranges(part.file, part.header_end, mine, whole)
+        per_file.append((digest, size))
+        per_range.extend(digests)
+    return Digests(whole.hexdigest(), sum(s for _, s in per_file), per_file, per_range)
 
 
 def hash_ranges(
-    path: Path, header_end: int, ranges: list[tuple[int, int]]
+    path: Path, header_end: int, ranges: list[tuple[int, int]], also: Any = None,
 ) -> tuple[str, int, list[str]]:
+    """(digest, size) of ``path`` and the digest of each range; ``also``, a hash object,
+    is fed the file's bytes too (the digest of a sharded snapshot's files in order)."""
     whole = hashlib.sha256()
+    feeds = [whole] if also is None else [whole, also]
     parts = []
     with path.open("rb") as f:
         head = f.read(header_end)
-        whole.update(head)
+        for h in feeds:
+            h.update(head)
         size = len(head)
         for begin, end in ranges:
             f.seek(begin)
             part = hashlib.sha256()
             left = end - begin
             while left > 0 and (chunk := f.read(min(left, 1 << 20))):
-                whole.update(chunk)
+                for h in feeds:
+                    h.update(chunk)
                 part.update(chunk)
                 left -= len(chunk)
                 size += len(chunk)
             parts.append(part.hexdigest())
         while chunk := f.read(1 << 20):  # bytes appended after the split: a change
-            whole.update(chunk)
+            for h in feeds:
+                h.update(chunk)
             size += len(chunk)
             parts.append("appended")
     return whole.hexdigest(), size, parts
@@ -294,10 +367,11 @@ def error_message(snapshot: SnapshotSource, part: Partial) -> str:
         return part.error or "worker failed"
     # Decode the bad line again in this process for the full message (line, column, path).
     begin, n = part.error_line
-    assert snapshot.file is not None
-    with snapshot.file.open("rb") as f:
+    file = snapshot.parts[part.part]
+    assert file.file is not None
+    with file.file.open("rb") as f:
         before = f.read(begin).count(b"\n")
         line = b""
         for _ in range(n):
             line = f.readline()
-    return line_error(snapshot.name, line, before + n) or part.error or "worker failed"
+    return line_error(file.name, line, before + n) or part.error or "worker failed"

@@ -32,7 +32,7 @@ from patchpolicy.render.bundle import SUMS_FILE
 from patchpolicy.render.interface import RenderOptions
 
 if TYPE_CHECKING:
-    from patchpolicy.api import Jobs
+    from patchpolicy.api import Jobs, Snapshots
 
 _SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
@@ -351,7 +351,7 @@ def _recorded_options(bundle_dir: Path, recorded: Any) -> RenderOptions:
 def reproduce_bundle(
     bundle_dir: str | Path,
     policy_paths: Sequence[str | Path],
-    snapshot_path: str | Path,
+    snapshot_path: Snapshots,
     key: PublicKey | None = None,
     jobs: Jobs = 1,
     dask: str | None = None,

@@ -96,7 +96,6 @@ def test_explicit_config_file(repo: Path, tmp_path_factory: pytest.TempPathFacto
     ('[check]\nformat = "pdf"\n', "patchpolicy.toml:2:1: format: 'pdf' is not one of"),
     ('[check]\ncolour = true\n', "patchpolicy.toml:2:1: [check] has no option --colour"),
     ('[chekc]\nformat = "json"\n', "patchpolicy.toml:1:1: unknown command [chekc]"),
-    ('snapshot = ["a.json", "b.json"]\n', "patchpolicy.toml:1:1: snapshot: takes one value"),
     ('error-format = "xml"\n', "patchpolicy.toml:1:1: error-format: 'xml' is not one of"),
 ])
 def test_bad_config_exits_2_naming_file_and_line(repo: Path, text: str, message: str) -> None:
@@ -105,6 +104,19 @@ def test_bad_config_exits_2_naming_file_and_line(repo: Path, text: str, message:
     assert result.exit_code == 2
     assert message in result.stderr, result.stderr
     assert result.stdout == ""
+
+
+def test_a_list_of_snapshots_fills_check_but_not_plan(repo: Path) -> None:
+    """check and evaluate read several files as the shards of one snapshot; plan one file."""
+    (repo / "patchpolicy.toml").write_text('policies = ["policies"]\n'
+                                           'snapshot = ["fleet.json", "more.json"]\n')
+    result = run("plan")
+    assert result.exit_code == 2
+    assert "patchpolicy.toml:2:1: snapshot: takes one value" in result.stderr, result.stderr
+    (repo / "more.json").write_bytes((repo / "fleet.json").read_bytes())
+    result = run("check")
+    assert result.exit_code == 2
+    assert "fleet.json: a JSON document cannot be a shard" in result.stderr, result.stderr
 
 
 def test_config_error_as_json(repo: Path) -> None:

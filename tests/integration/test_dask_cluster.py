@@ -1,10 +1,10 @@
-"""``--dask``: host ranges judged on a Dask LocalCluster (two in-process workers) give the
-same bytes as one process, for the whole evidence bundle and for ``check``."""
+"""``--dask``: host ranges judged on a Dask LocalCluster (two in-process workers, the
+``cluster`` fixture of conftest) give the same bytes as one process, for the whole
+evidence bundle and for ``check``."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +23,6 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fleet_workdir(tmp_path_factory, "dask")
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    """Two workers in this process (threads): fast to start, and the same code paths as
-    worker processes (the policy bundle shipped as files, ranges read from the path)."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as c:
-        yield c
-
-
 def run(workdir: Path, *args: str) -> Any:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)
@@ -46,14 +37,14 @@ def test_a_bundle_judged_on_dask_equals_one_process(
     import patchpolicy.dask_cluster as dc
 
     ranges: list[int] = []
-    real = dc.split_ranges
+    real = dc.plan_ranges
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         out = real(*args, **kwargs)
         ranges.append(len(out))
         return out
 
-    monkeypatch.setattr(dc, "split_ranges", counting)
+    monkeypatch.setattr(dc, "plan_ranges", counting)
     base = ["evaluate", "-p", "examples/policies", "-s", "fleet.jsonl"]
     one = run(workdir, *base, "-o", "one", "--jobs", "1")
     many = run(workdir, *base, "-o", "many", "--dask", cluster.scheduler_address)

@@ -261,6 +261,13 @@ snapshot_option = click.option(
     "-s", "--snapshot", required=True, type=click.Path(path_type=Path),
     help="Fleet snapshot: .json, or .jsonl for large fleets (streamed); - for standard input.",
 )
+snapshots_option = click.option(
+    "-s", "--snapshot", "snapshot", multiple=True, required=True,
+    type=click.Path(path_type=Path),
+    help="Fleet snapshot: .json, or .jsonl for large fleets (streamed); - for standard "
+         "input. Repeat it, or give a directory of *.jsonl shards, to read JSON Lines "
+         "shards as one snapshot.",
+)
 render_options = [
     click.option("--sarif-max-results", type=click.IntRange(min=1), default=25_000,
                  show_default=True, help="At most this many SARIF results (the worst kept)."),

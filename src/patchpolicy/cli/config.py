@@ -6,7 +6,8 @@ patchpolicy.toml comes before its pyproject.toml). Top-level keys are defaults s
 the commands they fit; a table per command (``[check]``) sets that command's options::
 
     policies = ["policies"]          # -p (validate and test: PATHS) where a bundle is needed
-    snapshot = "fleet.json"          # -s for check, evaluate, explain and plan
+    snapshot = "fleet.json"          # -s for check, evaluate, explain and plan (a list of
+                                     # JSON Lines shards: check and evaluate)
     fail-on = ["due_soon"]           # --fail-on for check and evaluate
     store = ".patchpolicy/store"     # --store, for the commands that have one
     error-format = "text"            # --error-format

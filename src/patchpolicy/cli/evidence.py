@@ -24,6 +24,7 @@ from patchpolicy.cli.common import (
     provenance_of,
     render_options_of,
     snapshot_option,
+    snapshots_option,
     with_provenance_options,
     with_render_options,
 )
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 @main.command()
 @policies_option
-@snapshot_option
+@snapshots_option
 @as_of_option
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Evidence bundle directory (replaced atomically).")
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
               help="The store --record writes to: a SQLite path or postgresql://...")
 @handle_errors
 def evaluate(
-    policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None, out_dir: Path,
+    policies: tuple[Path, ...], snapshot: tuple[Path, ...], as_of: datetime | None, out_dir: Path,
     fail_on: tuple[str, ...], allow_empty_scope: bool, force: bool, sign_key: Path | None,
     jobs: Jobs, dask: str | None,
     run_by: str | None, policy_commit: str | None, oscal_ssp: str | None,
@@ -79,13 +80,15 @@ def evaluate(
       patchpolicy evaluate -p policies -s fleet.json -o evidence --sign release.key.pem
       zcat fleet.jsonl.gz | patchpolicy evaluate -p policies -s - -o evidence
       patchpolicy evaluate -p policies -s fleet.jsonl -o evidence --record --store history.db
+      patchpolicy evaluate -p policies -s shards/ -o evidence --jobs 4
+      patchpolicy evaluate -p policies -s eu.jsonl -s us.jsonl -o evidence --dask local
     """
     from patchpolicy.evidence_bundle import build_bundle
     from patchpolicy.outdir import check_output_dir
     from patchpolicy.render.bundle import write_bundle
 
     # Before evaluating: a directory that must not be replaced fails fast, writing nothing.
-    check_output_dir(out_dir, inputs=[*policies, snapshot], force=force)
+    check_output_dir(out_dir, inputs=[*policies, *snapshot], force=force)
     signer, store = _signer_and_store(sign_key, record_it, store_url)
     gate = Gate.of(fail_on, allow_empty_scope=allow_empty_scope)
     options = render_options_of(**render, **provenance_of(policies, run_by, policy_commit,
@@ -145,7 +148,7 @@ def _record(store: Store, out_dir: Path) -> None:
 
 @main.command()
 @policies_option
-@snapshot_option
+@snapshots_option
 @as_of_option
 @fail_on_option
 @allow_empty_scope_option
@@ -158,7 +161,7 @@ def _record(store: Store, out_dir: Path) -> None:
 @with_render_options
 @handle_errors
 def check(
-    policies: tuple[Path, ...], snapshot: Path, as_of: datetime | None,
+    policies: tuple[Path, ...], snapshot: tuple[Path, ...], as_of: datetime | None,
     fail_on: tuple[str, ...], allow_empty_scope: bool, fmt: str, limit: int, jobs: Jobs,
     dask: str | None, **render: int,
 ) -> None:
@@ -170,16 +173,17 @@ def check(
       patchpolicy check -p policies -s fleet.json --fail-on due_soon
       patchpolicy check -p policies -s fleet.json --format sarif > results.sarif
       patchpolicy check -q -p policies -s fleet.jsonl -j 4
+      patchpolicy check -p policies -s shards/ --dask tcp://scheduler:8786
       patchpolicy check           # -p and -s from patchpolicy.toml
     """
     from patchpolicy.api import evaluate_files
     from patchpolicy.progress import snapshot_progress
     from patchpolicy.render import CheckFormat, check_renderer
     from patchpolicy.render.interface import RenderContext
-    from patchpolicy.snapshot import open_snapshot
+    from patchpolicy.snapshot import open_snapshots
 
     form = CheckFormat(fmt)
-    source = open_snapshot(snapshot)
+    source = open_snapshots(snapshot)
     with snapshot_progress(source, "checking", quiet=is_quiet()):
         run = evaluate_files(
             policies, source, as_of=as_of, keep_items=form.needs_items, keep_worst=limit,
@@ -203,8 +207,9 @@ def check(
 @click.argument("bundle_dir", metavar="DIR", type=click.Path(path_type=Path))
 @click.option("-p", "--policies", "policies", multiple=True, type=click.Path(path_type=Path),
               help="The policy bundle evaluated (repeatable); with -s, re-evaluate and compare.")
-@click.option("-s", "--snapshot", type=click.Path(path_type=Path), default=None,
-              help="The fleet snapshot evaluated; with -p, re-evaluate and compare.")
+@click.option("-s", "--snapshot", "snapshot", multiple=True, type=click.Path(path_type=Path),
+              help="The fleet snapshot evaluated (repeatable, or a directory of shards, as "
+                   "evaluate was given it); with -p, re-evaluate and compare.")
 @click.option("--key", "public_key", type=click.Path(path_type=Path), default=None,
               metavar="PUBLIC.pem",
               help="Check attestation.intoto.jsonl with this public key: the signature, every "
@@ -213,7 +218,7 @@ def check(
 @dask_option
 @handle_errors
 def verify(
-    bundle_dir: Path, policies: tuple[Path, ...], snapshot: Path | None, public_key: Path | None,
+    bundle_dir: Path, policies: tuple[Path, ...], snapshot: tuple[Path, ...], public_key: Path | None,
     jobs: Jobs, dask: str | None,
 ) -> None:
     """Check that an evidence bundle is complete and was not edited: the files evidence.json
@@ -228,24 +233,25 @@ def verify(
       patchpolicy verify evidence
       patchpolicy verify evidence --key release.pub.pem
       patchpolicy verify evidence -p policies -s fleet.json
+      patchpolicy verify evidence -p policies -s shards/ --jobs 4
     """
     from patchpolicy.verify import reproduce_bundle, verify_bundle
 
-    if bool(policies) != (snapshot is not None):
+    if bool(policies) != bool(snapshot):
         fail("error: give both -p and -s to re-evaluate, or neither to only re-hash")
     key = None
     if public_key is not None:
         from patchpolicy.attest import load_public_key
 
         key = load_public_key(public_key)
-    if snapshot is not None:
+    if snapshot:
         result = reproduce_bundle(bundle_dir, policies, snapshot, key, jobs=jobs, dask=dask,
                                   watch=_watch("re-evaluating"))
     else:
         result = verify_bundle(bundle_dir, key)
     for line in result.lines():
         click.echo(_safe(line))
-    what = "re-hashed" + (" and reproduced" if snapshot is not None else "")
+    what = "re-hashed" + (" and reproduced" if snapshot else "")
     if result.ok and key is not None:
         info(f"ok: {result.checked} files {what}, signature verified with "
                    f"{key.describe()} ({public_key}): {bundle_dir}")

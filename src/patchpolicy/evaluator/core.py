@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from patchpolicy.clock import Deadline, NoClockStart, days_between, deadline_for
-from patchpolicy.errors import SnapshotError
+from patchpolicy.errors import DuplicateHostError
 from patchpolicy.evaluator.exceptions import exception_reports, exception_status, match_exceptions
 from patchpolicy.evaluator.hygiene import host_checks
 from patchpolicy.evaluator.runner import Failure, PolicyRunner
@@ -145,7 +145,7 @@ class Evaluator:
 
     def add_host(self, host: HostRecord) -> None:
         if host.id in self.seen_hosts:
-            raise SnapshotError(f"duplicate host id {host.id!r} in the snapshot")
+            raise DuplicateHostError(host.id)
         self.seen_hosts.add(host.id)
         t = self.tally
         t.hosts_read += 1
@@ -407,7 +407,7 @@ class Evaluator:
         """
         dup = self.seen_hosts & part.seen_hosts
         if dup:
-            raise SnapshotError(f"duplicate host id {sorted(dup)[0]!r} in the snapshot")
+            raise DuplicateHostError(sorted(dup)[0])
         self.seen_hosts |= part.seen_hosts
         for agg_key, n in part.agg.items():
             self._agg[agg_key] = self._agg.get(agg_key, 0) + n

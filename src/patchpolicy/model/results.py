@@ -210,13 +210,19 @@ class InputFile(msgspec.Struct, frozen=True):
     size: int
 
 
-class SnapshotInput(msgspec.Struct, frozen=True):
+class SnapshotInput(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The snapshot read. Of a sharded one (several JSON Lines files, or a directory of
+    them): ``path`` as given (the directory, or the files joined by ``, ``), ``sha256``
+    and ``size`` of the shards' bytes one after another, and ``shards`` each file in the
+    order read; ``shards`` is absent for one file."""
+
     path: str
     sha256: str
     size: int
     taken_at: datetime
     source_tool: str | None
     source_version: str | None
+    shards: tuple[InputFile, ...] = ()
 
 
 class RunInputs(msgspec.Struct, frozen=True):

@@ -196,6 +196,8 @@ def _scope_and_policies(ctx: RenderContext) -> list[str]:
         _table(["input", "path", "sha256", "bytes"],
                [(e("snapshot"), f'<code>{e(snap.path)}</code>', f'<code>{e(snap.sha256)}</code>',
                  e(snap.size))]
+               + [(e("snapshot shard"), f"<code>{e(f.path)}</code>", f"<code>{e(f.sha256)}</code>",
+                   e(f.size)) for f in snap.shards]
                + [(e("policy file"), f"<code>{e(f.path)}</code>", f"<code>{e(f.sha256)}</code>",
                    e(f.size)) for f in inputs.policies],
                numeric=[3], raw=range(4)),

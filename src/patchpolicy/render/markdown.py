@@ -76,6 +76,7 @@ def _intro_scope_policies(ctx: RenderContext) -> list[str]:
         *table(
             ["input", "path", "sha256", "bytes"],
             [("snapshot", snap.path, snap.sha256, snap.size)]
+            + [("snapshot shard", f.path, f.sha256, f.size) for f in snap.shards]
             + [("policy file", f.path, f.sha256, f.size) for f in inputs.policies],
         ),
         "",

@@ -13,7 +13,8 @@ of ``MAX_DOCUMENT_BYTES``; only regular files, pipes and standard input (``-``) 
 The package, one module per job: ``limits`` (the limits, ``-``, JSON Lines suffixes),
 ``strict`` (duplicate keys, positions, error messages), ``reading`` (``open_snapshot``,
 ``read_whole``), ``source`` (``SnapshotSource``: the passes over the hosts; one host line's
-checks for workers), ``writing`` (``write_snapshot``, ``atomic_write``).
+checks for workers), ``shards`` (``open_snapshots``: several JSON Lines files or a
+directory of them as one snapshot, ``ShardedSource``), ``writing`` (``write_snapshot``, ``atomic_write``).
 """
 
 from patchpolicy.snapshot.limits import (
@@ -23,6 +24,12 @@ from patchpolicy.snapshot.limits import (
     STDIN,
 )
 from patchpolicy.snapshot.reading import no_gc, open_snapshot, read_whole
+from patchpolicy.snapshot.shards import (
+    ShardedSource,
+    duplicate_host_message,
+    open_snapshots,
+    shard_files,
+)
 from patchpolicy.snapshot.source import SnapshotSource, line_error, may_repeat_host
 from patchpolicy.snapshot.writing import atomic_write, write_snapshot
 
@@ -31,12 +38,16 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_RECORD_BYTES",
     "STDIN",
+    "ShardedSource",
     "SnapshotSource",
     "atomic_write",
+    "duplicate_host_message",
     "line_error",
     "may_repeat_host",
     "no_gc",
     "open_snapshot",
+    "open_snapshots",
     "read_whole",
+    "shard_files",
     "write_snapshot",
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import msgspec
 
@@ -70,6 +70,17 @@ class SnapshotSource:
                 return 0
         return self._size
 
+    @property
+    def parts(self) -> tuple[SnapshotSource, ...]:
+        """The JSON Lines files in regular files that workers can read byte ranges of, in
+        order: this one, the shards of a sharded snapshot, or none (a document, a pipe)."""
+        return (self,) if self.file is not None else ()
+
+    @property
+    def places(self) -> str:
+        """The files read, for messages: this one's name."""
+        return self.name
+
     def set_digest(self, sha256: str, size: int) -> None:
         """Record the digest of a pass made elsewhere (parallel workers, checked there)."""
         self._sha256, self._size = sha256, size
@@ -88,23 +99,29 @@ class SnapshotSource:
             return
         yield from self._stream_hosts()
 
-    def _stream_hosts(self) -> Iterator[HostRecord]:
+    def _stream_hosts(self, also: Any = None) -> Iterator[HostRecord]:
+        """One pass over the lines; ``also``, a hash object, is fed every byte too (the
+        digest of a sharded snapshot, over its shards one after another)."""
         if self.file is not None:
             try:
                 f = self.file.open("rb")
             except OSError as e:
                 raise SnapshotError(f"{self.name}: cannot read snapshot: {e.strerror or e}") from e
             with f:
-                yield from self._pass(f)
+                yield from self._pass(f, also)
         else:
             assert self._stream is not None
-            yield from self._pass(self._stream)
+            yield from self._pass(self._stream, also)
 
-    def _pass(self, f: IO[bytes]) -> Iterator[HostRecord]:
+    # Long: the per-line loop of every streamed pass; its checks and hashing are inline
+    # because they run once per host line.
+    def _pass(self, f: IO[bytes], also: Any = None) -> Iterator[HostRecord]:
         f.seek(0)
         if f.read(len(self._header_line)) != self._header_line:
             raise SnapshotError(f"{self.name}: changed while it was being read (line 1 differs)")
         h = hashlib.sha256(self._header_line)
+        if also is not None:
+            also.update(self._header_line)
         size = len(self._header_line)
         decode = _HOST_DECODER.decode
         keep: list[HostRecord] | None = [] if self._retain else None
@@ -116,6 +133,8 @@ class SnapshotSource:
                 break
             lineno += 1
             h.update(line)
+            if also is not None:
+                also.update(line)
             size += len(line)
             if len(line) > limit and not line.endswith(b"\n"):
                 raise too_long(Unit(self.name, line, lineno), limit,
