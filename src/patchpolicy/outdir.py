@@ -42,12 +42,15 @@ class Streamed:
     chunks, read again each time they are asked for; the digest is computed once."""
 
     def __init__(self, chunks: Callable[[], Iterator[bytes]], sha256: str | None = None,
-                 file: Path | None = None) -> None:
+                 file: Path | None = None, *, spool: bool = False) -> None:
         self.chunks = chunks
         self._sha256 = sha256
         self.file = file
         """The file whose whole content the chunks are, when there is one: written by a
         copy in the kernel (``shutil.copyfile``), not through Python."""
+        self._spool = spool and file is None
+        """Chunks that are costly to make (``tasks.json`` from the plan): the pass that
+        digests them also keeps them in a temporary file, which is then what is written."""
 
     @classmethod
     def of_file(cls, path: Path, chunk: int = 1 << 20) -> Streamed:
@@ -85,12 +88,30 @@ class Streamed:
         return body
 
     def sha256(self) -> str:
+        if self._sha256 is None and self._spool:
+            self._digest_into_temp_file()
         if self._sha256 is None:
             h = hashlib.sha256()
             for data in self.chunks():
                 h.update(data)
             self._sha256 = h.hexdigest()
         return self._sha256
+
+    def _digest_into_temp_file(self) -> None:
+        fd, name = tempfile.mkstemp(prefix="patchpolicy-", suffix=".part")
+        path = Path(name)
+        h = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for data in self.chunks():
+                    h.update(data)
+                    fh.write(data)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        weakref.finalize(self, path.unlink, True)
+        self.file, self._sha256, self._spool = path, h.hexdigest(), False
+        self.chunks = Streamed.of_file(path).chunks
 
 
 FileBody = bytes | Streamed

@@ -16,13 +16,11 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from patchpolicy.model.evaluation import Evaluation, worst_key
-from patchpolicy.model.results import OPEN_VERDICTS, Bucket, HostCheck, Item, Verdict
-from patchpolicy.render._common import AGE_BINS, AgeBin, age_bin, age_bins
+from patchpolicy.model.results import OPEN_VERDICTS, Bucket, HostCheck, Item
+from patchpolicy.render._common import AGE_BINS, VALUE, AgeBin, age_bin, age_bins
 from patchpolicy.render.views import Collector, View, view
 
 T = TypeVar("T")
-_VALUE = {v: v.value for v in Verdict}
-"""A verdict's value without the enum's property lookup (once per item and group)."""
 
 
 class TopN(Generic[T]):
@@ -108,7 +106,7 @@ class ItemGroup:
     def add(self, item: Item, rank: tuple[Any, ...]) -> None:
         """One more item of the group; ``rank`` is its ``worst_key``."""
         self.sample.add_ranked(item, rank)
-        self.verdicts[_VALUE[item.verdict]] += 1
+        self.verdicts[VALUE[item.verdict]] += 1
         if item.host != self._last_host:
             # Items arrive sorted by (policy, host, finding) and a key holds one policy, so
             # a host's items are contiguous within a group: counting changes counts hosts.

@@ -25,7 +25,7 @@ from patchpolicy.model.evaluation import Evaluation, worst_key
 from patchpolicy.model.gate import FailOn, GateResult, exception_reason
 from patchpolicy.model.results import BUCKET_OF, Bucket, ExceptionReport, HostCheck, Item, Verdict
 from patchpolicy.render import sanitize
-from patchpolicy.render._common import day, days_text
+from patchpolicy.render._common import VALUE, day, days_text
 from patchpolicy.render.grouping import Groups, ItemGroup, group_checks, group_items
 from patchpolicy.render.interface import RenderContext, Renderer, RenderOptions
 from patchpolicy.render.views import View
@@ -80,7 +80,7 @@ def _check_group_line(checks: list[HostCheck], sample: int) -> str:
 
 
 def _item_key(i: Item) -> tuple[str, ...] | None:
-    return None if i.bucket == Bucket.PASS else (i.policy, i.vuln, i.verdict.value)
+    return None if i.bucket == Bucket.PASS else (i.policy, i.vuln, VALUE[i.verdict])
 
 
 def _keep(sample: int, threshold: int) -> int:

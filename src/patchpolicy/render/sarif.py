@@ -47,7 +47,7 @@ from patchpolicy.model.results import (
     Item,
     Verdict,
 )
-from patchpolicy.render._common import day, days_text, stable_hash, ts
+from patchpolicy.render._common import VALUE, day, days_text, stable_hash, ts
 from patchpolicy.render.evidence import encode_json
 from patchpolicy.render.interface import RenderContext, Renderer, RenderOptions
 from patchpolicy.render.sarif_hosts import HostCounts, level
@@ -373,7 +373,7 @@ class _GroupKeys:
             return None  # suppressed results keep their own exception
         rule = f"{i.policy}#error" if i.verdict == Verdict.ERROR or i.binding_rule is None \
             else f"{i.policy}/{i.binding_rule}"
-        return ("item", rule, i.vuln, i.bucket.value, level(self.gate, i.policy, i.verdict, i.bucket))
+        return ("item", rule, i.vuln, VALUE[i.bucket], level(self.gate, i.policy, i.verdict, i.bucket))
 
     def check(self, c: HostCheck) -> tuple[str, ...] | None:
         if self.threshold <= 0:

@@ -12,6 +12,7 @@ from typing import Any
 
 from patchpolicy.model.gate import GateResult
 from patchpolicy.model.results import Bucket, Item, Verdict
+from patchpolicy.render._common import VALUE
 from patchpolicy.render.views import Collector, View
 
 __all__ = ["LEVEL", "HostCounts", "level"]
@@ -55,7 +56,7 @@ class _HostCounter(Collector[_Hosts]):
             return
         rule = f"{item.policy}#error" if item.verdict == Verdict.ERROR or item.binding_rule is None \
             else f"{item.policy}/{item.binding_rule}"
-        k = (rule, item.vuln, item.bucket.value, item.policy)
+        k = (rule, item.vuln, VALUE[item.bucket], item.policy)
         now = self.pending.get(k)
         if now is not None and now[0] == item.host:
             now[1].add(item.verdict)

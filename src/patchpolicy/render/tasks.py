@@ -138,7 +138,7 @@ class TasksJson(StreamingRenderer):
 
     def stream(self, ctx: RenderContext) -> Streamed:
         plan = _plan(ctx, self.filename)
-        return Streamed(lambda: tasks_json_chunks(plan))
+        return Streamed(lambda: tasks_json_chunks(plan), spool=True)
 
 
 class TasksCsv(StreamingRenderer):
@@ -148,7 +148,7 @@ class TasksCsv(StreamingRenderer):
 
     def stream(self, ctx: RenderContext) -> Streamed:
         plan = _plan(ctx, self.filename)
-        return Streamed(lambda: tasks_csv_chunks(plan))
+        return Streamed(lambda: tasks_csv_chunks(plan), spool=True)
 
 
 class TasksIcs(Renderer):

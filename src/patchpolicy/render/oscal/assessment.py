@@ -9,7 +9,7 @@ from typing import Any
 
 from patchpolicy.model.evaluation import Evaluation
 from patchpolicy.model.results import Bucket, ControlReport, ControlStatus, Item
-from patchpolicy.render._common import control_label, control_state, ts
+from patchpolicy.render._common import VALUE, control_label, control_state, ts
 from patchpolicy.render.evidence import encode_json
 from patchpolicy.render.grouping import Groups, group_items
 from patchpolicy.render.interface import RenderContext, Renderer, RenderOptions
@@ -80,7 +80,7 @@ def _finding_key(i: Item) -> tuple[str, ...] | None:
     controls, of the items that do not pass."""
     if i.bucket == Bucket.PASS:
         return None
-    return (i.policy, i.vuln, i.verdict.value, i.exception or "", *i.controls)
+    return (i.policy, i.vuln, VALUE[i.verdict], i.exception or "", *i.controls)
 
 
 @dataclass
