@@ -283,6 +283,22 @@ def statement(files: Mapping[str, FileBody], predicate: Mapping[str, Any]) -> di
     }
 
 
+MAX_SUMMARY_BYTES = 512 * 2**20
+"""evidence.json is a summary (items live in items.jsonl): 16 MB at 10^6 findings."""
+
+
+def _summary_bytes(body: FileBody) -> bytes:
+    """evidence.json's bytes, also when it was rendered into a temporary file."""
+    if isinstance(body, bytes):
+        return body
+    data = bytearray()
+    for chunk in body.chunks():
+        data += chunk
+        if len(data) > MAX_SUMMARY_BYTES:
+            raise AttestationError(f"{EVIDENCE_FILE} is too large to be an evidence summary")
+    return bytes(data)
+
+
 def attest(
     files: Mapping[str, FileBody], key: PrivateKey, predicate: Mapping[str, Any] | None = None
 ) -> bytes:
@@ -292,10 +308,7 @@ def attest(
     if predicate is None:
         if EVIDENCE_FILE not in files:
             raise AttestationError(f"no {EVIDENCE_FILE}: not an evidence bundle")
-        evidence = files[EVIDENCE_FILE]
-        if not isinstance(evidence, bytes):
-            raise AttestationError(f"{EVIDENCE_FILE} is too large to be an evidence summary")
-        predicate = evidence_predicate(evidence)
+        predicate = evidence_predicate(_summary_bytes(files[EVIDENCE_FILE]))
     payload = _ENCODER.encode(statement(files, predicate))
     signature = key.sign(pae(PAYLOAD_TYPE, payload))
     envelope = {

@@ -69,6 +69,9 @@ class Renderer(ABC):
 
     #: Path of the output inside the evidence bundle, e.g. ``evidence.json``.
     filename: str
+    #: Whether ``render`` reads ``RenderContext.plan`` (the tasks files): a bundle renders
+    #: the others while the plan is being made.
+    needs_plan: bool = False
 
     @abstractmethod
     def render(self, ctx: RenderContext) -> bytes:

@@ -20,6 +20,7 @@ from typing import Any
 
 from patchpolicy.outdir import FileBody, Streamed
 from patchpolicy.render.interface import RenderContext, Renderer
+from patchpolicy.render.views import collect
 
 __all__ = ["can_fork", "render_forked"]
 
@@ -33,8 +34,11 @@ def can_fork() -> bool:
 def _render_group(index: int) -> list[tuple[str, str, str]]:
     ctx: RenderContext = _JOB["ctx"]
     out: list[tuple[str, str, str]] = []
+    group: list[Renderer] = _JOB["groups"][index]
     try:
-        for r in _JOB["groups"][index]:
+        # The group's views in one pass (none left to compute when the parent made them).
+        collect(ctx.evaluation, [v for r in group for v in r.views(ctx.options)])
+        for r in group:
             body = r.render(ctx)
             fd, name = tempfile.mkstemp(prefix="patchpolicy-render-", suffix=".part")
             out.append((r.filename, name, hashlib.sha256(body).hexdigest()))
@@ -64,14 +68,19 @@ def render_forked(
             try:
                 meanwhile()
             finally:
-                for f in futures:
+                failure: BaseException | None = None
+                for f in futures:  # every child's files, even after a failure, to remove them
                     try:
                         results.append(f.result())
-                    except BaseException:
-                        for group in results:
-                            for _, name, _ in group:
-                                Path(name).unlink(missing_ok=True)
-                        raise
+                    except BaseException as e:
+                        failure = failure or e
+                if failure is not None:
+                    raise failure
+    except BaseException:
+        for group in results:
+            for _, name, _ in group:
+                Path(name).unlink(missing_ok=True)
+        raise
     finally:
         gc.unfreeze()
         _JOB.clear()

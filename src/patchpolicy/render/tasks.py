@@ -135,6 +135,7 @@ class TasksJson(StreamingRenderer):
     """``tasks.json``: the plan document, streamed (one batch of tasks at a time)."""
 
     filename = "tasks.json"
+    needs_plan = True
 
     def stream(self, ctx: RenderContext) -> Streamed:
         plan = _plan(ctx, self.filename)
@@ -145,6 +146,7 @@ class TasksCsv(StreamingRenderer):
     """``tasks.csv``: one row per task, streamed."""
 
     filename = "tasks.csv"
+    needs_plan = True
 
     def stream(self, ctx: RenderContext) -> Streamed:
         plan = _plan(ctx, self.filename)
@@ -155,6 +157,7 @@ class TasksIcs(Renderer):
     """``tasks.ics``: the scheduled tasks as calendar events (``plan --ics`` writes the same)."""
 
     filename = "tasks.ics"
+    needs_plan = True
 
     def render(self, ctx: RenderContext) -> bytes:
         from patchpolicy.render.ics import TASKS_CALENDAR, plan_events, render_ics

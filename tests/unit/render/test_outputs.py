@@ -115,3 +115,42 @@ def test_large_files_are_spooled_to_disk_with_the_same_bytes(ctx: RenderContext,
     del spooled, report
     gc.collect()
     assert not list(tmp_path.glob("patchpolicy-*.part"))  # removed with their bodies
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_rendering_while_planning_gives_the_same_files(ctx: RenderContext, jobs: int) -> None:
+    import dataclasses
+    import os
+
+    from patchpolicy.render.bundle import render_while_planning
+
+    assert ctx.plan is not None
+    one = render_all(ctx, bundle_renderers())
+    made_in: list[int] = []
+
+    def make_plan() -> object:
+        made_in.append(os.getpid())
+        return ctx.plan
+
+    bare = dataclasses.replace(ctx, plan=None)
+    files, plan = render_while_planning(bare, bundle_renderers(), make_plan, jobs=jobs)  # type: ignore[arg-type]
+    assert plan is ctx.plan and made_in == [os.getpid()]  # planned here, once
+    assert list(files) == list(one)
+    assert {n: body_sha256(b) for n, b in files.items()} == {n: body_sha256(b) for n, b in one.items()}
+
+
+def test_a_plan_that_fails_while_rendering_leaves_no_rendered_file(ctx: RenderContext, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+    import tempfile
+
+    from patchpolicy.render.bundle import render_while_planning
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def make_plan() -> object:
+        raise OutputError("the plan failed")
+
+    with pytest.raises(OutputError, match="the plan failed"):
+        render_while_planning(dataclasses.replace(ctx, plan=None), bundle_renderers(), make_plan)  # type: ignore[arg-type]
+    assert not list(tmp_path.iterdir())  # the forked renderers' files were removed
