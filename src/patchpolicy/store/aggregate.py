@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, case, func, select
 
 from patchpolicy.store.metrics import OPEN_VERDICTS
-from patchpolicy.store.schema import item_keys, item_spans, item_terms
+from patchpolicy.store.schema import host_scans, hosts, item_keys, item_spans, item_terms
 
 _OPEN = sorted(str(v) for v in OPEN_VERDICTS)
 #: Item ids per statement reading the spans of chosen items (SQLite's bound-parameter limit
@@ -110,3 +110,9 @@ def span_rows(conn: Connection, items: Sequence[int], first_evals: Sequence[int]
         if first_evals is not None:
             stmt = stmt.where(s.c.first_eval.in_(first_evals))
         yield from raw_rows(conn, stmt)
+
+
+def scan_rows(conn: Connection) -> Iterator[tuple[str, int]]:
+    """Every (host name, scan time in microseconds) seen, in no order."""
+    return raw_rows(conn, select(hosts.c.name, host_scans.c.scan_at)
+                    .join(hosts, hosts.c.id == host_scans.c.host_id))

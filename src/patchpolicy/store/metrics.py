@@ -167,14 +167,20 @@ def scan_cadence(scans: Sequence[datetime], lo: datetime, hi: datetime,
     counting from the last scan at or before ``lo`` (or from ``lo`` when there is none) and
     up to ``hi``. Missed when that gap exceeds ``limit``, or when the host was never
     scanned by ``hi``."""
-    ordered = sorted(scans)
+    return scan_cadence_sorted(sorted(scans), lo, hi, limit)
+
+
+def scan_cadence_sorted(ordered: Sequence[datetime], lo: datetime, hi: datetime,
+                        limit: timedelta | None) -> Cadence:
+    """``scan_cadence`` of scan times already in order (a report asks it of each host's
+    scans once per bucket)."""
     i = bisect.bisect_right(ordered, lo)
     j = bisect.bisect_right(ordered, hi)
-    inside = ordered[i:j]
-    if not i and not inside:
+    if not i and i == j:
         return Cadence(None, True)
-    points = [ordered[i - 1] if i else lo, *inside, hi]
-    gap = max(int((b - a).total_seconds()) for a, b in zip(points, points[1:], strict=False))
+    points = [ordered[i - 1] if i else lo, *ordered[i:j], hi]
+    # The largest gap as a timedelta, then in whole seconds (truncation is monotone).
+    gap = int(max(b - a for a, b in zip(points, points[1:], strict=False)).total_seconds())
     return Cadence(gap, limit is not None and gap > limit.total_seconds())
 
 

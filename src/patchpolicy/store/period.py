@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from patchpolicy.model.common import format_timestamp
-from patchpolicy.store.aggregate import item_rows, open_runs, span_rows
+from patchpolicy.store.aggregate import item_rows, open_runs, scan_rows, span_rows
 from patchpolicy.store.engine import Store, StoreError
 from patchpolicy.store.metrics import (
     Attainment,
@@ -24,14 +24,13 @@ from patchpolicy.store.metrics import (
     Mttr,
     ageing_counts,
     exception_counts,
-    scan_cadence,
+    scan_cadence_sorted,
 )
 from patchpolicy.store.schema import (
     check_spans,
     datetime_of_micros,
     evaluation_policies,
     evaluations,
-    scan_times,
 )
 from patchpolicy.store.tally import WHOLE, Fact, Tally, dt, tally
 from patchpolicy.version import __version__
@@ -341,11 +340,16 @@ def _scans_in_scope(conn: Connection, p: str, idx: dict[int, int], in_period: li
         select(check_spans.c.host, check_spans.c.first_eval, check_spans.c.last_eval)
         .where(check_spans.c.policy == p, check_spans.c.check_name == "scan_freshness"))
         if idx[f_] <= in_period[-1] and idx[l_] >= in_period[0]})
-    scans: dict[str, list[datetime]] = defaultdict(list)
     wanted = set(hosts_in)
-    for h, t in conn.execute(scan_times()):
+    micros: dict[str, list[int]] = defaultdict(list)
+    for h, t in scan_rows(conn):
         if h in wanted:
-            scans[h].append(datetime_of_micros(t))
+            micros[h].append(t)
+    instants: dict[int, datetime] = {}
+    scans: dict[str, list[datetime]] = {}
+    for h, ts in micros.items():
+        ts.sort()
+        scans[h] = [instants.get(t) or instants.setdefault(t, datetime_of_micros(t)) for t in ts]
     return hosts_in, scans
 
 
@@ -367,7 +371,7 @@ def _bucket_rows(out: _Out, pol: _Policy, bks: list[Bucket]) -> None:
             continue
         end = seq[b_idx[-1]].as_of
         missed = [h for h in pol.hosts_in
-                  if scan_cadence(pol.scans.get(h, []), b.start, end, pol.limit).missed]
+                  if scan_cadence_sorted(pol.scans.get(h, []), b.start, end, pol.limit).missed]
         out.scans.append({"bucket": b.label, "policy": p, "hosts": len(pol.hosts_in),
                           "missed": len(missed), "missed_hosts": missed,
                           "max_scan_age_days": _days(pol.limit_s)})
@@ -389,7 +393,8 @@ def _control_rows(out: _Out, pol: _Policy, whole: Bucket) -> None:
         if CHECK_VERDICTS & set(ctl.get("counts", {})) and pol.hosts_in:
             per_host = []
             for h in pol.hosts_in:
-                cad = scan_cadence(pol.scans.get(h, []), whole.start, last_ev.as_of, pol.limit)
+                cad = scan_cadence_sorted(pol.scans.get(h, []), whole.start, last_ev.as_of,
+                                          pol.limit)
                 per_host.append({"host": h, "largest_gap_days": _days(cad.largest_gap_s),
                                  "missed": cad.missed})
             entry["scans"] = {

@@ -90,45 +90,61 @@ class _Buckets:
         return got
 
 
-# Long: the one loop of the report over every item; kept whole so that it stays lean.
 def tally(policy: str, facts: Iterable[Fact], starts: Sequence[datetime],
           ends: Sequence[datetime], known_until: datetime) -> Tally:
     """Every item of ``facts`` judged once and counted in each bucket and group it falls
-    in (deadline: SLA; fix: MTTR), and over the whole period (the buckets' union)."""
-    out = Tally(policy)
+    in (deadline: SLA; fix: MTTR), and over the whole period (the buckets' union). Items
+    are first counted per (severity, controls), then those counts per group."""
     bk = _Buckets(starts, ends)
-    controls: dict[str, tuple[str, ...]] = {}
-    sla, durations = out.sla, out.durations
-    for host, finding, sev, cs_text, dl_text, fixed_text, ctl_text, waived in facts:
-        ctls = controls.get(ctl_text)
-        if ctls is None:
-            ctls = controls[ctl_text] = tuple(orjson.loads(ctl_text))
-        out.sev_keys.add(sev)
-        out.ctl_keys.update(ctls)
-        groups = [("severity", sev), ("severity", "all"), *(("control", c) for c in ctls)]
+    sla_sig: defaultdict[tuple[str, str, int, str], int] = defaultdict(int)
+    dur_sig: defaultdict[tuple[str, str, int], list[int]] = defaultdict(list)
+    late: list[Fact] = []
+    seen: set[tuple[str, str]] = set()
+    for fact in facts:
+        _, _, sev, cs_text, dl_text, fixed_text, ctl_text, waived = fact
+        seen.add((sev, ctl_text))
         fixed = dt(fixed_text)
         db = bk.of(dl_text) if dl_text is not None else None
         if db is not None:
-            deadline = dt(dl_text)
-            assert deadline is not None
+            deadline = _TS[dl_text]  # type: ignore[index]  # bk.of cached it
             outcome = sla_outcome(deadline, fixed, waived, known_until)
-            o = _OUTCOMES[outcome]
-            for dim, key in groups:
-                sla[(db, dim, key)][o] += 1
-                sla[(WHOLE, dim, key)][o] += 1
+            sla_sig[(sev, ctl_text, db, outcome)] += 1
             if outcome == "late":
-                it = ItemFacts(policy, host, finding, sev, dt(cs_text), deadline, fixed, ctls,
-                               waived)
-                for c in ctls:
-                    out.late[c].append(it)
-        fb = bk.of(fixed_text) if fixed_text is not None and cs_text is not None else None
-        if fb is not None:
-            cs = dt(cs_text)
-            assert fixed is not None and cs is not None
-            d = remediation_s(fixed, cs)
-            for dim, key in groups:
-                durations[(fb, dim, key)].append(d)
-                durations[(WHOLE, dim, key)].append(d)
-    if out.sev_keys:
-        out.sev_keys.add("all")
+                late.append(fact)
+        if fixed is not None and cs_text is not None:
+            fb = bk.of(fixed_text)  # type: ignore[arg-type]  # fixed is its instant
+            if fb is not None:
+                dur_sig[(sev, ctl_text, fb)].append(remediation_s(fixed, dt(cs_text)))  # type: ignore[arg-type]
+    return _spread(policy, seen, sla_sig, dur_sig, late)
+
+
+def _groups(sev: str, ctls: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The groups an item counts in: its severity, ``all``, each of its controls."""
+    return [("severity", sev), ("severity", "all"), *(("control", c) for c in ctls)]
+
+
+def _spread(policy: str, seen: set[tuple[str, str]],
+            sla_sig: dict[tuple[str, str, int, str], int],
+            dur_sig: dict[tuple[str, str, int], list[int]], late: list[Fact]) -> Tally:
+    """The counts per (severity, controls, bucket) added to each group, per bucket and
+    over the whole period."""
+    out = Tally(policy)
+    controls = {ctl: tuple(orjson.loads(ctl)) for _, ctl in seen}
+    for sev, ctl in seen:
+        out.sev_keys.update((sev, "all"))
+        out.ctl_keys.update(controls[ctl])
+    for (sev, ctl, b, outcome), n in sla_sig.items():
+        o = _OUTCOMES[outcome]
+        for dim, key in _groups(sev, controls[ctl]):
+            out.sla[(b, dim, key)][o] += n
+            out.sla[(WHOLE, dim, key)][o] += n
+    for (sev, ctl, b), ds in dur_sig.items():
+        for dim, key in _groups(sev, controls[ctl]):
+            out.durations[(b, dim, key)].extend(ds)
+            out.durations[(WHOLE, dim, key)].extend(ds)
+    for host, finding, sev, cs, dl, fixed, ctl, waived in late:
+        it = ItemFacts(policy, host, finding, sev, dt(cs), dt(dl), dt(fixed), controls[ctl],
+                       waived)
+        for c in it.controls:
+            out.late[c].append(it)
     return out
