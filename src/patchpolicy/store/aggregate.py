@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, case, func, select, true
 
 from patchpolicy.store.metrics import OPEN_VERDICTS
 from patchpolicy.store.schema import host_scans, hosts, item_keys, item_spans, item_terms
@@ -45,18 +45,24 @@ def raw_rows(conn: Connection, stmt: Any) -> Iterator[tuple[Any, ...]]:
         cur.close()
 
 
-def _policy_items(policy: str) -> Any:
-    return select(item_keys.c.id).where(item_keys.c.policy == policy)
+def _of_policy(policy: str | None) -> Any:
+    """The spans of ``policy``'s items; None: of every item (the store has one policy,
+    so the filter would only cost a lookup per span)."""
+    if policy is None:
+        return true()
+    return item_spans.c.item_id.in_(select(item_keys.c.id).where(item_keys.c.policy == policy))
 
 
-def open_runs(conn: Connection, policy: str) -> Iterator[tuple[int, int, int, str | None, int]]:
+def open_runs(conn: Connection, policy: str | None
+              ) -> Iterator[tuple[int, int, int, str | None, int]]:
     """(first evaluation id, last evaluation id, 1 if overdue else 0, clock start text,
-    how many spans) over the open spans (verdict open, due_soon or overdue) of ``policy``."""
+    how many spans) over the open spans (verdict open, due_soon or overdue) of ``policy``
+    (None: of the store's one policy)."""
     s, t = item_spans, item_terms
     overdue = case((s.c.verdict == "overdue", 1), else_=0)
     stmt = (select(s.c.first_eval, s.c.last_eval, overdue, t.c.clock_start, func.count())
             .select_from(s.join(t, t.c.id == s.c.terms_id))
-            .where(s.c.item_id.in_(_policy_items(policy)), s.c.verdict.in_(_OPEN))
+            .where(_of_policy(policy), s.c.verdict.in_(_OPEN))
             .group_by(s.c.first_eval, s.c.last_eval, overdue, t.c.clock_start))
     return raw_rows(conn, stmt)
 
@@ -67,9 +73,9 @@ def open_runs(conn: Connection, policy: str) -> Iterator[tuple[int, int, int, st
 ItemRow = tuple[int, str, str, str, str | None, str | None, str, str | None, bool]
 
 
-def item_rows(conn: Connection, policy: str, first_evals: Sequence[int] | None
+def item_rows(conn: Connection, policy: str | None, first_evals: Sequence[int] | None
               ) -> Iterator[ItemRow]:
-    """One row per item of ``policy`` with a span starting at one of ``first_evals`` (None:
+    """One row per item of ``policy`` (None: of the store's one policy) with a span starting at one of ``first_evals`` (None:
     any), from the terms of its spans (equal unless ``ordered``) and its one fix time."""
     s, k, t = item_spans, item_keys, item_terms
     g = (select(s.c.item_id.label("item_id"), func.min(s.c.terms_id).label("tid"),
@@ -77,7 +83,7 @@ def item_rows(conn: Connection, policy: str, first_evals: Sequence[int] | None
                 func.count(func.distinct(s.c.fixed_at)).label("n_fixed"),
                 func.max(s.c.fixed_at).label("fixed"),
                 func.max(case((s.c.verdict == "excepted", 1), else_=0)).label("exc"))
-         .where(s.c.item_id.in_(_policy_items(policy)))
+         .where(_of_policy(policy))
          .group_by(s.c.item_id))
     if first_evals is not None:
         g = g.where(s.c.first_eval.in_(first_evals))

@@ -116,7 +116,7 @@ class _Backlog:
     open_at: dict[int, dict[str | None, int]]
 
 
-def _backlog(conn: Connection, p: str, idx: dict[int, int], n_evals: int, ends: list[int]
+def _backlog(conn: Connection, p: str | None, idx: dict[int, int], n_evals: int, ends: list[int]
              ) -> _Backlog:
     """The open spans counted by the database per (first, last evaluation, overdue, clock
     start): each count is added over its run, and to each bucket end the run covers."""
@@ -138,7 +138,7 @@ def _backlog(conn: Connection, p: str, idx: dict[int, int], n_evals: int, ends: 
     return _Backlog(open_d, over_d, open_at)
 
 
-def _facts(conn: Connection, p: str, seq: list[_Eval], idx: dict[int, int],
+def _facts(conn: Connection, p: str | None, seq: list[_Eval], idx: dict[int, int],
            first_evals: list[int] | None) -> Iterator[Fact]:
     """Each item as known at the end of the period (its spans starting at one of
     ``first_evals``): from its row of ``item_rows``, or from its spans when their order
@@ -271,7 +271,8 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
         versions = _versions(conn, evs, lo, hi)
         out = _Out()
         for p in names:
-            _policy_rows(conn, out, p, per_policy[p], (lo, hi), bks, limits, versions[p])
+            _policy_rows(conn, out, (p, len(per_policy) > 1), per_policy[p], (lo, hi), bks,
+                         limits, versions[p])
     return {
         "apiVersion": "patchpolicy/v1", "kind": "PeriodReport",
         "tool": {"name": "patchpolicy", "version": __version__},
@@ -286,10 +287,13 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
     }
 
 
-def _policy_rows(conn: Connection, out: _Out, p: str, seq: list[_Eval],
+def _policy_rows(conn: Connection, out: _Out, policy: tuple[str, bool], seq: list[_Eval],
                  period: tuple[datetime, datetime], bks: list[Bucket],
                  limits: dict[tuple[int, str], Any], versions: set[str]) -> None:
-    """Every row of one policy, in the report's order."""
+    """Every row of one policy (its name, and whether the store holds others), in the
+    report's order."""
+    p, others = policy
+    only = p if others else None
     lo, hi = period
     idx = {e.id: i for i, e in enumerate(seq)}
     in_period = [i for i, e in enumerate(seq) if lo <= e.as_of < hi]
@@ -300,11 +304,11 @@ def _policy_rows(conn: Connection, out: _Out, p: str, seq: list[_Eval],
         b_idx = [i for i in in_period if b.start <= seq[i].as_of < b.end]
         if b_idx:
             bucket_ends.append((b, b_idx[-1]))
-    bl = _backlog(conn, p, idx, len(seq), sorted(e for _, e in bucket_ends))
+    bl = _backlog(conn, only, idx, len(seq), sorted(e for _, e in bucket_ends))
     hi_idx = in_period[-1] + 1
     first_evals = None if hi_idx == len(seq) else [e.id for e in seq[:hi_idx]]
     known = seq[in_period[-1]].as_of
-    t = tally(p, _facts(conn, p, seq, idx, first_evals), [b.start for b in bks],
+    t = tally(p, _facts(conn, only, seq, idx, first_evals), [b.start for b in bks],
               [b.end for b in bks], known)
     limit_s = limits.get((seq[in_period[-1]].id, p))
     out.policies.append({"name": p, "versions": sorted(versions),
