@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, true
+from sqlalchemy import Connection, case, func, or_, select, true
 
 from patchpolicy.store.metrics import OPEN_VERDICTS
 from patchpolicy.store.schema import host_scans, hosts, item_keys, item_spans, item_terms
@@ -67,35 +67,34 @@ def open_runs(conn: Connection, policy: str | None
     return raw_rows(conn, stmt)
 
 
-#: An item row: (item id, host, finding, severity, clock start, deadline, controls text,
-#: fixed_at, ordered), where ``ordered`` says that its facts depend on the order of its
-#: spans (several terms or fix times, or an exception): read them with ``span_rows``.
-ItemRow = tuple[int, str, str, str, str | None, str | None, str, str | None, bool]
+#: An item row: (host, finding, severity, clock start, deadline, fixed_at, controls text,
+#: ordered, item id), where ``ordered`` (1 or 0) says that its facts depend on the order
+#: of its spans (several terms or fix times, or an exception): read them with
+#: ``span_rows``; otherwise no exception waived it (``tally.Fact``'s waived is 0).
+ItemRow = tuple[str, str, str, str | None, str | None, str | None, str, int, int]
 
 
 def item_rows(conn: Connection, policy: str | None, first_evals: Sequence[int] | None
               ) -> Iterator[ItemRow]:
-    """One row per item of ``policy`` (None: of the store's one policy) with a span starting at one of ``first_evals`` (None:
-    any), from the terms of its spans (equal unless ``ordered``) and its one fix time."""
+    """One row per item of ``policy`` (None: of the store's one policy) with a span
+    starting at one of ``first_evals`` (None: any), from the terms of its spans (equal
+    unless ``ordered``) and its one fix time."""
     s, k, t = item_spans, item_keys, item_terms
     g = (select(s.c.item_id.label("item_id"), func.min(s.c.terms_id).label("tid"),
                 func.max(s.c.terms_id).label("tid_hi"),
-                func.count(func.distinct(s.c.fixed_at)).label("n_fixed"),
-                func.max(s.c.fixed_at).label("fixed"),
+                func.min(s.c.fixed_at).label("fixed_lo"), func.max(s.c.fixed_at).label("fixed"),
                 func.max(case((s.c.verdict == "excepted", 1), else_=0)).label("exc"))
          .where(_of_policy(policy))
          .group_by(s.c.item_id))
     if first_evals is not None:
         g = g.where(s.c.first_eval.in_(first_evals))
     sub = g.subquery("g")
-    stmt = (select(sub.c.item_id, k.c.host, k.c.finding, t.c.severity, t.c.clock_start,
-                   t.c.deadline, t.c.controls, sub.c.fixed, sub.c.tid, sub.c.tid_hi,
-                   sub.c.n_fixed, sub.c.exc)
+    ordered = case((or_(sub.c.tid != sub.c.tid_hi, sub.c.fixed_lo != sub.c.fixed,
+                        sub.c.exc == 1), 1), else_=0)
+    stmt = (select(k.c.host, k.c.finding, t.c.severity, t.c.clock_start, t.c.deadline,
+                   sub.c.fixed, t.c.controls, ordered, sub.c.item_id)
             .select_from(sub.join(k, k.c.id == sub.c.item_id).join(t, t.c.id == sub.c.tid)))
-    for (item, host, finding, sev, cs, dl, ctl, fixed, tid, tid_hi, n_fixed,
-         exc) in raw_rows(conn, stmt):
-        yield (item, host, finding, sev, cs, dl, ctl, fixed,
-               bool(tid != tid_hi or n_fixed > 1 or exc))
+    return raw_rows(conn, stmt)
 
 
 #: A span of an ordered item: (item id, first evaluation id, verdict, fixed_at, severity,

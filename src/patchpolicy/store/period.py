@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from patchpolicy.model.common import format_timestamp
-from patchpolicy.store.aggregate import item_rows, open_runs, scan_rows, span_rows
+from patchpolicy.store.aggregate import ItemRow, item_rows, open_runs, scan_rows, span_rows
 from patchpolicy.store.engine import Store, StoreError
 from patchpolicy.store.metrics import (
     Attainment,
@@ -141,20 +141,20 @@ def _backlog(conn: Connection, p: str | None, idx: dict[int, int], n_evals: int,
 def _facts(conn: Connection, p: str | None, seq: list[_Eval], idx: dict[int, int],
            first_evals: list[int] | None) -> Iterator[Fact]:
     """Each item as known at the end of the period (its spans starting at one of
-    ``first_evals``): from its row of ``item_rows``, or from its spans when their order
-    matters."""
-    ordered: list[tuple[int, str, str]] = []
-    for item, host, finding, sev, cs, dl, ctl, fixed, by_spans in item_rows(conn, p, first_evals):
-        if by_spans:
-            ordered.append((item, host, finding))
+    ``first_evals``): its row of ``item_rows``, or its facts from its spans when their
+    order matters."""
+    ordered: list[ItemRow] = []
+    for row in item_rows(conn, p, first_evals):
+        if row[7]:
+            ordered.append(row)
         else:
-            yield (host, finding, sev, cs, dl, fixed, ctl, False)
+            yield row
     by_item: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for item, first, verdict, fixed, sev, cs, dl, ctl in span_rows(
-            conn, [i for i, _, _ in ordered], first_evals):
+            conn, [r[8] for r in ordered], first_evals):
         by_item[item].append((idx[first], verdict, fixed, sev, cs, dl, ctl))
-    for item, host, finding in ordered:
-        yield _ordered_fact(host, finding, by_item[item], seq)
+    for r in ordered:
+        yield _ordered_fact(r[0], r[1], by_item[r[8]], seq)
 
 
 def _ordered_fact(host: str, finding: str, ss: list[tuple[Any, ...]], seq: list[_Eval]) -> Fact:
@@ -169,7 +169,7 @@ def _ordered_fact(host: str, finding: str, ss: list[tuple[Any, ...]], seq: list[
     if deadline is not None:
         at = [s for s in ss if seq[s[0]].as_of <= deadline]
         waived = bool(at) and at[-1][1] == "excepted"
-    return (host, finding, severity, clock_start, deadline_text, fixed, ctl, waived)
+    return (host, finding, severity, clock_start, deadline_text, fixed, ctl, int(waived), 0)
 
 
 def _rows_for(t: Tally, b: int, label: str, dimension: str, keys: set[str],

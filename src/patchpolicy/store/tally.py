@@ -25,8 +25,9 @@ from patchpolicy.store.metrics import (
 )
 
 #: An item's facts as the report reads them: (host, finding, severity, clock start,
-#: deadline, fixed_at, controls text, waived at the deadline); times as stored texts.
-Fact = tuple[str, str, str, str | None, str | None, str | None, str, bool]
+#: deadline, fixed_at, controls text, 1 if waived at the deadline else 0, and a last
+#: field the tally does not read); times as stored texts.
+Fact = tuple[str, str, str, str | None, str | None, str | None, str, int, int]
 
 #: Index of each SLA outcome in a tally's counts.
 _OUTCOMES = {"met": 0, "late": 1, "waived": 2, "pending": 3}
@@ -59,13 +60,16 @@ class Tally:
         default_factory=lambda: defaultdict(list))
     #: Over the whole period, per control: the late items.
     late: defaultdict[str, list[ItemFacts]] = field(default_factory=lambda: defaultdict(list))
+    _sorted_late: dict[str, tuple[ItemFacts, ...]] = field(default_factory=dict)
 
     def attainment(self, b: int, dimension: str, key: str) -> tuple[Attainment, int]:
         """The SLA attainment and the late count of a group; the late items themselves
         over the whole period per control (the statements list them), else none."""
         met, late, waived, pending = self.sla.get((b, dimension, key), (0, 0, 0, 0))
-        items = tuple(sorted(self.late.get(key, []), key=late_order)) if (
-            b == WHOLE and dimension == "control") else ()
+        items: tuple[ItemFacts, ...] = ()
+        if b == WHOLE and dimension == "control":
+            items = self._sorted_late.get(key) or self._sorted_late.setdefault(
+                key, tuple(sorted(self.late.get(key, []), key=late_order)))
         return Attainment(met + late, met, waived, items, pending), late
 
     def mttr(self, b: int, dimension: str, key: str) -> Mttr:
@@ -101,13 +105,13 @@ def tally(policy: str, facts: Iterable[Fact], starts: Sequence[datetime],
     late: list[Fact] = []
     seen: set[tuple[str, str]] = set()
     for fact in facts:
-        _, _, sev, cs_text, dl_text, fixed_text, ctl_text, waived = fact
+        _, _, sev, cs_text, dl_text, fixed_text, ctl_text, waived, _ = fact
         seen.add((sev, ctl_text))
         fixed = dt(fixed_text)
         db = bk.of(dl_text) if dl_text is not None else None
         if db is not None:
             deadline = _TS[dl_text]  # type: ignore[index]  # bk.of cached it
-            outcome = sla_outcome(deadline, fixed, waived, known_until)
+            outcome = sla_outcome(deadline, fixed, bool(waived), known_until)
             sla_sig[(sev, ctl_text, db, outcome)] += 1
             if outcome == "late":
                 late.append(fact)
@@ -142,9 +146,9 @@ def _spread(policy: str, seen: set[tuple[str, str]],
         for dim, key in _groups(sev, controls[ctl]):
             out.durations[(b, dim, key)].extend(ds)
             out.durations[(WHOLE, dim, key)].extend(ds)
-    for host, finding, sev, cs, dl, fixed, ctl, waived in late:
+    for host, finding, sev, cs, dl, fixed, ctl, waived, _ in late:
         it = ItemFacts(policy, host, finding, sev, dt(cs), dt(dl), dt(fixed), controls[ctl],
-                       waived)
+                       bool(waived))
         for c in it.controls:
             out.late[c].append(it)
     return out
