@@ -117,7 +117,15 @@ def span_rows(conn: Connection, items: Sequence[int], first_evals: Sequence[int]
         yield from raw_rows(conn, stmt)
 
 
-def scan_rows(conn: Connection) -> Iterator[tuple[str, int]]:
-    """Every (host name, scan time in microseconds) seen, in no order."""
-    return raw_rows(conn, select(hosts.c.name, host_scans.c.scan_at)
-                    .join(hosts, hosts.c.id == host_scans.c.host_id))
+def scan_rows(conn: Connection) -> Iterator[tuple[str, list[int]]]:
+    """Every host with a scan time, and its scan times in microseconds, in order."""
+    names = dict(raw_rows(conn, select(hosts.c.id, hosts.c.name)))
+    by_id: dict[int, list[int]] = {}
+    for host_id, at in raw_rows(conn, select(host_scans.c.host_id, host_scans.c.scan_at)):
+        got = by_id.get(host_id)
+        if got is None:
+            got = by_id[host_id] = []
+        got.append(at)
+    for host_id, times in by_id.items():
+        times.sort()
+        yield names[host_id], times

@@ -345,15 +345,12 @@ def _scans_in_scope(conn: Connection, p: str, idx: dict[int, int], in_period: li
         .where(check_spans.c.policy == p, check_spans.c.check_name == "scan_freshness"))
         if idx[f_] <= in_period[-1] and idx[l_] >= in_period[0]})
     wanted = set(hosts_in)
-    micros: dict[str, list[int]] = defaultdict(list)
-    for h, t in scan_rows(conn):
-        if h in wanted:
-            micros[h].append(t)
     instants: dict[int, datetime] = {}
     scans: dict[str, list[datetime]] = {}
-    for h, ts in micros.items():
-        ts.sort()
-        scans[h] = [instants.get(t) or instants.setdefault(t, datetime_of_micros(t)) for t in ts]
+    for h, ts in scan_rows(conn):
+        if h in wanted:
+            scans[h] = [instants.get(t) or instants.setdefault(t, datetime_of_micros(t))
+                        for t in ts]
     return hosts_in, scans
 
 
