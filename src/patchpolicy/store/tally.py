@@ -38,7 +38,7 @@ _TS: dict[str, datetime] = {}
 
 
 def dt(text: str | None) -> datetime | None:
-    """The instant of a stored time text (cached: a store holds few distinct ones)."""
+    """The instant of a stored time text (cached: the same texts recur across items)."""
     if text is None:
         return None
     got = _TS.get(text)
