@@ -10,7 +10,7 @@ import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from patchpolicy.model.results import OPEN_VERDICTS
@@ -161,27 +161,36 @@ class Cadence:
     missed: bool
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def micros(at: datetime) -> int:
+    """Microseconds since the epoch: the store's unit for scan times (exact)."""
+    return (at - _EPOCH) // _US
+
+
 def scan_cadence(scans: Sequence[datetime], lo: datetime, hi: datetime,
                  limit: timedelta | None) -> Cadence:
     """The largest time without a scan within [lo, hi]: gaps between consecutive scans,
     counting from the last scan at or before ``lo`` (or from ``lo`` when there is none) and
     up to ``hi``. Missed when that gap exceeds ``limit``, or when the host was never
     scanned by ``hi``."""
-    return scan_cadence_sorted(sorted(scans), lo, hi, limit)
+    return scan_cadence_us(sorted(micros(s) for s in scans), micros(lo), micros(hi),
+                           None if limit is None else limit.total_seconds())
 
 
-def scan_cadence_sorted(ordered: Sequence[datetime], lo: datetime, hi: datetime,
-                        limit: timedelta | None) -> Cadence:
-    """``scan_cadence`` of scan times already in order (a report asks it of each host's
-    scans once per bucket)."""
+def scan_cadence_us(ordered: Sequence[int], lo: int, hi: int, limit_s: float | None) -> Cadence:
+    """``scan_cadence`` with instants in microseconds since the epoch and the scan times
+    already in order (a report asks it of each host's scans once per bucket)."""
     i = bisect.bisect_right(ordered, lo)
     j = bisect.bisect_right(ordered, hi)
     if not i and i == j:
         return Cadence(None, True)
     points = [ordered[i - 1] if i else lo, *ordered[i:j], hi]
-    # The largest gap as a timedelta, then in whole seconds (truncation is monotone).
-    gap = int(max(b - a for a, b in zip(points, points[1:], strict=False)).total_seconds())
-    return Cadence(gap, limit is not None and gap > limit.total_seconds())
+    # Whole seconds of the largest gap, as timedelta.total_seconds() would give them.
+    gap = int(max(b - a for a, b in zip(points, points[1:], strict=False)) / 1_000_000)
+    return Cadence(gap, limit_s is not None and gap > limit_s)
 
 
 def exception_counts(states: Iterable[tuple[str, str, int, int]]) -> tuple[list[str], list[str]]:

@@ -24,11 +24,11 @@ from patchpolicy.store.metrics import (
     Mttr,
     ageing_counts,
     exception_counts,
-    scan_cadence_sorted,
+    micros,
+    scan_cadence_us,
 )
 from patchpolicy.store.schema import (
     check_spans,
-    datetime_of_micros,
     evaluation_policies,
     evaluations,
 )
@@ -215,12 +215,13 @@ class _Policy:
     in_period: list[int]
     tally: Tally
     hosts_in: list[str]
-    scans: dict[str, list[datetime]]
+    scans: dict[str, list[int]]
     limit_s: float | None
 
     @property
-    def limit(self) -> timedelta | None:
-        return timedelta(seconds=self.limit_s) if self.limit_s else None
+    def limit(self) -> float | None:
+        """max_scan_age in seconds (None when none is recorded, or zero)."""
+        return timedelta(seconds=self.limit_s).total_seconds() if self.limit_s else None
 
     @property
     def known(self) -> datetime:
@@ -337,21 +338,15 @@ def _policy_rows(conn: Connection, out: _Out, policy: tuple[str, bool], seq: lis
 
 
 def _scans_in_scope(conn: Connection, p: str, idx: dict[int, int], in_period: list[int]
-                    ) -> tuple[list[str], dict[str, list[datetime]]]:
+                    ) -> tuple[list[str], dict[str, list[int]]]:
     """The hosts in scope during the period (their scan_freshness check spans) and each
-    one's scan times."""
+    one's scan times (microseconds since the epoch, in order)."""
     hosts_in = sorted({h for h, f_, l_ in conn.execute(
         select(check_spans.c.host, check_spans.c.first_eval, check_spans.c.last_eval)
         .where(check_spans.c.policy == p, check_spans.c.check_name == "scan_freshness"))
         if idx[f_] <= in_period[-1] and idx[l_] >= in_period[0]})
     wanted = set(hosts_in)
-    instants: dict[int, datetime] = {}
-    scans: dict[str, list[datetime]] = {}
-    for h, ts in scan_rows(conn):
-        if h in wanted:
-            scans[h] = [instants.get(t) or instants.setdefault(t, datetime_of_micros(t))
-                        for t in ts]
-    return hosts_in, scans
+    return hosts_in, {h: ts for h, ts in scan_rows(conn) if h in wanted}
 
 
 def _bucket_rows(out: _Out, pol: _Policy, bks: list[Bucket]) -> None:
@@ -370,9 +365,9 @@ def _bucket_rows(out: _Out, pol: _Policy, bks: list[Bucket]) -> None:
                                "expired_while_open": expired})
         if not b_idx or not pol.hosts_in:
             continue
-        end = seq[b_idx[-1]].as_of
+        lo_us, end_us, limit = micros(b.start), micros(seq[b_idx[-1]].as_of), pol.limit
         missed = [h for h in pol.hosts_in
-                  if scan_cadence_sorted(pol.scans.get(h, []), b.start, end, pol.limit).missed]
+                  if scan_cadence_us(pol.scans.get(h, []), lo_us, end_us, limit).missed]
         out.scans.append({"bucket": b.label, "policy": p, "hosts": len(pol.hosts_in),
                           "missed": len(missed), "missed_hosts": missed,
                           "max_scan_age_days": _days(pol.limit_s)})
@@ -394,8 +389,8 @@ def _control_rows(out: _Out, pol: _Policy, whole: Bucket) -> None:
         if CHECK_VERDICTS & set(ctl.get("counts", {})) and pol.hosts_in:
             per_host = []
             for h in pol.hosts_in:
-                cad = scan_cadence_sorted(pol.scans.get(h, []), whole.start, last_ev.as_of,
-                                          pol.limit)
+                cad = scan_cadence_us(pol.scans.get(h, []), micros(whole.start),
+                                      micros(last_ev.as_of), pol.limit)
                 per_host.append({"host": h, "largest_gap_days": _days(cad.largest_gap_s),
                                  "missed": cad.missed})
             entry["scans"] = {

@@ -74,10 +74,21 @@ def metrics_csv(r: dict[str, Any]) -> bytes:
     return buf.getvalue().encode()
 
 
+@functools.lru_cache(maxsize=1 << 16, typed=True)
+def _md_value(c: Any) -> str:
+    """One markdown table cell (memoised by value and type: 1 and 1.0 print apart)."""
+    return _md_cell(_num(c)) if c is not None and c != "" else "-"
+
+
+@functools.lru_cache(maxsize=1 << 16, typed=True)
+def _html_value(c: Any) -> str:
+    """One HTML table cell, ``<td>`` included (memoised like ``_md_value``)."""
+    return f"<td>{_html_cell(_num(c)) if c not in (None, '') else '-'}</td>"
+
+
 def _md_table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(_md_cell(_num(c)) if c is not None and c != "" else "-"
-                              for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join([_md_value(c) for c in row]) + " |" for row in rows]
     return out
 
 
@@ -279,8 +290,8 @@ th { background: #f1f3f4; } .late { color: #b3261e; } p.lead { color: #5f6368; }
 def _html_table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     e = _html_cell
     return ("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"
-            + "".join("<tr>" + "".join(f"<td>{e(_num(c)) if c not in (None, '') else '-'}</td>"
-                                       for c in row) + "</tr>" for row in rows) + "</table>")
+            + "".join(["<tr>" + "".join([_html_value(c) for c in row]) + "</tr>" for row in rows])
+            + "</table>")
 
 
 def report_html(r: dict[str, Any]) -> bytes:
