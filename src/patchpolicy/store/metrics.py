@@ -10,7 +10,8 @@ import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from patchpolicy.model.results import OPEN_VERDICTS
 
@@ -52,31 +53,41 @@ class Attainment:
         return self.met / self.due if self.due else None
 
 
+def sla_outcome(deadline: datetime, fixed_at: datetime | None, waived_at_deadline: bool,
+                known_until: datetime | None) -> str:
+    """How an item whose deadline falls in the window counts: ``pending`` (not fixed in
+    time, deadline after ``known_until``: not judged yet), ``waived``, ``met`` or ``late``."""
+    in_time = fixed_at is not None and fixed_at <= deadline
+    if known_until is not None and deadline > known_until and not in_time:
+        return "pending"
+    if waived_at_deadline:
+        return "waived"
+    return "met" if in_time else "late"
+
+
+def late_order(it: ItemFacts) -> tuple[Any, ...]:
+    """The order late items are listed in."""
+    return (it.deadline, it.host, it.finding, it.policy)
+
+
 def sla_attainment(items: Iterable[ItemFacts], lo: datetime, hi: datetime,
                    known_until: datetime | None = None) -> Attainment:
     """Of the items whose deadline falls in [lo, hi) and that no exception waived at the
     deadline, the share fixed at or before the deadline. An item not fixed (or fixed
     after its deadline) is late; one waived is counted apart; one not fixed whose deadline
     is after ``known_until`` (the last evaluation's as-of) is pending, not yet judged."""
-    due = met = waived = pending = 0
+    counts = dict.fromkeys(("pending", "waived", "met", "late"), 0)
     late: list[ItemFacts] = []
     for it in items:
         if it.deadline is None or not lo <= it.deadline < hi:
             continue
-        in_time = it.fixed_at is not None and it.fixed_at <= it.deadline
-        if known_until is not None and it.deadline > known_until and not in_time:
-            pending += 1
-            continue
-        if it.waived_at_deadline:
-            waived += 1
-            continue
-        due += 1
-        if in_time:
-            met += 1
-        else:
+        outcome = sla_outcome(it.deadline, it.fixed_at, it.waived_at_deadline, known_until)
+        counts[outcome] += 1
+        if outcome == "late":
             late.append(it)
-    late.sort(key=lambda i: (i.deadline, i.host, i.finding, i.policy))
-    return Attainment(due, met, waived, tuple(late), pending)
+    late.sort(key=late_order)
+    return Attainment(counts["met"] + counts["late"], counts["met"], counts["waived"],
+                      tuple(late), counts["pending"])
 
 
 @dataclass(frozen=True)
@@ -93,17 +104,29 @@ def percentile_nearest_rank(values: Sequence[int], p: float) -> int:
     return s[max(1, math.ceil(p / 100 * len(s))) - 1]
 
 
-def mttr(items: Iterable[ItemFacts], lo: datetime, hi: datetime) -> Mttr:
-    """Time to remediate, fixed_at minus clock start, over the items fixed in [lo, hi)
-    that have a clock start: mean, median (mean of the middle two for an even count),
-    p90 by nearest rank."""
-    ds = sorted(int((it.fixed_at - it.clock_start).total_seconds()) for it in items
-                if it.fixed_at is not None and it.clock_start is not None and lo <= it.fixed_at < hi)
+def remediation_s(fixed_at: datetime, clock_start: datetime) -> int:
+    """Time to remediate one item, whole seconds."""
+    return int((fixed_at - clock_start).total_seconds())
+
+
+def mttr_of(durations: Iterable[int]) -> Mttr:
+    """Mean, median (mean of the middle two for an even count) and p90 by nearest rank of
+    the remediation times ``durations``."""
+    ds = sorted(durations)
     if not ds:
         return Mttr(0, None, None, None)
     n = len(ds)
     median = ds[n // 2] if n % 2 else (ds[n // 2 - 1] + ds[n // 2]) / 2
     return Mttr(n, sum(ds) / n, float(median), percentile_nearest_rank(ds, 90))
+
+
+def mttr(items: Iterable[ItemFacts], lo: datetime, hi: datetime) -> Mttr:
+    """Time to remediate, fixed_at minus clock start, over the items fixed in [lo, hi)
+    that have a clock start: mean, median (mean of the middle two for an even count),
+    p90 by nearest rank."""
+    return mttr_of(remediation_s(it.fixed_at, it.clock_start) for it in items
+                   if it.fixed_at is not None and it.clock_start is not None
+                   and lo <= it.fixed_at < hi)
 
 
 def age_bucket(age: timedelta) -> str:
@@ -118,10 +141,16 @@ def age_bucket(age: timedelta) -> str:
 def ageing(clock_starts: Iterable[datetime | None], at: datetime) -> dict[str, int]:
     """Open-backlog items at instant ``at`` by age since clock start; an item without a
     clock start is counted under ``no clock start``."""
+    return ageing_counts(((cs, 1) for cs in clock_starts), at)
+
+
+def ageing_counts(clock_starts: Iterable[tuple[datetime | None, int]], at: datetime
+                  ) -> dict[str, int]:
+    """``ageing`` of (clock start, how many open items have it)."""
     out = {label: 0 for label, _, _ in AGE_BUCKETS}
     out["no clock start"] = 0
-    for cs in clock_starts:
-        out[age_bucket(at - cs) if cs is not None else "no clock start"] += 1
+    for cs, n in clock_starts:
+        out[age_bucket(at - cs) if cs is not None else "no clock start"] += n
     return out
 
 
@@ -132,21 +161,36 @@ class Cadence:
     missed: bool
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def micros(at: datetime) -> int:
+    """Microseconds since the epoch: the store's unit for scan times (exact)."""
+    return (at - _EPOCH) // _US
+
+
 def scan_cadence(scans: Sequence[datetime], lo: datetime, hi: datetime,
                  limit: timedelta | None) -> Cadence:
     """The largest time without a scan within [lo, hi]: gaps between consecutive scans,
     counting from the last scan at or before ``lo`` (or from ``lo`` when there is none) and
     up to ``hi``. Missed when that gap exceeds ``limit``, or when the host was never
     scanned by ``hi``."""
-    ordered = sorted(scans)
+    return scan_cadence_us(sorted(micros(s) for s in scans), micros(lo), micros(hi),
+                           None if limit is None else limit.total_seconds())
+
+
+def scan_cadence_us(ordered: Sequence[int], lo: int, hi: int, limit_s: float | None) -> Cadence:
+    """``scan_cadence`` with instants in microseconds since the epoch and the scan times
+    already in order (a report asks it of each host's scans once per bucket)."""
     i = bisect.bisect_right(ordered, lo)
     j = bisect.bisect_right(ordered, hi)
-    inside = ordered[i:j]
-    if not i and not inside:
+    if not i and i == j:
         return Cadence(None, True)
-    points = [ordered[i - 1] if i else lo, *inside, hi]
-    gap = max(int((b - a).total_seconds()) for a, b in zip(points, points[1:], strict=False))
-    return Cadence(gap, limit is not None and gap > limit.total_seconds())
+    points = [ordered[i - 1] if i else lo, *ordered[i:j], hi]
+    # Whole seconds of the largest gap, as timedelta.total_seconds() would give them.
+    gap = int(max(b - a for a, b in zip(points, points[1:], strict=False)) / 1_000_000)
+    return Cadence(gap, limit_s is not None and gap > limit_s)
 
 
 def exception_counts(states: Iterable[tuple[str, str, int, int]]) -> tuple[list[str], list[str]]:

@@ -16,28 +16,23 @@ import orjson
 from sqlalchemy import Connection, select
 
 from patchpolicy.model.common import format_timestamp
+from patchpolicy.store.aggregate import ItemRow, item_rows, open_runs, scan_rows, span_rows
 from patchpolicy.store.engine import Store, StoreError
 from patchpolicy.store.metrics import (
-    OPEN_VERDICTS,
     Attainment,
     ItemFacts,
     Mttr,
-    ageing,
+    ageing_counts,
     exception_counts,
-    mttr,
-    scan_cadence,
-    sla_attainment,
+    micros,
+    scan_cadence_us,
 )
 from patchpolicy.store.schema import (
     check_spans,
-    datetime_of_micros,
     evaluation_policies,
     evaluations,
-    item_keys,
-    item_spans,
-    item_terms,
-    scan_times,
 )
+from patchpolicy.store.tally import WHOLE, Fact, Tally, dt, tally
 from patchpolicy.version import __version__
 
 #: Control counts that come from host checks: such a control gets a scan statement.
@@ -83,18 +78,6 @@ def buckets(lo: datetime, hi: datetime, by: BucketBy) -> list[Bucket]:
     return out
 
 
-_TS: dict[str, datetime] = {}
-
-
-def _dt(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    got = _TS.get(text)
-    if got is None:
-        got = _TS[text] = datetime.fromisoformat(text)
-    return got
-
-
 def _days(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 86400, 2)
 
@@ -123,136 +106,81 @@ def _policy_evals(conn: Connection, evs: dict[int, _Eval]) -> dict[str, list[_Ev
     return by
 
 
-def _raw_rows(conn: Connection, stmt: Any) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``stmt`` as plain tuples from the driver's cursor, in the connection's
-    transaction: the report reads every span, term and key of a policy, and SQLAlchemy's
-    row objects cost about as much as the database's own work."""
-    compiled = stmt.compile(dialect=conn.dialect)
-    params: Any = ([compiled.params[k] for k in compiled.positiontup or ()]
-                   if compiled.positional else compiled.params)
-    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cur.execute(compiled.string, params)
-        while batch := cur.fetchmany(20_000):
-            yield from batch
-    finally:
-        cur.close()
-
-
-#: A span as the report reads it: (first position, verdict, fixed_at, terms id).
-_SpanRow = tuple[int, str, str | None, int]
-
-
 @dataclass
-class _SpanPass:
-    """What one pass over a policy's item spans gives: each item's spans starting before
-    the period's end, the open and overdue backlog's +1/-1 at each evaluation position,
-    and the terms of the open spans at each bucket's last evaluation (for ageing)."""
+class _Backlog:
+    """The open and overdue backlog's +1/-1 at each evaluation position, and the open
+    items' clock starts (with their counts) at each bucket's last evaluation."""
 
-    by_item: dict[int, list[_SpanRow]]
     open_d: list[int]
     over_d: list[int]
-    open_at: dict[int, list[int]]
+    open_at: dict[int, dict[str | None, int]]
 
 
-def _span_pass(conn: Connection, keys: dict[int, tuple[str, str]], idx: dict[int, int],
-               n_evals: int, hi_idx: int, ends: list[int]) -> _SpanPass:
-    """One streamed pass over the item spans (no join: the policy's keys and the terms are
-    looked up in memory), keeping only small tuples."""
-    by_item: dict[int, list[_SpanRow]] = defaultdict(list)
+def _backlog(conn: Connection, p: str | None, idx: dict[int, int], n_evals: int, ends: list[int]
+             ) -> _Backlog:
+    """The open spans counted by the database per (first, last evaluation, overdue, clock
+    start): each count is added over its run, and to each bucket end the run covers."""
     open_d = [0] * (n_evals + 1)
     over_d = [0] * (n_evals + 1)
-    open_at: dict[int, list[int]] = defaultdict(list)
-    open_verdicts = OPEN_VERDICTS
-    cols = (item_spans.c.item_id, item_spans.c.first_eval, item_spans.c.last_eval,
-            item_spans.c.verdict, item_spans.c.fixed_at, item_spans.c.terms_id)
-    for item, first_eval, last_eval, verdict, fixed_at, terms_id in _raw_rows(conn, select(*cols)):
-        if item not in keys:
-            continue
-        first = idx[first_eval]
-        if verdict in open_verdicts:
-            last = idx[last_eval]
-            open_d[first] += 1
-            open_d[last + 1] -= 1
-            if verdict == "overdue":
-                over_d[first] += 1
-                over_d[last + 1] -= 1
-            k = bisect.bisect_left(ends, first)
-            while k < len(ends) and ends[k] <= last:
-                open_at[ends[k]].append(terms_id)
-                k += 1
-        if first < hi_idx:
-            by_item[item].append((first, verdict, fixed_at, terms_id))
-    return _SpanPass(by_item, open_d, over_d, open_at)
+    open_at: dict[int, dict[str | None, int]] = defaultdict(dict)
+    for first_eval, last_eval, overdue, clock_start, n in open_runs(conn, p):
+        first, last = idx[first_eval], idx[last_eval]
+        open_d[first] += n
+        open_d[last + 1] -= n
+        if overdue:
+            over_d[first] += n
+            over_d[last + 1] -= n
+        k = bisect.bisect_left(ends, first)
+        while k < len(ends) and ends[k] <= last:
+            at = open_at[ends[k]]
+            at[clock_start] = at.get(clock_start, 0) + n
+            k += 1
+    return _Backlog(open_d, over_d, open_at)
 
 
-#: A terms row as the report reads it: severity, clock_start, deadline, controls (texts).
-_TermsRow = tuple[str, str | None, str | None, str]
+def _facts(conn: Connection, p: str | None, seq: list[_Eval], idx: dict[int, int],
+           first_evals: list[int] | None) -> Iterator[Fact]:
+    """Each item as known at the end of the period (its spans starting at one of
+    ``first_evals``): its row of ``item_rows``, or its facts from its spans when their
+    order matters."""
+    ordered: list[ItemRow] = []
+    for row in item_rows(conn, p, first_evals):
+        if row[7]:
+            ordered.append(row)
+        else:
+            yield row
+    by_item: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for item, first, verdict, fixed, sev, cs, dl, ctl in span_rows(
+            conn, [r[8] for r in ordered], first_evals):
+        by_item[item].append((idx[first], verdict, fixed, sev, cs, dl, ctl))
+    for r in ordered:
+        yield _ordered_fact(r[0], r[1], by_item[r[8]], seq)
 
 
-def _terms(conn: Connection) -> dict[int, _TermsRow]:
-    rows = _raw_rows(conn, select(item_terms.c.id, item_terms.c.severity,
-                                  item_terms.c.clock_start, item_terms.c.deadline,
-                                  item_terms.c.controls))
-    return {i: (sev, cs, dl, ctl) for i, sev, cs, dl, ctl in rows}
+def _ordered_fact(host: str, finding: str, ss: list[tuple[Any, ...]], seq: list[_Eval]) -> Fact:
+    """An item's facts from its spans: terms from the last, fixed_at from the latest that
+    has one, waived when its state in its last evaluation at or before the deadline was
+    ``excepted``."""
+    ss.sort()
+    _, _, _, severity, clock_start, deadline_text, ctl = ss[-1]
+    fixed = next((s[2] for s in reversed(ss) if s[2]), None)
+    deadline = dt(deadline_text)
+    waived = False
+    if deadline is not None:
+        at = [s for s in ss if seq[s[0]].as_of <= deadline]
+        waived = bool(at) and at[-1][1] == "excepted"
+    return (host, finding, severity, clock_start, deadline_text, fixed, ctl, int(waived), 0)
 
 
-def _facts(policy: str, keys: dict[int, tuple[str, str]], by_item: dict[int, list[_SpanRow]],
-           terms: dict[int, _TermsRow], seq: list[_Eval]) -> list[ItemFacts]:
-    """Each item as known at the end of the period (its spans starting before it)."""
-    controls: dict[str, tuple[str, ...]] = {}
-    out = []
-    for item, ss in by_item.items():
-        ss.sort()
-        last = ss[-1]
-        severity, clock_start, deadline_text, ctl = terms[last[3]]
-        deadline = _dt(deadline_text)
-        fixed = next((_dt(s[2]) for s in reversed(ss) if s[2]), None)
-        waived = False
-        if deadline is not None:
-            at = [s for s in ss if seq[s[0]].as_of <= deadline]
-            waived = bool(at) and at[-1][1] == "excepted"
-        got = controls.get(ctl)
-        if got is None:
-            got = controls[ctl] = tuple(orjson.loads(ctl))
-        host, finding = keys[item]
-        out.append(ItemFacts(policy, host, finding, severity, _dt(clock_start), deadline, fixed,
-                             got, waived))
-    out.sort(key=lambda f: (f.host, f.finding))
-    return out
-
-
-def _by_bucket(items: list[ItemFacts], bks: list[Bucket]) -> list[list[ItemFacts]]:
-    """Per bucket, the items whose deadline or fix falls in it (in the order of ``items``):
-    all that SLA attainment and MTTR read, so that each bucket does not walk every item
-    (the metrics filter again). One pass: each instant's bucket is found by bisection."""
-    starts = [b.start for b in bks]
-    out: list[list[ItemFacts]] = [[] for _ in bks]
-
-    def bucket_of(at: datetime | None) -> int | None:
-        if at is None:
-            return None
-        k = bisect.bisect_right(starts, at) - 1
-        return k if k >= 0 and at < bks[k].end else None
-
-    for it in items:
-        d, f = bucket_of(it.deadline), bucket_of(it.fixed_at)
-        if d is not None:
-            out[d].append(it)
-        if f is not None and f != d:
-            out[f].append(it)
-    return out
-
-
-def _rows_for(groups: dict[str, list[ItemFacts]], b: Bucket, policy: str, dimension: str,
-              known_until: datetime, sla: list[dict[str, Any]], mt: list[dict[str, Any]]) -> None:
-    for key in sorted(groups):
-        a = sla_attainment(groups[key], b.start, b.end, known_until)
-        m: Mttr = mttr(groups[key], b.start, b.end)
-        sla.append({"bucket": b.label, "policy": policy, "dimension": dimension, "key": key,
-                    "due": a.due, "met": a.met, "late": len(a.late), "waived": a.waived,
+def _rows_for(t: Tally, b: int, label: str, dimension: str, keys: set[str],
+              sla: list[dict[str, Any]], mt: list[dict[str, Any]]) -> None:
+    for key in sorted(keys):
+        a, late = t.attainment(b, dimension, key)
+        m: Mttr = t.mttr(b, dimension, key)
+        sla.append({"bucket": label, "policy": t.policy, "dimension": dimension, "key": key,
+                    "due": a.due, "met": a.met, "late": late, "waived": a.waived,
                     "pending": a.pending, "attainment_pct": _pct(a)})
-        mt.append({"bucket": b.label, "policy": policy, "dimension": dimension, "key": key,
+        mt.append({"bucket": label, "policy": t.policy, "dimension": dimension, "key": key,
                    "fixed": m.count, "mean_days": _days(m.mean_s),
                    "median_days": _days(m.median_s), "p90_days": _days(m.p90_s)})
 
@@ -285,35 +213,20 @@ class _Policy:
     name: str
     seq: list[_Eval]
     in_period: list[int]
-    facts: list[ItemFacts]
-    by_sev: dict[str, list[ItemFacts]]
-    by_ctl: dict[str, list[ItemFacts]]
+    tally: Tally
     hosts_in: list[str]
-    scans: dict[str, list[datetime]]
+    scans: dict[str, list[int]]
     limit_s: float | None
 
     @property
-    def limit(self) -> timedelta | None:
-        return timedelta(seconds=self.limit_s) if self.limit_s else None
+    def limit(self) -> float | None:
+        """max_scan_age in seconds (None when none is recorded, or zero)."""
+        return timedelta(seconds=self.limit_s).total_seconds() if self.limit_s else None
 
     @property
     def known(self) -> datetime:
         """The as-of of the policy's last evaluation in the period."""
         return self.seq[self.in_period[-1]].as_of
-
-
-def _grouped(facts: list[ItemFacts], like: _Policy | None = None
-             ) -> tuple[dict[str, list[ItemFacts]], dict[str, list[ItemFacts]]]:
-    """Items by severity (and ``all``) and by control; with ``like``, every group of the
-    whole period is present, empty or not."""
-    by_sev: dict[str, list[ItemFacts]] = {k: [] for k in like.by_sev} if like else defaultdict(list)
-    by_ctl: dict[str, list[ItemFacts]] = {k: [] for k in like.by_ctl} if like else defaultdict(list)
-    for f in facts:
-        by_sev[f.severity].append(f)
-        by_sev["all"].append(f)
-        for c in f.controls:
-            by_ctl[c].append(f)
-    return by_sev, by_ctl
 
 
 def _evaluations(conn: Connection) -> dict[int, _Eval]:
@@ -358,9 +271,9 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
         }
         versions = _versions(conn, evs, lo, hi)
         out = _Out()
-        terms = _terms(conn)
         for p in names:
-            _policy_rows(conn, out, p, per_policy[p], (lo, hi), bks, limits, versions[p], terms)
+            _policy_rows(conn, out, (p, len(per_policy) > 1), per_policy[p], (lo, hi), bks,
+                         limits, versions[p])
     return {
         "apiVersion": "patchpolicy/v1", "kind": "PeriodReport",
         "tool": {"name": "patchpolicy", "version": __version__},
@@ -375,80 +288,75 @@ def build_period(store: Store, lo: datetime, hi: datetime, by: BucketBy,
     }
 
 
-def _policy_rows(conn: Connection, out: _Out, p: str, seq: list[_Eval],
+def _policy_rows(conn: Connection, out: _Out, policy: tuple[str, bool], seq: list[_Eval],
                  period: tuple[datetime, datetime], bks: list[Bucket],
-                 limits: dict[tuple[int, str], Any], versions: set[str],
-                 terms: dict[int, _TermsRow]) -> None:
-    """Every row of one policy, in the report's order."""
+                 limits: dict[tuple[int, str], Any], versions: set[str]) -> None:
+    """Every row of one policy (its name, and whether the store holds others), in the
+    report's order."""
+    p, others = policy
+    only = p if others else None
     lo, hi = period
     idx = {e.id: i for i, e in enumerate(seq)}
     in_period = [i for i, e in enumerate(seq) if lo <= e.as_of < hi]
     out.used.update(seq[i].bundle for i in in_period)
-    keys = {i: (h, f) for i, h, f in _raw_rows(conn, (
-        select(item_keys.c.id, item_keys.c.host, item_keys.c.finding)
-        .where(item_keys.c.policy == p)))}
     # The last evaluation of each bucket that has one (ageing is taken there).
     bucket_ends: list[tuple[Bucket, int]] = []
     for b in bks:
         b_idx = [i for i in in_period if b.start <= seq[i].as_of < b.end]
         if b_idx:
             bucket_ends.append((b, b_idx[-1]))
-    sp = _span_pass(conn, keys, idx, len(seq), in_period[-1] + 1,
-                    sorted(e for _, e in bucket_ends))
-    facts = _facts(p, keys, sp.by_item, terms, seq)
-    del sp.by_item
+    bl = _backlog(conn, only, idx, len(seq), sorted(e for _, e in bucket_ends))
+    hi_idx = in_period[-1] + 1
+    first_evals = None if hi_idx == len(seq) else [e.id for e in seq[:hi_idx]]
+    known = seq[in_period[-1]].as_of
+    t = tally(p, _facts(conn, only, seq, idx, first_evals), [b.start for b in bks],
+              [b.end for b in bks], known)
     limit_s = limits.get((seq[in_period[-1]].id, p))
     out.policies.append({"name": p, "versions": sorted(versions),
                          "max_scan_age_days": _days(limit_s), "evaluations": len(in_period)})
-    by_sev, by_ctl = _grouped(facts)
     # Open and overdue backlog at each evaluation: +1/-1 over each span's run.
     run_o = run_v = 0
     backlog = []
     for i in range(len(seq)):
-        run_o += sp.open_d[i]
-        run_v += sp.over_d[i]
+        run_o += bl.open_d[i]
+        run_v += bl.over_d[i]
         backlog.append((run_o, run_v))
     out.backlog.extend({"as_of": seq[i].as_of_text, "policy": p, "open": backlog[i][0],
                         "overdue": backlog[i][1]} for i in in_period)
     hosts_in, scans = _scans_in_scope(conn, p, idx, in_period)
-    pol = _Policy(p, seq, in_period, facts, by_sev, by_ctl, hosts_in, scans, limit_s)
+    pol = _Policy(p, seq, in_period, t, hosts_in, scans, limit_s)
     _bucket_rows(out, pol, bks)
     # Ageing of the open backlog at each bucket's last evaluation.
     for b, e in bucket_ends:
-        starts = (_dt(terms[t][1]) for t in sp.open_at.get(e, []))
+        starts = ((dt(cs), n) for cs, n in bl.open_at.get(e, {}).items())
         out.ageing.append({"bucket": b.label, "policy": p, "as_of": seq[e].as_of_text,
-                           **ageing(starts, seq[e].as_of)})
+                           **ageing_counts(starts, seq[e].as_of)})
     # The whole period as one more bucket, then per-control statements over it.
-    whole = Bucket("period", lo, hi)
-    _rows_for(by_sev, whole, p, "severity", pol.known, out.sla, out.mttr)
-    _rows_for(by_ctl, whole, p, "control", pol.known, out.sla, out.mttr)
-    _control_rows(out, pol, whole)
+    _rows_for(t, WHOLE, "period", "severity", t.sev_keys, out.sla, out.mttr)
+    _rows_for(t, WHOLE, "period", "control", t.ctl_keys, out.sla, out.mttr)
+    _control_rows(out, pol, Bucket("period", lo, hi))
 
 
 def _scans_in_scope(conn: Connection, p: str, idx: dict[int, int], in_period: list[int]
-                    ) -> tuple[list[str], dict[str, list[datetime]]]:
+                    ) -> tuple[list[str], dict[str, list[int]]]:
     """The hosts in scope during the period (their scan_freshness check spans) and each
-    one's scan times."""
+    one's scan times (microseconds since the epoch, in order)."""
     hosts_in = sorted({h for h, f_, l_ in conn.execute(
         select(check_spans.c.host, check_spans.c.first_eval, check_spans.c.last_eval)
         .where(check_spans.c.policy == p, check_spans.c.check_name == "scan_freshness"))
         if idx[f_] <= in_period[-1] and idx[l_] >= in_period[0]})
-    scans: dict[str, list[datetime]] = defaultdict(list)
     wanted = set(hosts_in)
-    for h, t in conn.execute(scan_times()):
-        if h in wanted:
-            scans[h].append(datetime_of_micros(t))
-    return hosts_in, scans
+    return hosts_in, {h: ts for h, ts in scan_rows(conn) if h in wanted}
 
 
 def _bucket_rows(out: _Out, pol: _Policy, bks: list[Bucket]) -> None:
     """SLA, MTTR, exceptions and scan cadence of each bucket."""
     p, seq = pol.name, pol.seq
-    for b, touching in zip(bks, _by_bucket(pol.facts, bks), strict=True):
+    t = pol.tally
+    for k, b in enumerate(bks):
         b_idx = [i for i in pol.in_period if b.start <= seq[i].as_of < b.end]
-        b_sev, b_ctl = _grouped(touching, like=pol)
-        _rows_for(b_sev, b, p, "severity", pol.known, out.sla, out.mttr)
-        _rows_for(b_ctl, b, p, "control", pol.known, out.sla, out.mttr)
+        _rows_for(t, k, b.label, "severity", t.sev_keys, out.sla, out.mttr)
+        _rows_for(t, k, b.label, "control", t.ctl_keys, out.sla, out.mttr)
         states = [(x["id"], x["status"], int(x.get("items_covered", 0)),
                    int(x.get("items_matched", 0)))
                   for i in b_idx for x in seq[i].exceptions if p in x.get("policies", [])]
@@ -457,9 +365,9 @@ def _bucket_rows(out: _Out, pol: _Policy, bks: list[Bucket]) -> None:
                                "expired_while_open": expired})
         if not b_idx or not pol.hosts_in:
             continue
-        end = seq[b_idx[-1]].as_of
+        lo_us, end_us, limit = micros(b.start), micros(seq[b_idx[-1]].as_of), pol.limit
         missed = [h for h in pol.hosts_in
-                  if scan_cadence(pol.scans.get(h, []), b.start, end, pol.limit).missed]
+                  if scan_cadence_us(pol.scans.get(h, []), lo_us, end_us, limit).missed]
         out.scans.append({"bucket": b.label, "policy": p, "hosts": len(pol.hosts_in),
                           "missed": len(missed), "missed_hosts": missed,
                           "max_scan_age_days": _days(pol.limit_s)})
@@ -475,13 +383,14 @@ def _control_rows(out: _Out, pol: _Policy, whole: Bucket) -> None:
             "framework_version": ctl["framework_version"], "control": ctl["control"],
             "title": ctl.get("title"),
         }
-        a = sla_attainment(pol.by_ctl.get(ctl["control"], []), whole.start, whole.end, pol.known)
+        a, _ = pol.tally.attainment(WHOLE, "control", ctl["control"])
         entry["items"] = {"due": a.due, "met": a.met, "waived": a.waived, "pending": a.pending,
                           "attainment_pct": _pct(a), "late": [_late_row(x) for x in a.late]}
         if CHECK_VERDICTS & set(ctl.get("counts", {})) and pol.hosts_in:
             per_host = []
             for h in pol.hosts_in:
-                cad = scan_cadence(pol.scans.get(h, []), whole.start, last_ev.as_of, pol.limit)
+                cad = scan_cadence_us(pol.scans.get(h, []), micros(whole.start),
+                                      micros(last_ev.as_of), pol.limit)
                 per_host.append({"host": h, "largest_gap_days": _days(cad.largest_gap_s),
                                  "missed": cad.missed})
             entry["scans"] = {
