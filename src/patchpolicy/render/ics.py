@@ -12,12 +12,12 @@ Lines end in CRLF and are folded at 75 octets without splitting a UTF-8 characte
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from patchpolicy.model.common import format_timestamp
-from patchpolicy.model.plan import Plan, StreamedPlan, UpcomingWindow
+from patchpolicy.model.plan import Plan, StreamedPlan, Task, UpcomingWindow
 
 __all__ = ["TASKS_CALENDAR", "CalendarEvent", "plan_events", "render_ics", "sequence_of", "window_events"]
 
@@ -108,6 +108,14 @@ def render_ics(
     events: Iterable[CalendarEvent], *, stamp: datetime, name: str = "patchpolicy"
 ) -> bytes:
     """A VCALENDAR with one VEVENT per event; ``stamp`` is every event's DTSTAMP."""
+    return b"".join(ics_chunks(sorted(events), stamp=stamp, name=name))
+
+
+def ics_chunks(
+    events: Iterable[CalendarEvent], *, stamp: datetime, name: str = "patchpolicy",
+    batch: int = 1000,
+) -> Iterator[bytes]:
+    """``render_ics``'s bytes, ``batch`` events at a time, of ``events`` already sorted."""
     dtstamp = _stamp(stamp)
     sequence = sequence_of(stamp)
     lines = [
@@ -118,7 +126,7 @@ def render_ics(
         "METHOD:PUBLISH",
         f"X-WR-CALNAME:{_text(name)}",
     ]
-    for e in sorted(events):
+    for n, e in enumerate(events, 1):
         if e.end <= e.start:
             raise ValueError(f"event {e.uid!r} ends before it starts")
         lines += [
@@ -135,8 +143,11 @@ def render_ics(
         if e.categories:
             lines.append("CATEGORIES:" + ",".join(_text(c) for c in e.categories))
         lines += ["TRANSP:OPAQUE", "END:VEVENT"]
+        if n % batch == 0:
+            yield b"".join(_fold(line) for line in lines)
+            lines = []
     lines.append("END:VCALENDAR")
-    return b"".join(_fold(line) for line in lines)
+    yield b"".join(_fold(line) for line in lines)
 
 
 def _uid(*parts: str) -> str:
@@ -179,8 +190,25 @@ def window_events(upcoming: Sequence[UpcomingWindow]) -> list[CalendarEvent]:
 
 def plan_events(plan: Plan | StreamedPlan) -> list[CalendarEvent]:
     """Events for scheduled tasks; the UID is the task id, so a moved task moves."""
-    events = []
-    for t in plan.tasks:
+    return list(_task_events(plan.tasks))
+
+
+def plan_events_sorted(plan: Plan | StreamedPlan) -> Iterator[CalendarEvent]:
+    """``sorted(plan_events(plan))`` without holding every event: a plan's tasks come by
+    start (``Plan.tasks`` order), so only the events of one start are sorted at a time."""
+    group: list[CalendarEvent] = []
+    for e in _task_events(plan.tasks):
+        if group and e.start != group[0].start:
+            if e.start < group[0].start:
+                raise ValueError("the plan's tasks are not in start order")
+            yield from sorted(group)
+            group = []
+        group.append(e)
+    yield from sorted(group)
+
+
+def _task_events(tasks: Iterable[Task]) -> Iterator[CalendarEvent]:
+    for t in tasks:
         if t.start is None or t.end is None:
             continue
         n = len(t.findings)
@@ -191,7 +219,7 @@ def plan_events(plan: Plan | StreamedPlan) -> list[CalendarEvent]:
             "patches: " + ", ".join(t.patches),
             "findings: " + ", ".join(f.id for f in t.findings),
         ]
-        events.append(
+        yield (
             CalendarEvent(
                 start=t.start,
                 uid=_uid("task", t.id),
@@ -202,4 +230,3 @@ def plan_events(plan: Plan | StreamedPlan) -> list[CalendarEvent]:
                 categories=("patch-task", t.priority.value),
             )
         )
-    return events

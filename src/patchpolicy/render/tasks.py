@@ -19,7 +19,7 @@ from patchpolicy.errors import OutputError
 from patchpolicy.model.common import format_timestamp
 from patchpolicy.model.plan import Plan, StreamedPlan
 from patchpolicy.outdir import Streamed
-from patchpolicy.render.interface import RenderContext, Renderer, StreamingRenderer
+from patchpolicy.render.interface import RenderContext, StreamingRenderer
 from patchpolicy.render.sanitize import csv_cell
 
 __all__ = [
@@ -153,14 +153,16 @@ class TasksCsv(StreamingRenderer):
         return Streamed(lambda: tasks_csv_chunks(plan), spool=True)
 
 
-class TasksIcs(Renderer):
-    """``tasks.ics``: the scheduled tasks as calendar events (``plan --ics`` writes the same)."""
+class TasksIcs(StreamingRenderer):
+    """``tasks.ics``: the scheduled tasks as calendar events (``plan --ics`` writes the same),
+    streamed: only the events of one start are held at a time."""
 
     filename = "tasks.ics"
     needs_plan = True
 
-    def render(self, ctx: RenderContext) -> bytes:
-        from patchpolicy.render.ics import TASKS_CALENDAR, plan_events, render_ics
+    def stream(self, ctx: RenderContext) -> Streamed:
+        from patchpolicy.render.ics import TASKS_CALENDAR, ics_chunks, plan_events_sorted
 
         plan = _plan(ctx, self.filename)
-        return render_ics(plan_events(plan), stamp=plan.header.as_of, name=TASKS_CALENDAR)
+        return Streamed(lambda: ics_chunks(plan_events_sorted(plan), stamp=plan.header.as_of,
+                                           name=TASKS_CALENDAR), spool=True)
