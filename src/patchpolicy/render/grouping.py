@@ -24,24 +24,22 @@ T = TypeVar("T")
 
 
 class TopN(Generic[T]):
-    """The ``n`` smallest of what is added, by ``rank``, and how many were added.
+    """The ``n`` smallest of what is added, by rank, and how many were added.
 
-    Each value's rank is computed once; at most ``2n`` values are held between
-    compactions, and once ``n`` are held a value ranked after the ``n``-th is not kept at
-    all. ``rank`` must be a total order (``worst_key`` ends with the item's ids)."""
+    Each value comes with its rank (computed once, by the caller: ``render.views`` gives
+    every item its ``worst_key``); at most ``2n`` values are held between compactions,
+    and once ``n`` are held a value ranked after the ``n``-th is not kept at all. Ranks
+    must be a total order (``worst_key`` ends with the item's ids)."""
 
-    def __init__(self, n: int, rank: Callable[[T], Any]) -> None:
-        self.n, self.rank = max(n, 0), rank
+    def __init__(self, n: int) -> None:
+        self.n = max(n, 0)
         self.total = 0
         self._kept: list[tuple[Any, T]] = []
         self._sorted = True
         self._bar: Any = None  # the n-th rank after the last compaction
 
-    def add(self, value: T) -> None:
-        self.add_ranked(value, self.rank(value))
-
-    def add_ranked(self, value: T, r: Any) -> None:
-        """Add ``value`` whose rank, already computed, is ``r``."""
+    def add(self, value: T, r: Any) -> None:
+        """Add ``value``, whose rank is ``r``."""
         self.total += 1
         if not self.n:
             return
@@ -105,7 +103,7 @@ class ItemGroup:
 
     def add(self, item: Item, rank: tuple[Any, ...]) -> None:
         """One more item of the group; ``rank`` is its ``worst_key``."""
-        self.sample.add_ranked(item, rank)
+        self.sample.add(item, rank)
         self.verdicts[VALUE[item.verdict]] += 1
         if item.host != self._last_host:
             # Items arrive sorted by (policy, host, finding) and a key holds one policy, so
@@ -156,7 +154,7 @@ class _GroupCollector(Collector[list[ItemGroup]]):
             return
         g = self.groups.get(k)
         if g is None:
-            g = self.groups[k] = ItemGroup(k, TopN(self.sample, worst_key))
+            g = self.groups[k] = ItemGroup(k, TopN(self.sample))
         g.add(item, rank)
 
     def result(self) -> list[ItemGroup]:
@@ -194,22 +192,22 @@ class ReportRows(View[ReportView]):
 class _ReportCollector(Collector[ReportView]):
     def __init__(self, rows: int) -> None:
         self.rows = rows
-        self.failing: TopN[Item] = TopN(rows, worst_key)
-        self.warnings: TopN[Item] = TopN(rows, worst_key)
+        self.failing: TopN[Item] = TopN(rows)
+        self.warnings: TopN[Item] = TopN(rows)
         self.controls: dict[tuple[str, str], TopN[Item]] = {}
         """Per (policy, control) named by a failing item (readers look up the ones they show)."""
         self.bins = [0] * len(AGE_BINS)
 
     def add(self, item: Item, rank: tuple[Any, ...]) -> None:
         if item.bucket == Bucket.FAIL:
-            self.failing.add_ranked(item, rank)
+            self.failing.add(item, rank)
             for c in item.controls:
                 top = self.controls.get((item.policy, c))
                 if top is None:
-                    top = self.controls[(item.policy, c)] = TopN(self.rows, worst_key)
-                top.add_ranked(item, rank)
+                    top = self.controls[(item.policy, c)] = TopN(self.rows)
+                top.add(item, rank)
         elif item.bucket == Bucket.WARN:
-            self.warnings.add_ranked(item, rank)
+            self.warnings.add(item, rank)
         if item.verdict in OPEN_VERDICTS and item.days_left is not None:
             self.bins[age_bin(item.days_left)] += 1
 

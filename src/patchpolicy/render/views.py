@@ -56,15 +56,10 @@ def collect(ev: Evaluation, views: Iterable[View[Any]]) -> None:
         return
     collectors = [v.collector() for v in todo]
     adds = [c.add for c in collectors]
-    if len(adds) == 1:
-        add = adds[0]
-        for item in ev.items:
-            add(item, worst_key(item))
-    else:
-        for item in ev.items:
-            rank = worst_key(item)
-            for add in adds:
-                add(item, rank)
+    for item in ev.items:
+        rank = worst_key(item)
+        for add in adds:
+            add(item, rank)
     for v, c in zip(todo, collectors, strict=True):
         kept[v] = c.result()
 
