@@ -65,18 +65,7 @@ class Streamed:
     def spooled(cls, data: bytes) -> Streamed:
         """``data`` moved to a temporary file (removed when the body is collected), so that
         a large rendered file does not stay in memory while the others are rendered."""
-        fd, name = tempfile.mkstemp(prefix="patchpolicy-", suffix=".part")
-        path = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        body = cls.of_file(path)
-        body._sha256 = hashlib.sha256(data).hexdigest()
-        weakref.finalize(body, path.unlink, True)
-        return body
+        return cls.of_temp_file(*_write_temp_file([data]))
 
     @classmethod
     def of_temp_file(cls, path: Path, sha256: str) -> Streamed:
@@ -98,20 +87,27 @@ class Streamed:
         return self._sha256
 
     def _digest_into_temp_file(self) -> None:
-        fd, name = tempfile.mkstemp(prefix="patchpolicy-", suffix=".part")
-        path = Path(name)
-        h = hashlib.sha256()
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                for data in self.chunks():
-                    h.update(data)
-                    fh.write(data)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+        path, digest = _write_temp_file(self.chunks())
         weakref.finalize(self, path.unlink, True)
-        self.file, self._sha256, self._spool = path, h.hexdigest(), False
+        self.file, self._sha256, self._spool = path, digest, False
         self.chunks = Streamed.of_file(path).chunks
+
+
+def _write_temp_file(chunks: Iterable[bytes]) -> tuple[Path, str]:
+    """``chunks`` written to a new temporary file (removed if writing fails): its path and
+    the SHA-256 of what was written."""
+    fd, name = tempfile.mkstemp(prefix="patchpolicy-", suffix=".part")
+    path = Path(name)
+    h = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            for data in chunks:
+                h.update(data)
+                fh.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, h.hexdigest()
 
 
 FileBody = bytes | Streamed
