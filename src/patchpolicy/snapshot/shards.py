@@ -75,13 +75,8 @@ class ShardedSource(SnapshotSource):
             finally:
                 shard.on_host = None
             done += shard.size
-        digest = whole.hexdigest()
-        if self._sha256 is not None and (digest, done) != (self._sha256, self._size):
-            raise SnapshotError(f"{self.places}: changed while it was being read "
-                                "(the digest of the shards differs between two passes)")
-        self._sha256, self._size = digest, done
-        if keep is not None:
-            self._retained = keep
+        self._end_pass(whole.hexdigest(), done, keep, f"{self.places}: changed while it was being "
+                       "read (the digest of the shards differs between two passes)")
 
     def _relay(self, before: int) -> Callable[[int, int], None] | None:
         """The progress callback of one shard: positions past the shards before it."""

@@ -151,13 +151,18 @@ class SnapshotSource:
             if self.on_host is not None:
                 self.on_host(size, len(host.findings))
             yield host
-        digest = h.hexdigest()
+        self._end_pass(h.hexdigest(), size, keep, f"{self.name}: changed while it was being read "
+                       "(its digest differs between two passes)")
+
+    def _end_pass(self, digest: str, size: int, kept: list[HostRecord] | None,
+                  changed: str) -> None:
+        """A full pass read bytes of this digest and size: record them, or fail with
+        ``changed`` when an earlier pass read other bytes; keep the hosts when asked."""
         if self._sha256 is not None and (digest, size) != (self._sha256, self._size):
-            raise SnapshotError(f"{self.name}: changed while it was being read "
-                                "(its digest differs between two passes)")
+            raise SnapshotError(changed)
         self._sha256, self._size = digest, size
-        if keep is not None:
-            self._retained = keep
+        if kept is not None:
+            self._retained = kept
 
 
 
