@@ -28,9 +28,8 @@ COLOURS = ("#b3261e", "#e8710a", "#f9ab00", "#1e8e3e", "#5f6368", "#5b5fc7", "#1
            "#9334e6")
 
 
-#: The escapes of table cells, memoised: a year's late items repeat the same hosts,
-#: severities and times tens of thousands of times (the escapes are pure functions).
-_md_cell = functools.lru_cache(maxsize=1 << 16)(sanitize.markdown)
+#: HTML escapes memoised: a year's late items repeat the same hosts, severities and
+#: times tens of thousands of times (the escape is a pure function).
 _html_cell = functools.lru_cache(maxsize=1 << 16)(sanitize.html)
 
 
@@ -77,7 +76,7 @@ def metrics_csv(r: dict[str, Any]) -> bytes:
 @functools.lru_cache(maxsize=1 << 16, typed=True)
 def _md_value(c: Any) -> str:
     """One markdown table cell (memoised by value and type: 1 and 1.0 print apart)."""
-    return _md_cell(_num(c)) if c is not None and c != "" else "-"
+    return sanitize.markdown(_num(c)) if c is not None and c != "" else "-"
 
 
 @functools.lru_cache(maxsize=1 << 16, typed=True)
